@@ -1,0 +1,76 @@
+// Package registry defines what iotburn needs from an IoT cloud platform:
+// create devices in batches, resume a batch after a crash, and look a device up.
+// Vendor adapters live in sub-packages (registry/tencent); registry/emulator
+// serves the vendors' APIs locally for the demo and the tests.
+package registry
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+)
+
+// Credential is what a board needs to authenticate to the platform.
+// DeviceSecret is a secret: never log or print it; use Fingerprint.
+type Credential struct {
+	Platform     string // "tencent", "aliyun"
+	ProductID    string // Tencent ProductId / Aliyun ProductKey
+	DeviceName   string
+	DeviceSecret string // Tencent: base64 PSK; Aliyun: DeviceSecret
+	Region       string // e.g. "ap-guangzhou"; empty means the platform default
+}
+
+// Fingerprint returns the first 8 hex digits of SHA-256 of the secret: enough to
+// tell two secrets apart in an audit sheet, useless to an attacker.
+func Fingerprint(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:4])
+}
+
+// DeviceResult is one device of a finished batch task.
+type DeviceResult struct {
+	DeviceName   string
+	DeviceSecret string
+	Err          string // non-empty when the platform did not create this one
+}
+
+// Device is the platform's view of one device.
+type Device struct {
+	DeviceName string
+	Enabled    bool
+	Online     bool
+	CreatedAt  int64 // unix seconds; 0 when unknown
+}
+
+// ErrNotFound is returned (wrapped) by Platform.Device for a device that does not exist.
+var ErrNotFound = errors.New("device not found on the platform")
+
+// Platform is a cloud IoT platform seen through its batch-creation API.
+// Implementations must be safe for concurrent use.
+type Platform interface {
+	// Name is the platform's short name ("tencent").
+	Name() string
+	// Region the client talks to; written into credentials.
+	Region() string
+	// MaxBatch is the most names one StartBatch call accepts.
+	MaxBatch() int
+	// ValidateName checks a device name against the platform's rules.
+	ValidateName(name string) error
+	// StartBatch asks the platform to create the named devices and returns the
+	// vendor's task id. The task may run asynchronously.
+	StartBatch(ctx context.Context, product string, names []string) (taskID string, err error)
+	// BatchDone reports whether the task has finished.
+	BatchDone(ctx context.Context, product, taskID string) (bool, error)
+	// BatchResults lists every device of a finished task, all pages.
+	BatchResults(ctx context.Context, product, taskID string) ([]DeviceResult, error)
+	// Device looks one device up; a missing one gives an error wrapping ErrNotFound.
+	Device(ctx context.Context, product, name string) (Device, error)
+	// Devices lists every device of the product, all pages.
+	Devices(ctx context.Context, product string) ([]Device, error)
+	// DeleteDevice removes a device (a scrapped board's credential).
+	DeleteDevice(ctx context.Context, product, name string) error
+}
