@@ -1,0 +1,113 @@
+package templates
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/iotburn/iotburn/registry"
+)
+
+// Field limits of the Tencent IoT AT firmware (AT+TCDEVINFOSET, see
+// shared/reference/tencent.md §6): longer values are refused by the module,
+// so refuse them here, before a board is touched.
+const (
+	tcMaxProductID  = 10
+	tcMaxName       = 48
+	tcMaxSecret     = 44
+	tcMaxRegion     = 24
+	tcMaxCommand    = 256
+	tcDefaultTLS    = 1 // TLS with key: the only mode every module supports
+	tcDefaultRegion = "ap-guangzhou"
+)
+
+// TencentAT renders the Tencent IoT AT firmware's device-info command:
+//
+//	AT+TCDEVINFOSET=1,"PRODUCTID","NAME","SECRET","ap-guangzhou"
+//
+// one line, CRLF-terminated. The burner sends it and reads it back with
+// AT+TCDEVINFOSET?, which returns the secret's XOR checksum, not the secret.
+type TencentAT struct{}
+
+func (TencentAT) Name() string { return "tencent-at" }
+func (TencentAT) Ext() string  { return ".at" }
+
+func (TencentAT) Render(c registry.Credential) ([]byte, error) {
+	region := c.Region
+	for _, f := range []struct {
+		what, v string
+		max     int
+	}{
+		{"product id", c.ProductID, tcMaxProductID},
+		{"device name", c.DeviceName, tcMaxName},
+		{"device secret", c.DeviceSecret, tcMaxSecret},
+		{"region", region, tcMaxRegion},
+	} {
+		if f.v == "" && f.what != "region" {
+			return nil, fmt.Errorf("tencent-at: %s is empty", f.what)
+		}
+		if len(f.v) > f.max {
+			return nil, fmt.Errorf("tencent-at: %s is %d characters, the AT firmware takes at most %d", f.what, len(f.v), f.max)
+		}
+	}
+	line := fmt.Sprintf("AT+TCDEVINFOSET=%d,%s,%s,%s", tcDefaultTLS,
+		atQuote(c.ProductID), atQuote(c.DeviceName), atQuote(c.DeviceSecret))
+	if region != "" { // the firmware defaults to ap-guangzhou
+		line += "," + atQuote(region)
+	}
+	line += "\r\n"
+	if len(line)-2 > tcMaxCommand {
+		return nil, fmt.Errorf("tencent-at: command for %s is %d bytes, the AT firmware takes at most %d", c.DeviceName, len(line)-2, tcMaxCommand)
+	}
+	return []byte(line), nil
+}
+
+// atQuote quotes an AT string parameter. The firmware wants '"', ',' and '\'
+// inside a parameter escaped with a backslash.
+func atQuote(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"', ',', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// TencentJSON renders the device_info.json that Tencent's C device SDK reads
+// (qcloud-iot-sdk-embedded-c, HAL_Device_linux.c), in key mode.
+type TencentJSON struct{}
+
+func (TencentJSON) Name() string { return "tencent-json" }
+func (TencentJSON) Ext() string  { return ".json" }
+
+type tencentDeviceInfo struct {
+	AuthMode      string `json:"auth_mode"`
+	ProductID     string `json:"productId"`
+	ProductSecret string `json:"productSecret"`
+	DeviceName    string `json:"deviceName"`
+	KeyDeviceInfo struct {
+		DeviceSecret string `json:"deviceSecret"`
+	} `json:"key_deviceinfo"`
+	Region string `json:"region,omitempty"`
+}
+
+func (TencentJSON) Render(c registry.Credential) ([]byte, error) {
+	if c.ProductID == "" || c.DeviceName == "" || c.DeviceSecret == "" {
+		return nil, fmt.Errorf("tencent-json: product id, device name and secret are all needed (device %q)", c.DeviceName)
+	}
+	info := tencentDeviceInfo{AuthMode: "KEY", ProductID: c.ProductID, DeviceName: c.DeviceName, Region: c.Region}
+	// The SDK treats this placeholder as "no product secret" (device-level keys).
+	info.ProductSecret = "YOUR_PRODUCT_SECRET"
+	info.KeyDeviceInfo.DeviceSecret = c.DeviceSecret
+	out, err := json.MarshalIndent(info, "", "    ")
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
+}
