@@ -41,13 +41,23 @@ type DeviceResult struct {
 // Device is the platform's view of one device.
 type Device struct {
 	DeviceName string
-	Enabled    bool
-	Online     bool
-	CreatedAt  int64 // unix seconds; 0 when unknown
+	// DeviceSecret is filled where the platform returns it on lookup (Tencent's
+	// DescribeDevice does): it lets a crashed create recover a device whose
+	// batch answer was lost.
+	DeviceSecret string
+	Enabled      bool
+	Online       bool
+	CreatedAt    int64 // unix seconds; 0 when unknown
 }
 
 // ErrNotFound is returned (wrapped) by Platform.Device for a device that does not exist.
 var ErrNotFound = errors.New("device not found on the platform")
+
+// ErrRefused marks an error the platform itself answered with (bad name, quota,
+// auth): the call certainly changed nothing. Any other error from StartBatch
+// (a timeout, a dropped connection) leaves it unknown whether the devices were
+// created, and the caller must look before it tries again.
+var ErrRefused = errors.New("refused by the platform")
 
 // Platform is a cloud IoT platform seen through its batch-creation API.
 // Implementations must be safe for concurrent use.
