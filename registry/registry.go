@@ -59,6 +59,10 @@ var ErrNotFound = errors.New("device not found on the platform")
 // created, and the caller must look before it tries again.
 var ErrRefused = errors.New("refused by the platform")
 
+// ErrExists marks a refusal because a named device already exists (or is being
+// created by a task in flight). It always comes wrapped with ErrRefused.
+var ErrExists = errors.New("device already exists")
+
 // Platform is a cloud IoT platform seen through its batch-creation API.
 // Implementations must be safe for concurrent use.
 type Platform interface {

@@ -1,0 +1,355 @@
+// Package audit writes the record of a production run: one XLSX workbook
+// with a row per board (sheet "Units") and the totals with a chart (sheet
+// "Summary").
+//
+// Rows are streamed from the ledger into excelize's StreamWriter, so memory
+// stays flat however many boards the run had (DESIGN.md §7: 100,000 rows in
+// < 100 MB). Secrets appear only as registry.Fingerprint unless
+// Options.IncludeSecrets is set.
+package audit
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/iotburn/iotburn/provision/ledger"
+	"github.com/iotburn/iotburn/registry"
+)
+
+// Options says what goes into the record.
+type Options struct {
+	Station        string           // the station writing the record, shown on Summary (rows are selected by Filter)
+	Filter         ledger.Filter    // which units
+	IncludeSecrets bool             // add a "secret" column with the device secrets themselves
+	Now            func() time.Time // "generated at" stamp; nil means time.Now
+}
+
+// Summary is what the Summary sheet shows.
+type Summary struct {
+	Units   int
+	ByState map[ledger.State]int
+	// Yield is (burned + verified) / units; 0 with no units.
+	Yield float64
+	// BoardsPerHour is the number of boards with a burn on record divided by
+	// the time from the start of the earliest such burn (burned_at minus its
+	// duration) to the latest burned_at. Counting from the first burn's start
+	// rather than its end keeps one board, or a few, from reading as an
+	// infinite or doubled rate. 0 when nothing was burned.
+	BoardsPerHour float64
+	PerPort       map[string]int // units by port (as the OS names it)
+}
+
+// Sheet names and the Units columns, exported so readers (tests, MES
+// importers) need not repeat them.
+const (
+	SheetUnits   = "Units"
+	SheetSummary = "Summary"
+)
+
+// Columns are the Units sheet's headers; "secret" is appended with IncludeSecrets.
+var Columns = []string{"time (UTC)", "station", "port", "board", "platform", "product", "region",
+	"device name", "state", "attempts", "duration (s)", "error", "secret fingerprint"}
+
+// unitStates are the states a unit can be in, in line order (Created is a
+// credential without a board, so never a row here).
+var unitStates = []ledger.State{ledger.Reserved, ledger.Burning, ledger.Burned, ledger.Verified, ledger.Failed, ledger.Void}
+
+// Write writes the record of the units matching opts.Filter to path. The
+// file appears complete or not at all (written to a temporary file in the
+// same directory, synced, then renamed) and is 0600, as it may hold secrets.
+func Write(l *ledger.Ledger, path string, opts Options) (sum Summary, err error) {
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp") // mode 0600
+	if err != nil {
+		return Summary{}, fmt.Errorf("audit: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+
+	// TmpDir: StreamWriter spills rows past 16 MB to a temporary file (0600,
+	// removed by Close); keep it beside the output rather than in a shared /tmp.
+	f := excelize.NewFile(excelize.Options{TmpDir: dir})
+	defer f.Close()
+	if sum, err = fill(f, l, opts, now().UTC()); err != nil {
+		return Summary{}, fmt.Errorf("audit: %w", err)
+	}
+	if _, err = f.WriteTo(tmp); err != nil {
+		return Summary{}, fmt.Errorf("audit: write %s: %w", tmp.Name(), err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return Summary{}, fmt.Errorf("audit: %w", err)
+	}
+	if err = tmp.Close(); err != nil {
+		return Summary{}, fmt.Errorf("audit: %w", err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return Summary{}, fmt.Errorf("audit: %w", err)
+	}
+	// Make the rename itself durable; a failure here does not undo the record.
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync()
+		d.Close()
+	}
+	return sum, nil
+}
+
+func fill(f *excelize.File, l *ledger.Ledger, opts Options, generated time.Time) (Summary, error) {
+	if err := f.SetSheetName("Sheet1", SheetSummary); err != nil {
+		return Summary{}, err
+	}
+	if _, err := f.NewSheet(SheetUnits); err != nil {
+		return Summary{}, err
+	}
+	bold, err := f.NewStyle(&excelize.Style{Font: &excelize.Font{Bold: true}})
+	if err != nil {
+		return Summary{}, err
+	}
+	when, err := f.NewStyle(&excelize.Style{CustomNumFmt: ptr("yyyy-mm-dd hh:mm:ss")})
+	if err != nil {
+		return Summary{}, err
+	}
+	sum, err := writeUnits(f, l, opts, bold, when)
+	if err != nil {
+		return Summary{}, err
+	}
+	if err := writeSummary(f, sum, opts, generated, bold, when); err != nil {
+		return Summary{}, err
+	}
+	idx, err := f.GetSheetIndex(SheetSummary)
+	if err != nil {
+		return Summary{}, err
+	}
+	f.SetActiveSheet(idx)
+	return sum, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// writeUnits streams one row per unit and tallies the summary on the way.
+func writeUnits(f *excelize.File, l *ledger.Ledger, opts Options, bold, when int) (Summary, error) {
+	sw, err := f.NewStreamWriter(SheetUnits)
+	if err != nil {
+		return Summary{}, err
+	}
+	cols := slices.Clone(Columns)
+	if opts.IncludeSecrets {
+		cols = append(cols, "secret")
+	}
+	widths := []float64{20, 10, 14, 20, 9, 14, 14, 22, 10, 9, 12, 40, 18, 30}
+	for i := range cols {
+		if err := sw.SetColWidth(i+1, i+1, widths[i]); err != nil {
+			return Summary{}, err
+		}
+	}
+	// Frozen header: the column names stay in view while scrolling 100,000 rows.
+	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
+		return Summary{}, err
+	}
+	header := make([]any, len(cols))
+	for i, c := range cols {
+		header[i] = excelize.Cell{StyleID: bold, Value: c}
+	}
+	if err := sw.SetRow("A1", header); err != nil {
+		return Summary{}, err
+	}
+
+	sum := Summary{ByState: map[ledger.State]int{}, PerPort: map[string]int{}}
+	var burned int
+	var first, last time.Time
+	row := make([]any, len(cols)) // reused: SetRow copies the values out
+	n := 1
+	err = l.EachUnit(opts.Filter, func(u ledger.Unit) error {
+		n++
+		sum.Units++
+		sum.ByState[u.State]++
+		sum.PerPort[u.Port]++
+		if !u.BurnedAt.IsZero() {
+			burned++
+			if s := u.BurnedAt.Add(-u.Duration); first.IsZero() || s.Before(first) {
+				first = s
+			}
+			if u.BurnedAt.After(last) {
+				last = u.BurnedAt
+			}
+		}
+		var dur any // blank until burned
+		if !u.BurnedAt.IsZero() {
+			dur = u.Duration.Seconds()
+		}
+		secret := u.Cred.DeviceSecret
+		row = append(row[:0],
+			excelize.Cell{StyleID: when, Value: u.UpdatedAt.UTC()},
+			u.Station, u.Port, u.HWID, u.Cred.Platform, u.Cred.ProductID, u.Cred.Region, u.Cred.DeviceName,
+			string(u.State), u.Attempts, dur, scrub(u.Error, secret), registry.Fingerprint(secret))
+		if opts.IncludeSecrets {
+			row = append(row, secret)
+		}
+		cell, err := excelize.CoordinatesToCellName(1, n)
+		if err != nil {
+			return err
+		}
+		return sw.SetRow(cell, row)
+	})
+	if err != nil {
+		return Summary{}, err
+	}
+	// A table gives the header filter buttons (AutoFilter on a streamed sheet
+	// would load it back into memory).
+	last1, err := excelize.CoordinatesToCellName(len(cols), max(n, 2))
+	if err != nil {
+		return Summary{}, err
+	}
+	if err := sw.AddTable(&excelize.Table{Range: "A1:" + last1, Name: "UnitsTable", StyleName: "TableStyleLight9"}); err != nil {
+		return Summary{}, err
+	}
+	if err := sw.Flush(); err != nil {
+		return Summary{}, err
+	}
+	if sum.Units > 0 {
+		sum.Yield = float64(sum.ByState[ledger.Burned]+sum.ByState[ledger.Verified]) / float64(sum.Units)
+	}
+	if span := last.Sub(first); burned > 0 && span > 0 {
+		sum.BoardsPerHour = float64(burned) / span.Hours()
+	}
+	return sum, nil
+}
+
+// scrub replaces the secret if a careless caller put it into a failure reason
+// (a raw AT reply, say). Errors must not carry secrets in the first place
+// (ledger.Fail says so); this is the last line of defence for the record.
+func scrub(text, secret string) string {
+	if secret == "" || !strings.Contains(text, secret) {
+		return text
+	}
+	return strings.ReplaceAll(text, secret, "[secret "+registry.Fingerprint(secret)+"]")
+}
+
+// Summary sheet layout: a key/value block, the counts by state (the chart's
+// data), then per-port counts.
+const stateRow = 10 // first row of the by-state table's data
+
+func writeSummary(f *excelize.File, sum Summary, opts Options, generated time.Time, bold, when int) error {
+	s := SheetSummary
+	pct, err := f.NewStyle(&excelize.Style{NumFmt: 10}) // 0.00%
+	if err != nil {
+		return err
+	}
+	dec, err := f.NewStyle(&excelize.Style{CustomNumFmt: ptr("0.0")})
+	if err != nil {
+		return err
+	}
+	set := func(cell string, v any, style int) error {
+		if err := f.SetCellValue(s, cell, v); err != nil {
+			return err
+		}
+		if style != 0 {
+			return f.SetCellStyle(s, cell, cell, style)
+		}
+		return nil
+	}
+	kv := []struct {
+		k     string
+		v     any
+		style int
+	}{
+		{"iotburn audit", nil, 0},
+		{"generated (UTC)", generated, when},
+		{"station", opts.Station, 0},
+		{"selection", describe(opts.Filter), 0},
+		{"units", sum.Units, 0},
+		{"yield", sum.Yield, pct},
+		{"boards per hour", sum.BoardsPerHour, dec},
+	}
+	for i, e := range kv {
+		if err := set(fmt.Sprintf("A%d", i+1), e.k, bold); err != nil {
+			return err
+		}
+		if e.v != nil {
+			if err := set(fmt.Sprintf("B%d", i+1), e.v, e.style); err != nil {
+				return err
+			}
+		}
+	}
+	if err := set(fmt.Sprintf("A%d", stateRow-1), "state", bold); err != nil {
+		return err
+	}
+	if err := set(fmt.Sprintf("B%d", stateRow-1), "units", bold); err != nil {
+		return err
+	}
+	for i, st := range unitStates {
+		if err := set(fmt.Sprintf("A%d", stateRow+i), string(st), 0); err != nil {
+			return err
+		}
+		if err := set(fmt.Sprintf("B%d", stateRow+i), sum.ByState[st], 0); err != nil {
+			return err
+		}
+	}
+	portRow := stateRow + len(unitStates) + 1
+	if err := set(fmt.Sprintf("A%d", portRow), "port", bold); err != nil {
+		return err
+	}
+	if err := set(fmt.Sprintf("B%d", portRow), "units", bold); err != nil {
+		return err
+	}
+	ports := make([]string, 0, len(sum.PerPort))
+	for p := range sum.PerPort {
+		ports = append(ports, p)
+	}
+	slices.Sort(ports)
+	for i, p := range ports {
+		if err := set(fmt.Sprintf("A%d", portRow+1+i), p, 0); err != nil {
+			return err
+		}
+		if err := set(fmt.Sprintf("B%d", portRow+1+i), sum.PerPort[p], 0); err != nil {
+			return err
+		}
+	}
+	if err := f.SetColWidth(s, "A", "A", 18); err != nil {
+		return err
+	}
+	if err := f.SetColWidth(s, "B", "B", 22); err != nil {
+		return err
+	}
+	lastState := stateRow + len(unitStates) - 1
+	return f.AddChart(s, "D2", &excelize.Chart{
+		Type: excelize.Col,
+		Series: []excelize.ChartSeries{{
+			Name:       fmt.Sprintf("%s!$B$%d", s, stateRow-1),
+			Categories: fmt.Sprintf("%s!$A$%d:$A$%d", s, stateRow, lastState),
+			Values:     fmt.Sprintf("%s!$B$%d:$B$%d", s, stateRow, lastState),
+		}},
+		Title:  excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: "Units by state"}}},
+		Legend: excelize.ChartLegend{Position: "none"},
+	})
+}
+
+// describe renders the filter for the reader of the sheet.
+func describe(f ledger.Filter) string {
+	var parts []string
+	for _, kv := range [][2]string{{"platform", f.Platform}, {"product", f.Product}, {"station", f.Station}} {
+		if kv[1] != "" {
+			parts = append(parts, kv[0]+" "+kv[1])
+		}
+	}
+	if !f.Since.IsZero() {
+		parts = append(parts, "since "+f.Since.UTC().Format("2006-01-02 15:04:05")+" UTC")
+	}
+	if len(parts) == 0 {
+		return "all units"
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,121 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations[i] takes the schema from user_version i to i+1. Append only: a
+// released migration is never edited, because ledgers in the field have
+// already run it. Each runs in one transaction together with the version bump,
+// so a crash mid-migration leaves the previous version intact.
+var migrations = []string{
+	// v1: the three books.
+	`
+CREATE TABLE requests (
+	id         INTEGER PRIMARY KEY,
+	platform   TEXT    NOT NULL,
+	product    TEXT    NOT NULL,
+	names      TEXT    NOT NULL,              -- JSON array of device names
+	task_id    TEXT    NOT NULL DEFAULT '',   -- vendor task / apply id, once known
+	state      TEXT    NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'done')),
+	created_at INTEGER NOT NULL,              -- unix milliseconds, UTC
+	done_at    INTEGER
+);
+CREATE INDEX requests_open ON requests (platform, product) WHERE state = 'open';
+
+CREATE TABLE credentials (
+	id          INTEGER PRIMARY KEY,
+	platform    TEXT    NOT NULL,
+	product     TEXT    NOT NULL,
+	region      TEXT    NOT NULL DEFAULT '',
+	device_name TEXT    NOT NULL,
+	secret      TEXT    NOT NULL DEFAULT '',
+	request_id  INTEGER REFERENCES requests (id),
+	-- free: no unit yet; taken: a unit holds it (forever); void: scrapped.
+	-- Derived from units by the triggers below and kept as a column so the
+	-- "oldest free credential" lookup is an index seek, not a scan of every
+	-- credential ever burned.
+	state       TEXT    NOT NULL DEFAULT 'free' CHECK (state IN ('free', 'taken', 'void')),
+	void_reason TEXT    NOT NULL DEFAULT '',
+	created_at  INTEGER NOT NULL,
+	UNIQUE (platform, product, device_name)
+);
+CREATE INDEX credentials_free ON credentials (platform, product, id) WHERE state = 'free';
+
+CREATE TABLE units (
+	id            INTEGER PRIMARY KEY,
+	hw_id         TEXT    NOT NULL UNIQUE,
+	credential_id INTEGER NOT NULL UNIQUE REFERENCES credentials (id),
+	station       TEXT    NOT NULL DEFAULT '',
+	port          TEXT    NOT NULL DEFAULT '',
+	state         TEXT    NOT NULL CHECK (state IN ('reserved', 'burning', 'burned', 'verified', 'failed', 'void')),
+	attempts      INTEGER NOT NULL DEFAULT 0,
+	error         TEXT    NOT NULL DEFAULT '',
+	created_at    INTEGER NOT NULL,
+	started_at    INTEGER,
+	updated_at    INTEGER NOT NULL,
+	burned_at     INTEGER,
+	duration_ms   INTEGER
+);
+
+-- The database guards its own invariants, so that a bug in Go code (or a
+-- hand-edit with the sqlite3 shell) cannot hand one credential to two boards.
+CREATE TRIGGER units_claim_free BEFORE INSERT ON units
+WHEN (SELECT state FROM credentials WHERE id = NEW.credential_id) IS NOT 'free'
+BEGIN
+	SELECT RAISE(ABORT, 'credential is not free');
+END;
+CREATE TRIGGER units_take AFTER INSERT ON units
+BEGIN
+	UPDATE credentials SET state = 'taken' WHERE id = NEW.credential_id;
+END;
+CREATE TRIGGER units_credential_forever BEFORE UPDATE OF credential_id ON units
+WHEN NEW.credential_id IS NOT OLD.credential_id
+BEGIN
+	SELECT RAISE(ABORT, 'a unit keeps its credential forever');
+END;
+CREATE TRIGGER credentials_void_forever BEFORE UPDATE OF state ON credentials
+WHEN OLD.state = 'void' AND NEW.state IS NOT 'void'
+BEGIN
+	SELECT RAISE(ABORT, 'a void credential stays void');
+END;
+`,
+}
+
+// migrate brings the schema to len(migrations). It runs in an IMMEDIATE
+// transaction (the DSN's _txlock), so two processes opening a fresh file at
+// the same moment do not both create the tables.
+func migrate(ctx context.Context, db *sql.DB) error {
+	for {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		var v int
+		if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if v > len(migrations) {
+			tx.Rollback()
+			return fmt.Errorf("ledger schema version %d is newer than this iotburn understands (%d): upgrade iotburn", v, len(migrations))
+		}
+		if v == len(migrations) {
+			return tx.Rollback()
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("ledger migration to version %d: %w", v+1, err)
+		}
+		// PRAGMA takes no bound parameters; v is our own integer.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+}

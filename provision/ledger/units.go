@@ -1,0 +1,424 @@
+package ledger
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/iotburn/iotburn/registry"
+)
+
+// Unit is one physical board and the credential it holds.
+type Unit struct {
+	ID                   int64
+	HWID, Station, Port  string // HWID: the board's MAC / IMEI / chip id
+	State                State
+	Attempts             int    // burns begun
+	Error                string // last failure (or void) reason
+	Cred                 registry.Credential
+	CredentialID         int64
+	CreatedAt            time.Time // first claimed
+	StartedAt, UpdatedAt time.Time // StartedAt: last Begin; zero if never
+	BurnedAt             time.Time // zero unless the current image was burned
+	Duration             time.Duration
+}
+
+// unitCols and unitFrom are shared by every query that returns a Unit, so
+// scanUnit has one column order to keep in step with.
+const unitCols = `u.id, u.hw_id, u.station, u.port, u.state, u.attempts, u.error, u.credential_id,
+	u.created_at, u.started_at, u.updated_at, u.burned_at, u.duration_ms,
+	c.platform, c.product, c.device_name, c.secret, c.region`
+const unitFrom = ` FROM units u JOIN credentials c ON c.id = u.credential_id `
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanUnit(s scanner) (Unit, error) {
+	var u Unit
+	var created, started, updated, burned, dur sql.NullInt64
+	err := s.Scan(&u.ID, &u.HWID, &u.Station, &u.Port, &u.State, &u.Attempts, &u.Error, &u.CredentialID,
+		&created, &started, &updated, &burned, &dur,
+		&u.Cred.Platform, &u.Cred.ProductID, &u.Cred.DeviceName, &u.Cred.DeviceSecret, &u.Cred.Region)
+	if err != nil {
+		return Unit{}, err
+	}
+	u.CreatedAt, u.StartedAt, u.UpdatedAt, u.BurnedAt = fromMS(created), fromMS(started), fromMS(updated), fromMS(burned)
+	if dur.Valid {
+		u.Duration = time.Duration(dur.Int64) * time.Millisecond
+	}
+	return u, nil
+}
+
+// Claim gives the board hwID its credential for platform/product, in one
+// transaction.
+//
+// A board the ledger already knows gets the same unit and credential back,
+// whatever state it is in (so a half-done board resumes with what it may
+// already hold); its station and port are updated to where it is now. A
+// known board whose credential is of another platform/product is refused
+// (ErrWrongProduct, naming both), as is a voided board (ErrVoid). A new board
+// takes the oldest free credential and a new unit in state Reserved; if none
+// is free the error wraps ErrNoCredentials.
+//
+// Concurrent Claims, from goroutines or from processes sharing the file,
+// never hand out one credential twice: the transaction holds SQLite's write
+// lock from its first statement, and UNIQUE(credential_id) backs that up.
+func (l *Ledger) Claim(platform, product, hwID, station, port string) (Unit, error) {
+	if platform == "" || product == "" {
+		return Unit{}, errors.New("ledger: claim needs a platform and a product")
+	}
+	if strings.TrimSpace(hwID) == "" {
+		return Unit{}, errors.New("ledger: claim needs the board's hardware id")
+	}
+	var u Unit
+	err := l.write(func(tx *sql.Tx) error {
+		now := l.nowMS()
+		var err error
+		u, err = scanUnit(tx.QueryRow(`SELECT `+unitCols+unitFrom+`WHERE u.hw_id = ?`, hwID))
+		switch {
+		case err == nil:
+			if u.Cred.Platform != platform || u.Cred.ProductID != product {
+				return fmt.Errorf("ledger: board %s holds device %s of %s/%s, not %s/%s: %w",
+					hwID, u.Cred.DeviceName, u.Cred.Platform, u.Cred.ProductID, platform, product, ErrWrongProduct)
+			}
+			if u.State == Void {
+				return fmt.Errorf("ledger: board %s (device %s) was voided (%s): set it aside: %w",
+					hwID, u.Cred.DeviceName, u.Error, ErrVoid)
+			}
+			if _, err := tx.Exec(`UPDATE units SET station = ?, port = ?, updated_at = ? WHERE id = ?`,
+				station, port, now, u.ID); err != nil {
+				return err
+			}
+		case errors.Is(err, sql.ErrNoRows):
+			var credID int64
+			err := tx.QueryRow(`SELECT id FROM credentials WHERE platform = ? AND product = ? AND state = 'free'
+				ORDER BY id LIMIT 1`, platform, product).Scan(&credID)
+			if errors.Is(err, sql.ErrNoRows) {
+				var total int
+				if err := tx.QueryRow(`SELECT count(*) FROM credentials WHERE platform = ? AND product = ?`,
+					platform, product).Scan(&total); err != nil {
+					return err
+				}
+				return fmt.Errorf("ledger: %s/%s has no free credential (%d in the ledger, all taken or void): "+
+					"create more with `iotburn create`: %w", platform, product, total, ErrNoCredentials)
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(`INSERT INTO units (hw_id, credential_id, station, port, state, created_at, updated_at)
+				VALUES (?, ?, ?, ?, 'reserved', ?, ?)`, hwID, credID, station, port, now, now); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+		u, err = scanUnit(tx.QueryRow(`SELECT `+unitCols+unitFrom+`WHERE u.hw_id = ?`, hwID))
+		return err
+	})
+	if err != nil {
+		return Unit{}, fmt.Errorf("claim for board %s: %w", hwID, err)
+	}
+	return u, nil
+}
+
+// ClaimName gives board hwID one named credential (`iotburn burn --device
+// NAME`), in one transaction. If the board already holds that credential it
+// gets its unit back (station and port updated). Refused, with errors.Is
+// ErrTaken, if the board holds another credential or the credential is on
+// another board; ErrVoid if it was voided; ErrNotFound if there is no such
+// device.
+func (l *Ledger) ClaimName(platform, product, deviceName, hwID, station, port string) (Unit, error) {
+	if platform == "" || product == "" || deviceName == "" {
+		return Unit{}, errors.New("ledger: claim needs a platform, a product and a device name")
+	}
+	if strings.TrimSpace(hwID) == "" {
+		return Unit{}, errors.New("ledger: claim needs the board's hardware id")
+	}
+	var u Unit
+	err := l.write(func(tx *sql.Tx) error {
+		now := l.nowMS()
+		var credID int64
+		var state, reason string
+		err := tx.QueryRow(`SELECT id, state, void_reason FROM credentials WHERE platform = ? AND product = ? AND device_name = ?`,
+			platform, product, deviceName).Scan(&credID, &state, &reason)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("ledger: no device %s of %s/%s: create it with `iotburn create`: %w", deviceName, platform, product, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if state == "void" {
+			return fmt.Errorf("ledger: device %s of %s/%s was voided (%s): %w", deviceName, platform, product, reason, ErrVoid)
+		}
+		held, err := scanUnit(tx.QueryRow(`SELECT `+unitCols+unitFrom+`WHERE u.hw_id = ?`, hwID))
+		switch {
+		case err == nil && held.CredentialID != credID:
+			return fmt.Errorf("ledger: board %s already holds device %s of %s/%s, and a board keeps its credential: %w",
+				hwID, held.Cred.DeviceName, held.Cred.Platform, held.Cred.ProductID, ErrTaken)
+		case err == nil && held.State == Void:
+			return fmt.Errorf("ledger: board %s (device %s) was voided (%s): %w", hwID, deviceName, held.Error, ErrVoid)
+		case err == nil:
+			_, err = tx.Exec(`UPDATE units SET station = ?, port = ?, updated_at = ? WHERE id = ?`, station, port, now, held.ID)
+		case errors.Is(err, sql.ErrNoRows):
+			var other string
+			err = tx.QueryRow(`SELECT hw_id FROM units WHERE credential_id = ?`, credID).Scan(&other)
+			if err == nil {
+				return fmt.Errorf("ledger: device %s is on board %s: one credential, one board: %w", deviceName, other, ErrTaken)
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			_, err = tx.Exec(`INSERT INTO units (hw_id, credential_id, station, port, state, created_at, updated_at)
+				VALUES (?, ?, ?, ?, 'reserved', ?, ?)`, hwID, credID, station, port, now, now)
+		}
+		if err != nil {
+			return err
+		}
+		u, err = scanUnit(tx.QueryRow(`SELECT `+unitCols+unitFrom+`WHERE u.hw_id = ?`, hwID))
+		return err
+	})
+	if err != nil {
+		return Unit{}, fmt.Errorf("claim %s for board %s: %w", deviceName, hwID, err)
+	}
+	return u, nil
+}
+
+// transition moves a unit to state `to` if it is in one of `from`, setting
+// the extra columns in set (an SQL fragment with ? placeholders for args).
+func (l *Ledger) transition(unitID int64, from []State, to State, set string, args ...any) error {
+	return l.write(func(tx *sql.Tx) error {
+		var cur State
+		err := tx.QueryRow(`SELECT state FROM units WHERE id = ?`, unitID).Scan(&cur)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("ledger: unit %d: %w", unitID, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		ok := false
+		for _, s := range from {
+			ok = ok || s == cur
+		}
+		if !ok {
+			return fmt.Errorf("ledger: unit %d is %s, cannot become %s: %w", unitID, cur, to, ErrState)
+		}
+		q := `UPDATE units SET state = ?, updated_at = ?`
+		if set != "" {
+			q += ", " + set
+		}
+		_, err = tx.Exec(q+` WHERE id = ?`, append(append([]any{to, l.nowMS()}, args...), unitID)...)
+		return err
+	})
+}
+
+// Begin marks the unit burning: call it just before the first byte goes to
+// the board. It counts an attempt and forgets a previous burn's result, so a
+// failed, interrupted (still burning after a crash) or re-burned board starts
+// again with the same credential.
+func (l *Ledger) Begin(unitID int64) error {
+	return l.transition(unitID, []State{Reserved, Burning, Failed, Burned, Verified}, Burning,
+		`attempts = attempts + 1, started_at = ?, error = '', burned_at = NULL, duration_ms = NULL`, l.nowMS())
+}
+
+// Burned records that the image was written and read back; d is how long it took.
+func (l *Ledger) Burned(unitID int64, d time.Duration) error {
+	return l.transition(unitID, []State{Burning}, Burned, `burned_at = ?, duration_ms = ?`, l.nowMS(), d.Milliseconds())
+}
+
+// Verified records that QA found the board holding its credential. Verifying
+// again is harmless.
+func (l *Ledger) Verified(unitID int64) error {
+	return l.transition(unitID, []State{Burned, Verified}, Verified, ``)
+}
+
+// Fail records why the unit failed; it keeps its credential and resumes with
+// Begin. The reason is stored and printed in audits: the caller must make
+// sure it holds no secret (no image bytes, no raw AT replies with the key).
+func (l *Ledger) Fail(unitID int64, reason string) error {
+	if reason == "" {
+		reason = "failed"
+	}
+	return l.transition(unitID, []State{Reserved, Burning, Burned, Verified, Failed}, Failed, `error = ?`, reason)
+}
+
+// UnitByHW looks a board up by hardware id.
+func (l *Ledger) UnitByHW(hwID string) (Unit, bool, error) {
+	u, err := scanUnit(l.db.QueryRow(`SELECT `+unitCols+unitFrom+`WHERE u.hw_id = ?`, hwID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Unit{}, false, nil
+	}
+	if err != nil {
+		return Unit{}, false, err
+	}
+	return u, true, nil
+}
+
+// Void scraps a credential (a dead board, a leaked secret): the credential and
+// its unit, if any, become void and the credential is never handed to another
+// board. Voiding a void credential again keeps the first reason. Deleting the
+// device on the platform is the caller's business.
+func (l *Ledger) Void(platform, product, deviceName, reason string) error {
+	if reason == "" {
+		return errors.New("ledger: void needs a reason (it goes into the audit)")
+	}
+	return l.write(func(tx *sql.Tx) error {
+		var id int64
+		var state string
+		err := tx.QueryRow(`SELECT id, state FROM credentials WHERE platform = ? AND product = ? AND device_name = ?`,
+			platform, product, deviceName).Scan(&id, &state)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("ledger: device %s of %s/%s: %w", deviceName, platform, product, ErrNotFound)
+		}
+		if err != nil || state == "void" {
+			return err
+		}
+		if _, err := tx.Exec(`UPDATE credentials SET state = 'void', void_reason = ? WHERE id = ?`, reason, id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(`UPDATE units SET state = 'void', error = ?, updated_at = ? WHERE credential_id = ?`,
+			reason, l.nowMS(), id)
+		return err
+	})
+}
+
+// Release undoes a Claim whose credential never reached the board (no Begin:
+// attempts is 0), returning the credential to the free pool; for a board
+// unplugged before burning started. Once a burn has begun the board may hold
+// the secret, so Release refuses: Void it instead.
+func (l *Ledger) Release(hwID string) error {
+	return l.write(func(tx *sql.Tx) error {
+		var id, credID int64
+		var attempts int
+		var state State
+		err := tx.QueryRow(`SELECT id, credential_id, attempts, state FROM units WHERE hw_id = ?`, hwID).
+			Scan(&id, &credID, &attempts, &state)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("ledger: board %s: %w", hwID, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if attempts != 0 || (state != Reserved && state != Failed) {
+			return fmt.Errorf("ledger: board %s is %s after %d burn attempt(s): it may hold its secret; void it instead: %w",
+				hwID, state, attempts, ErrState)
+		}
+		if _, err := tx.Exec(`DELETE FROM units WHERE id = ?`, id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(`UPDATE credentials SET state = 'free' WHERE id = ? AND state = 'taken'`, credID)
+		return err
+	})
+}
+
+// Counts is a census of credentials. Every credential is counted once, in
+// exactly one state: Void if voided, Created if no board has it, else its
+// unit's state. So the values of ByState add up to Total.
+type Counts struct {
+	ByState map[State]int
+	Free    int // credentials with no unit, not void (= ByState[Created])
+	Total   int // credentials
+}
+
+// Counts takes the census for platform/product; "" for either means all.
+func (l *Ledger) Counts(platform, product string) (Counts, error) {
+	rows, err := l.db.Query(`SELECT CASE WHEN c.state = 'void' THEN 'void' WHEN u.id IS NULL THEN 'created' ELSE u.state END AS s,
+			count(*)
+		FROM credentials c LEFT JOIN units u ON u.credential_id = c.id
+		WHERE (?1 = '' OR c.platform = ?1) AND (?2 = '' OR c.product = ?2)
+		GROUP BY s`, platform, product)
+	if err != nil {
+		return Counts{}, err
+	}
+	defer rows.Close()
+	c := Counts{ByState: map[State]int{}}
+	for rows.Next() {
+		var s State
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return Counts{}, err
+		}
+		c.ByState[s] = n
+		c.Total += n
+	}
+	c.Free = c.ByState[Created]
+	return c, rows.Err()
+}
+
+// Filter selects units; zero fields match everything.
+type Filter struct {
+	Platform, Product, Station string
+	Since                      time.Time // units changed at or after Since
+}
+
+// EachUnit calls fn for every unit matching f, in claim order (the order the
+// boards were first seen), streaming: memory does not grow with the number of
+// rows. fn's error stops the walk and is returned. fn may call other Ledger
+// methods (the walk holds a read snapshot, which does not block writers).
+func (l *Ledger) EachUnit(f Filter, fn func(Unit) error) error {
+	var since int64
+	if !f.Since.IsZero() {
+		since = f.Since.UnixMilli()
+	}
+	rows, err := l.db.Query(`SELECT `+unitCols+unitFrom+`
+		WHERE (?1 = '' OR c.platform = ?1) AND (?2 = '' OR c.product = ?2) AND (?3 = '' OR u.station = ?3)
+		  AND u.updated_at >= ?4
+		ORDER BY u.id`, f.Platform, f.Product, f.Station, since)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		u, err := scanUnit(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(u); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Credentials calls fn for every credential of platform/product that is not
+// void, in creation order, streaming (for images of a whole batch). The
+// values carry secrets: handle them accordingly.
+func (l *Ledger) Credentials(platform, product string, fn func(registry.Credential) error) error {
+	rows, err := l.db.Query(`SELECT platform, product, device_name, secret, region FROM credentials
+		WHERE platform = ? AND product = ? AND state != 'void' ORDER BY id`, platform, product)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c registry.Credential
+		if err := rows.Scan(&c.Platform, &c.ProductID, &c.DeviceName, &c.DeviceSecret, &c.Region); err != nil {
+			return err
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Credential looks one device's credential up. A missing device wraps
+// ErrNotFound; a void one wraps ErrVoid (nothing should be burned with it).
+func (l *Ledger) Credential(platform, product, deviceName string) (registry.Credential, error) {
+	var c registry.Credential
+	var state, reason string
+	err := l.db.QueryRow(`SELECT platform, product, device_name, secret, region, state, void_reason FROM credentials
+		WHERE platform = ? AND product = ? AND device_name = ?`, platform, product, deviceName).
+		Scan(&c.Platform, &c.ProductID, &c.DeviceName, &c.DeviceSecret, &c.Region, &state, &reason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return registry.Credential{}, fmt.Errorf("ledger: device %s of %s/%s: %w", deviceName, platform, product, ErrNotFound)
+	}
+	if err != nil {
+		return registry.Credential{}, err
+	}
+	if state == "void" {
+		return registry.Credential{}, fmt.Errorf("ledger: device %s of %s/%s was voided (%s): %w",
+			deviceName, platform, product, reason, ErrVoid)
+	}
+	return c, nil
+}

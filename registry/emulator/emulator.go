@@ -1,0 +1,202 @@
+// Package emulator serves IoT cloud APIs locally: today Tencent Cloud IoT Hub
+// (iotcloud, API 3.0, version 2018-06-14), with the cloud's signature check,
+// asynchronous batch tasks, quotas, per-action rate limits and error codes. It
+// is a product feature (`iotburn sim cloud`, `iotburn demo`), so its state can
+// be persisted and survives restarts.
+//
+// One http.Handler serves every vendor: ServeHTTP picks the vendor from the
+// request's shape (routes), so another vendor's API (Alibaba Cloud RPC) is
+// added in its own files by appending one route in New.
+package emulator
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config configures an Emulator.
+type Config struct {
+	// StateDir persists the state ("" = memory only). Everything acknowledged
+	// to a client is on disk before the answer is sent.
+	StateDir string
+	// SecretID and SecretKey are the only accepted key pair.
+	SecretID, SecretKey string
+	// Products are Tencent ProductIds created on first start if missing.
+	Products []string
+	// TaskDelay is how long a CreateMultiDevice task takes before its devices
+	// exist. 0 = the default, 300 ms + 2 ms per device; < 0 = immediately.
+	TaskDelay time.Duration
+	// RateLimit is requests per second per action (0 = 20, < 0 = unlimited).
+	RateLimit int
+	// Quota is the most devices a product may hold (0 = 50,000).
+	Quota int
+	// Log, if set, gets one line per request: action, product, result code.
+	// Never a secret.
+	Log *slog.Logger
+	// Now is the clock (nil = time.Now); tests move it.
+	Now func() time.Time
+}
+
+const (
+	defaultRateLimit = 20
+	defaultQuota     = 50000
+	maxBody          = 1 << 20
+)
+
+// Emulator is the local cloud. It is safe for concurrent use.
+type Emulator struct {
+	cfg     Config
+	now     func() time.Time
+	log     *slog.Logger
+	routes  []route
+	limiter *rateLimiter
+	faults  *faults
+
+	mu      sync.Mutex // guards everything below
+	closed  bool
+	journal *journal // nil when memory only
+	tc      *tencentState
+}
+
+// route sends the requests a vendor recognises as its own to that vendor.
+type route struct {
+	vendor string
+	match  func(*http.Request) bool
+	serve  func(http.ResponseWriter, *http.Request)
+}
+
+// New starts an emulator, loading StateDir if it holds an earlier state.
+func New(cfg Config) (*Emulator, error) {
+	if cfg.SecretID == "" || cfg.SecretKey == "" {
+		return nil, errors.New("emulator: SecretID and SecretKey are required")
+	}
+	if cfg.Quota == 0 {
+		cfg.Quota = defaultQuota
+	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = defaultRateLimit
+	}
+	e := &Emulator{
+		cfg:    cfg,
+		now:    cfg.Now,
+		log:    cfg.Log,
+		faults: newFaults(),
+		tc:     newTencentState(),
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	e.limiter = newRateLimiter(cfg.RateLimit, e.now)
+	e.routes = []route{
+		{vendor: "tencent", match: isTencentRequest, serve: e.serveTencent},
+		// Alibaba Cloud RPC goes here: {vendor: "aliyun", match: isAliyunRequest, serve: e.serveAliyun}.
+	}
+
+	if cfg.StateDir != "" {
+		j, err := openJournal(cfg.StateDir, e.replay)
+		if err != nil {
+			return nil, fmt.Errorf("emulator: loading state from %s: %w", cfg.StateDir, err)
+		}
+		e.journal = j
+		// Rewrite the journal as a snapshot, dropping what the last run no
+		// longer needs, so it does not grow without bound across restarts.
+		if err := j.compact(e.snapshot()); err != nil {
+			j.close()
+			return nil, fmt.Errorf("emulator: compacting state in %s: %w", cfg.StateDir, err)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, p := range cfg.Products {
+		if err := e.tcEnsureProduct(p); err != nil {
+			if e.journal != nil {
+				e.journal.close()
+			}
+			return nil, fmt.Errorf("emulator: product %q: %w", p, err)
+		}
+	}
+	return e, nil
+}
+
+// ServeHTTP answers one API request of whichever vendor it belongs to.
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for _, rt := range e.routes {
+		if rt.match(r) {
+			rt.serve(w, r)
+			return
+		}
+	}
+	http.Error(w, "iotburn emulator: not a cloud API request this emulator knows "+
+		"(Tencent API 3.0 requests carry X-TC-Action and a TC3-HMAC-SHA256 Authorization header)",
+		http.StatusBadRequest)
+}
+
+// Close flushes and closes the state; later requests are answered with InternalError.
+func (e *Emulator) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	if e.journal != nil {
+		return e.journal.close()
+	}
+	return nil
+}
+
+// InjectFault makes the next n requests of action fail with the vendor error
+// code (e.g. "InternalError", "RequestLimitExceeded"). A code of the form
+// "delay:<duration>" (e.g. "delay:2s") instead delays those requests, which are
+// then served normally. Faults strike after the signature check, so a faulted
+// request is still an authenticated one.
+func (e *Emulator) InjectFault(action string, n int, code string) {
+	f := fault{code: code}
+	if d, ok := strings.CutPrefix(code, "delay:"); ok {
+		if dur, err := time.ParseDuration(d); err == nil {
+			f = fault{delay: dur}
+		}
+	}
+	e.faults.add(action, n, f)
+}
+
+// replay applies one journal record while loading.
+func (e *Emulator) replay(rec record) error {
+	switch rec.Vendor {
+	case "tencent":
+		return e.tc.apply(rec.Op, rec.Data)
+	default:
+		return fmt.Errorf("record of unknown vendor %q", rec.Vendor)
+	}
+}
+
+// snapshot is the whole state as journal records.
+func (e *Emulator) snapshot() []record {
+	return e.tc.snapshot(e.now())
+}
+
+// commit persists records, then applies them: what a client is told has
+// happened is on disk first. Replay runs the same apply, so a restart rebuilds
+// exactly this state. Called with e.mu held.
+func (e *Emulator) commit(recs ...record) error {
+	if e.journal != nil {
+		if err := e.journal.append(recs); err != nil {
+			return err
+		}
+	}
+	for _, rec := range recs {
+		if err := e.replay(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package tencent
+
+// One SDK call with retries and error mapping. The SDK (v1.0.162) takes no
+// context, so ctx is honoured before each try and during backoff; a try in
+// flight is bounded by the SDK's request timeout.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/iotburn/iotburn/registry"
+	sdkerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
+)
+
+// callKind says whether a call may be repeated after an ambiguous failure.
+type callKind int
+
+const (
+	idempotent callKind = iota // reads and deletes: retry anything transient
+	creating                   // may have taken effect: retry only clear refusals
+)
+
+// do runs fn with exponential backoff and full jitter on throttling and
+// transient errors, then maps the last error.
+func (c *Client) do(ctx context.Context, action string, kind callKind, fn func() error) error {
+	var err error
+	for try := 1; ; try++ {
+		if cerr := ctx.Err(); cerr != nil {
+			return errors.Join(fmt.Errorf("tencent: %s: %w", action, cerr), err)
+		}
+		err = fn()
+		if err == nil {
+			return nil
+		}
+		if try >= c.retry.attempts || !retryable(err, kind) {
+			return mapError(action, err)
+		}
+		backoff := min(c.retry.max, c.retry.base<<(try-1))
+		backoff = backoff/2 + rand.N(backoff/2+1) // jitter spreads retrying stations apart
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(fmt.Errorf("tencent: %s: %w", action, ctx.Err()), mapError(action, err))
+		}
+	}
+}
+
+func code(err error) string {
+	var e *sdkerr.TencentCloudSDKError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// retryable: throttling and server errors say the call did nothing and may be
+// repeated. A network error is ambiguous for a create (the task may exist), so
+// only reads and deletes repeat it.
+func retryable(err error, kind callKind) bool {
+	switch c := code(err); {
+	case c == "RequestLimitExceeded" || strings.HasPrefix(c, "RequestLimitExceeded."),
+		c == "InternalError" || strings.HasPrefix(c, "InternalError."):
+		return true
+	case c == "ClientError.NetworkError" || c == "ClientError.HttpStatusCodeError" || c == "ClientError.IOError":
+		return kind == idempotent
+	}
+	return false
+}
+
+// mapError turns an SDK error into one that says what to do, wrapping the
+// SDK's error (for its code) and registry.ErrRefused when the cloud answered.
+func mapError(action string, err error) error {
+	c := code(err)
+	switch {
+	case strings.HasPrefix(c, "AuthFailure"):
+		return fmt.Errorf("tencent: %s: %w (%s): check %s and %s: %w: %w",
+			action, ErrAuth, c, EnvSecretID, EnvSecretKey, registry.ErrRefused, err)
+	case c == "InvalidParameterValue.DeviceAlreadyExist":
+		return fmt.Errorf("tencent: %s: %w: %w: %w", action, registry.ErrExists, registry.ErrRefused, err)
+	case c == "" || strings.HasPrefix(c, "ClientError."):
+		// The SDK's own failures (network, bad JSON): the cloud may not have answered.
+		return fmt.Errorf("tencent: %s: %w", action, err)
+	default:
+		return fmt.Errorf("tencent: %s: %w: %w", action, registry.ErrRefused, err)
+	}
+}
