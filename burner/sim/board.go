@@ -1,0 +1,264 @@
+package sim
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync"
+)
+
+// Board is one simulated board: an identity and a flash that outlive its pty,
+// and while plugged in, a pty pair with a paced reader and writer.
+type Board struct {
+	index    int
+	path     string // DIR/ttySIM00
+	filePath string // DIR/board-00.json
+	baud     int
+	kind     string
+	log      *slog.Logger
+
+	mu  sync.Mutex // guards bf and flt
+	bf  boardFile
+	flt Fault
+
+	plugMu sync.Mutex // serialises plug and unplug
+	cur    *plug      // nil while unplugged
+}
+
+// plug is one power cycle: from plug-in (Start, Replug) to Unplug/Close.
+type plug struct {
+	master, slave *os.File
+	pts           string
+	stop          chan struct{}
+	wg            sync.WaitGroup
+	out           outQueue
+	rx, tx        pacer
+}
+
+// Path is the board's stable port path, DIR/ttySIMnn.
+func (b *Board) Path() string { return b.path }
+
+// MAC is the board's station MAC, lowercase with colons.
+func (b *Board) MAC() string { b.mu.Lock(); defer b.mu.Unlock(); return b.bf.MAC }
+
+// IMEI is the board's IMEI (15 digits, Luhn-valid).
+func (b *Board) IMEI() string { b.mu.Lock(); defer b.mu.Unlock(); return b.bf.IMEI }
+
+// Flash is what the board holds right now.
+func (b *Board) Flash() Flash { b.mu.Lock(); defer b.mu.Unlock(); return b.bf.flash() }
+
+// SetFault makes the board misbehave from its next received byte on.
+func (b *Board) SetFault(f Fault) {
+	b.mu.Lock()
+	b.flt = f
+	b.mu.Unlock()
+	b.log.Info("sim: fault set", "port", b.path, "fault", f.String())
+}
+
+func (b *Board) fault() Fault { b.mu.Lock(); defer b.mu.Unlock(); return b.flt }
+
+// Unplug makes the board vanish as a USB adapter pulled from the hub does: the
+// pty closes (a client's reads and writes fail with EIO) and the link goes.
+func (b *Board) Unplug() error {
+	b.plugMu.Lock()
+	defer b.plugMu.Unlock()
+	return b.unplugLocked()
+}
+
+func (b *Board) unplugLocked() error {
+	p := b.cur
+	if p == nil {
+		return nil
+	}
+	b.cur = nil
+	err := os.Remove(b.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	close(p.stop)
+	p.master.Close() // wakes the reader and a writer blocked on a full pty
+	p.slave.Close()
+	p.wg.Wait()
+	b.log.Info("sim: board unplugged", "port", b.path)
+	return err
+}
+
+// Replug brings an unplugged board back on a new pty, with the same identity
+// and flash, freshly booted (echo on, faults kept). Replugging a plugged board
+// power-cycles it.
+func (b *Board) Replug() error {
+	b.plugMu.Lock()
+	defer b.plugMu.Unlock()
+	if err := b.unplugLocked(); err != nil {
+		return err
+	}
+	return b.plugLocked()
+}
+
+func (b *Board) plugLocked() error {
+	master, slave, err := openPTY(b.baud)
+	if err != nil {
+		return fmt.Errorf("sim: board %s: open pty: %w", b.path, err)
+	}
+	p := &plug{
+		master: master, slave: slave, pts: slave.Name(),
+		stop: make(chan struct{}),
+		rx:   pacer{baud: b.baud}, tx: pacer{baud: b.baud},
+	}
+	p.out.ready = make(chan struct{}, 1)
+	// Swap the link in one rename so a client never sees it missing on restart.
+	tmp := b.path + ".new"
+	os.Remove(tmp)
+	if err := os.Symlink(p.pts, tmp); err != nil {
+		master.Close()
+		slave.Close()
+		return fmt.Errorf("sim: board %s: link: %w", b.path, err)
+	}
+	if err := os.Rename(tmp, b.path); err != nil {
+		os.Remove(tmp)
+		master.Close()
+		slave.Close()
+		return fmt.Errorf("sim: board %s: link: %w", b.path, err)
+	}
+	fw := kinds[b.kind](&plugHost{b: b, p: p})
+	b.cur = p
+	p.wg.Add(2)
+	go b.readLoop(p, fw)
+	go b.writeLoop(p)
+	b.log.Info("sim: board plugged", "port", b.path, "pty", p.pts, "kind", b.kind, "mac", b.bf.MAC)
+	return nil
+}
+
+// readLoop takes bytes off the wire at line rate and hands them to the firmware.
+func (b *Board) readLoop(p *plug, fw firmware) {
+	defer p.wg.Done()
+	buf := make([]byte, p.rx.chunk())
+	for {
+		n, err := p.master.Read(buf)
+		if err != nil {
+			return // closed by Unplug/Close
+		}
+		if !p.rx.wait(n, p.stop) {
+			return
+		}
+		in := buf[:n]
+		switch f := b.fault(); {
+		case f == FaultDrop:
+			continue
+		case f == FaultGarble || b.wrongBaud(p):
+			// The board hears noise and answers noise, once per line it thinks it got.
+			if bytes.ContainsAny(in, "\r\n") {
+				p.out.push(noise())
+			}
+			continue
+		}
+		fw.receive(in)
+	}
+}
+
+// wrongBaud reports a client that set the line to another speed than the
+// board's: on a real UART both sides would see garbage.
+func (b *Board) wrongBaud(p *plug) bool {
+	if b.baud <= 0 {
+		return false
+	}
+	got := lineBaud(p.slave)
+	return got != 0 && got != b.baud
+}
+
+func noise() []byte {
+	out := make([]byte, 4+rand.IntN(20))
+	for i := range out {
+		out[i] = byte(0x80 | rand.IntN(128)) // framing errors read back with the high bit set
+	}
+	return out
+}
+
+// writeLoop puts queued answers on the wire at line rate.
+func (b *Board) writeLoop(p *plug) {
+	defer p.wg.Done()
+	buf := make([]byte, p.tx.chunk())
+	for {
+		n := p.out.pop(buf, p.stop)
+		if n == 0 {
+			return
+		}
+		if !p.tx.wait(n, p.stop) {
+			return
+		}
+		if _, err := p.master.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+// outQueue is the board's transmit buffer: the firmware never blocks on a
+// slow wire, the writer drains it at line rate.
+type outQueue struct {
+	mu    sync.Mutex
+	buf   []byte
+	ready chan struct{}
+}
+
+func (q *outQueue) push(p []byte) {
+	q.mu.Lock()
+	q.buf = append(q.buf, p...)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// pop moves up to len(dst) queued bytes into dst, waiting for some; 0 means stop.
+func (q *outQueue) pop(dst []byte, stop <-chan struct{}) int {
+	for {
+		q.mu.Lock()
+		if len(q.buf) > 0 {
+			n := copy(dst, q.buf)
+			q.buf = append(q.buf[:0], q.buf[n:]...)
+			q.mu.Unlock()
+			return n
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.ready:
+		case <-stop:
+			return 0
+		}
+	}
+}
+
+// plugHost is the firmware's view of its board during one power cycle.
+type plugHost struct {
+	b *Board
+	p *plug
+}
+
+func (h *plugHost) send(p []byte)        { h.p.out.push(p) }
+func (h *plugHost) fault() Fault         { return h.b.fault() }
+func (h *plugHost) logger() *slog.Logger { return h.b.log.With("port", h.b.path) }
+
+func (h *plugHost) file() boardFile {
+	h.b.mu.Lock()
+	defer h.b.mu.Unlock()
+	return h.b.bf.clone()
+}
+
+func (h *plugHost) commit(change func(*boardFile)) error {
+	b := h.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	next := b.bf.clone()
+	change(&next)
+	if err := writeBoardFile(b.filePath, next); err != nil {
+		b.log.Error("sim: flash write failed", "port", b.path, "err", err)
+		return err
+	}
+	b.bf = next
+	return nil
+}

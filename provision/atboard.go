@@ -1,0 +1,50 @@
+package provision
+
+import (
+	"context"
+
+	"github.com/iotburn/iotburn/burner"
+	"github.com/iotburn/iotburn/burner/at"
+	"github.com/iotburn/iotburn/registry"
+)
+
+// OpenATBoard opens AT-command boards (the Tencent IoT AT firmware) at baud.
+func OpenATBoard(baud int) OpenBoard {
+	return func(path string) (Board, error) {
+		p, err := burner.Open(path, baud)
+		if err != nil {
+			return nil, err
+		}
+		d := at.New(p)
+		// A board that answers garbage or nothing will not do better on a
+		// third try; two keep a wrong --baud from stalling a port for long.
+		d.Attempts = 2
+		return &atBoard{port: p, drv: d}, nil
+	}
+}
+
+type atBoard struct {
+	port burner.Port
+	drv  *at.Driver
+}
+
+func (b *atBoard) Identify(ctx context.Context) (string, error) {
+	if err := b.drv.Hello(ctx); err != nil {
+		return "", err
+	}
+	id, err := b.drv.Identify(ctx)
+	if err != nil {
+		return "", err
+	}
+	return id.HardwareID(), nil
+}
+
+func (b *atBoard) Write(ctx context.Context, image []byte) error {
+	return b.drv.RunScript(ctx, image)
+}
+
+func (b *atBoard) Verify(ctx context.Context, c registry.Credential) error {
+	return b.drv.VerifyTencent(ctx, c)
+}
+
+func (b *atBoard) Close() error { return b.port.Close() }

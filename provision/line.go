@@ -1,0 +1,385 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/iotburn/iotburn/provision/ledger"
+	"github.com/iotburn/iotburn/registry"
+	"github.com/iotburn/iotburn/templates"
+)
+
+// Board is one board on one port, as the line sees it. burner/at (and later
+// burner/esprom) provide it; the line does not care how bytes reach the board.
+type Board interface {
+	// Identify wakes the board and returns its hardware id (MAC or IMEI).
+	Identify(ctx context.Context) (hwID string, err error)
+	// Write burns the image.
+	Write(ctx context.Context, image []byte) error
+	// Verify reads the board back and compares it with the credential.
+	Verify(ctx context.Context, c registry.Credential) error
+	Close() error
+}
+
+// OpenBoard opens the board on a port path.
+type OpenBoard func(path string) (Board, error)
+
+// Stage is where a board is on the line.
+type Stage string
+
+const (
+	StageIdentify Stage = "identify"
+	StageClaim    Stage = "claim"
+	StageWrite    Stage = "write"
+	StageVerify   Stage = "verify"
+	StageBurned   Stage = "burned"  // done: burned and read back
+	StageSkipped  Stage = "skipped" // done: the board already held its credential
+	StageFailed   Stage = "failed"  // done: see Err
+	StageWaiting  Stage = "waiting" // the port waits for the next board
+)
+
+// Done reports whether the stage ends a board's pass through the line.
+func (s Stage) Done() bool { return s == StageBurned || s == StageSkipped || s == StageFailed }
+
+// Event is one step of one board; --json prints the final ones, one a line.
+type Event struct {
+	Time        time.Time     `json:"time"`
+	Station     string        `json:"station,omitempty"`
+	Port        string        `json:"port"`
+	Stage       Stage         `json:"stage"`
+	HWID        string        `json:"hw_id,omitempty"`
+	Platform    string        `json:"platform,omitempty"`
+	Product     string        `json:"product,omitempty"`
+	DeviceName  string        `json:"device_name,omitempty"`
+	Fingerprint string        `json:"secret_fingerprint,omitempty"`
+	Attempt     int           `json:"attempt,omitempty"`
+	Duration    time.Duration `json:"duration_ns,omitempty"`
+	Err         string        `json:"error,omitempty"`
+}
+
+// LineOptions configures the station loop behind `iotburn batch`.
+type LineOptions struct {
+	Ledger            *ledger.Ledger
+	Platform, Product string
+	Format            templates.Format
+	Station           string
+	// Ports lists the port paths present now; it is called again every Scan
+	// so that boards plugged in later are found.
+	Ports func() ([]string, error)
+	Open  OpenBoard
+	// Once burns the boards present at the start, one each, then returns.
+	Once bool
+	// Target stops the line after this many boards are burned (0 = no limit).
+	Target int
+	// Device, if set, is the one credential to burn (`iotburn burn --device`).
+	Device string
+	// Scan is how often ports are rescanned and a finished board is checked
+	// for having been swapped (default 1 s).
+	Scan time.Duration
+	// OpTimeout bounds each board operation (default 20 s).
+	OpTimeout time.Duration
+	// Events receives every step; called from many goroutines at once.
+	Events func(Event)
+}
+
+// LineResult counts what the line did.
+type LineResult struct {
+	Burned, Skipped, Failed int
+	PerPort                 map[string]int // boards burned per port
+	Elapsed                 time.Duration
+	// Stop says why a line without --once ended on its own ("" after Ctrl-C).
+	Stop string
+}
+
+// ErrNoPorts is returned when --once finds nothing to burn.
+var ErrNoPorts = errors.New("no ports found")
+
+type line struct {
+	o    LineOptions
+	stop context.CancelFunc // stops taking new boards
+
+	mu       sync.Mutex
+	res      LineResult
+	inflight int
+	running  map[string]bool
+}
+
+// RunLine runs the line until ctx is cancelled (Ctrl-C: boards in flight are
+// finished first), the target is reached, the ledger runs out of credentials,
+// or, with Once, every board present at the start has been handled.
+func RunLine(ctx context.Context, o LineOptions) (LineResult, error) {
+	if o.Scan <= 0 {
+		o.Scan = time.Second
+	}
+	if o.OpTimeout <= 0 {
+		o.OpTimeout = 20 * time.Second
+	}
+	if o.Events == nil {
+		o.Events = func(Event) {}
+	}
+	start := time.Now()
+	stopCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	l := &line{o: o, stop: stop, running: map[string]bool{}}
+	l.res.PerPort = map[string]int{}
+
+	var wg sync.WaitGroup
+	for first := true; ; first = false {
+		paths, err := o.Ports()
+		if err != nil {
+			stop()
+			wg.Wait()
+			return l.result(start), err
+		}
+		if first && o.Once && len(paths) == 0 {
+			return l.result(start), fmt.Errorf("%w: check --ports and that the boards are plugged in (`iotburn ports` lists them)", ErrNoPorts)
+		}
+		sort.Strings(paths)
+		for _, p := range paths {
+			l.mu.Lock()
+			busy := l.running[p]
+			l.running[p] = true
+			l.mu.Unlock()
+			if busy {
+				continue
+			}
+			wg.Add(1)
+			go func(p string) {
+				defer wg.Done()
+				l.work(stopCtx, p)
+				l.mu.Lock()
+				delete(l.running, p)
+				l.mu.Unlock()
+			}(p)
+		}
+		if o.Once {
+			break
+		}
+		select {
+		case <-stopCtx.Done():
+		case <-time.After(o.Scan):
+			continue
+		}
+		break
+	}
+	wg.Wait()
+	return l.result(start), nil
+}
+
+func (l *line) result(start time.Time) LineResult {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.res
+	r.PerPort = make(map[string]int, len(l.res.PerPort))
+	for k, v := range l.res.PerPort {
+		r.PerPort[k] = v
+	}
+	r.Elapsed = time.Since(start)
+	return r
+}
+
+func (l *line) emit(e Event) {
+	e.Time = time.Now()
+	e.Station = l.o.Station
+	if e.Stage != StageWaiting && e.Platform == "" && e.HWID != "" {
+		e.Platform, e.Product = l.o.Platform, l.o.Product
+	}
+	l.o.Events(e)
+}
+
+// work serves one port until the line stops or the port disappears.
+// A finished board is re-identified every Scan; the next board is one with
+// another hardware id, or any board after the port vanished and came back
+// (that is how a technician retries a failed board: unplug, replug).
+// A board that cannot be opened or identified is reported once, not at every
+// scan, and reported again only when the problem changes.
+func (l *line) work(stop context.Context, path string) {
+	lastHW, lastErr := "", ""
+	for stop.Err() == nil {
+		if _, err := os.Stat(path); err != nil {
+			return // unplugged: the scan starts a fresh worker when it is back
+		}
+		hw, handled, err := l.pass(stop, path, lastHW)
+		switch {
+		case err != nil:
+			if err.Error() != lastErr {
+				lastErr = err.Error()
+				l.mu.Lock()
+				l.res.Failed++
+				l.mu.Unlock()
+				l.emit(Event{Port: path, Stage: StageFailed, Err: lastErr})
+			}
+			if l.o.Once {
+				return
+			}
+		case hw != "":
+			lastHW, lastErr = hw, ""
+		}
+		if l.o.Once && handled {
+			return
+		}
+		select {
+		case <-stop.Done():
+		case <-time.After(l.o.Scan):
+		}
+	}
+}
+
+// pass opens the port, identifies the board and, if it is a new one, runs it
+// through the line. It returns the board's hardware id, whether the board was
+// handled in this pass, and why no board could be identified.
+func (l *line) pass(stop context.Context, path, lastHW string) (string, bool, error) {
+	// Work on a board, once started, is not cut short by Ctrl-C: a half-written
+	// board is worse than a few more seconds. Each operation has its own timeout.
+	work := context.WithoutCancel(stop)
+	b, err := l.o.Open(path)
+	if err != nil {
+		return "", false, err
+	}
+	defer b.Close()
+
+	ctx, cancel := context.WithTimeout(work, l.o.OpTimeout)
+	if lastHW == "" {
+		l.emit(Event{Port: path, Stage: StageIdentify})
+	}
+	hw, err := b.Identify(ctx)
+	cancel()
+	if err != nil {
+		if lastHW != "" && !l.o.Once {
+			// The board that was done stopped answering: treat it as gone,
+			// so whatever answers next is a new board.
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("identify: %w", err)
+	}
+	if hw == lastHW {
+		return hw, false, nil // the same board is still on the port
+	}
+	if !l.reserve() {
+		return "", false, nil
+	}
+	l.board(work, b, path, hw)
+	return hw, true, nil
+}
+
+// reserve takes a slot toward the target; false means stop taking boards.
+func (l *line) reserve() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.o.Target > 0 && l.res.Burned+l.inflight >= l.o.Target {
+		return false
+	}
+	l.inflight++
+	return true
+}
+
+// board runs one identified board through claim, render, write and verify,
+// each step a ledger transition, and records the outcome.
+func (l *line) board(ctx context.Context, b Board, path, hw string) {
+	ev := Event{Port: path, HWID: hw}
+	outcome := StageFailed
+	defer func() {
+		l.mu.Lock()
+		l.inflight--
+		switch outcome {
+		case StageBurned:
+			l.res.Burned++
+			l.res.PerPort[path]++
+			if l.o.Target > 0 && l.res.Burned >= l.o.Target {
+				l.res.Stop = fmt.Sprintf("target of %d boards reached", l.o.Target)
+				l.stop()
+			}
+		case StageSkipped:
+			l.res.Skipped++
+		default:
+			l.res.Failed++
+		}
+		l.mu.Unlock()
+	}()
+	step := func(s Stage) { ev.Stage = s; l.emit(ev) }
+	fail := func(unitID int64, err error) {
+		ev.Stage, ev.Err = StageFailed, err.Error()
+		if unitID != 0 {
+			if lerr := l.o.Ledger.Fail(unitID, ev.Err); lerr != nil {
+				ev.Err += "; and the ledger could not record it: " + lerr.Error()
+			}
+		}
+		l.emit(ev)
+	}
+	op := func(f func(context.Context) error) error {
+		c, cancel := context.WithTimeout(ctx, l.o.OpTimeout)
+		defer cancel()
+		return f(c)
+	}
+
+	step(StageClaim)
+	var unit ledger.Unit
+	var err error
+	if l.o.Device != "" {
+		unit, err = l.o.Ledger.ClaimName(l.o.Platform, l.o.Product, l.o.Device, hw, l.o.Station, path)
+	} else {
+		unit, err = l.o.Ledger.Claim(l.o.Platform, l.o.Product, hw, l.o.Station, path)
+	}
+	if err != nil {
+		if errors.Is(err, ledger.ErrNoCredentials) {
+			l.mu.Lock()
+			l.res.Stop = err.Error()
+			l.mu.Unlock()
+			l.stop()
+		}
+		fail(0, err)
+		return
+	}
+	cred := unit.Cred
+	ev.DeviceName, ev.Fingerprint = cred.DeviceName, registry.Fingerprint(cred.DeviceSecret)
+	ev.Attempt = unit.Attempts
+
+	switch unit.State {
+	case ledger.Void:
+		fail(0, fmt.Errorf("board %s had credential %s, which was voided: this board is scrapped, take it off the line", hw, cred.DeviceName))
+		return
+	case ledger.Burned, ledger.Verified:
+		// Burned before (this shift or another): if it still holds its
+		// credential there is nothing to do; if not, burn the same one again.
+		if op(func(c context.Context) error { return b.Verify(c, cred) }) == nil {
+			outcome = StageSkipped
+			ev.Err = ""
+			step(StageSkipped)
+			return
+		}
+	}
+
+	image, err := l.o.Format.Render(cred)
+	if err != nil {
+		fail(unit.ID, fmt.Errorf("render %s: %w", l.o.Format.Name(), err))
+		return
+	}
+	if err := l.o.Ledger.Begin(unit.ID); err != nil {
+		fail(0, err)
+		return
+	}
+	ev.Attempt = unit.Attempts + 1
+	start := time.Now()
+	step(StageWrite)
+	if err := op(func(c context.Context) error { return b.Write(c, image) }); err != nil {
+		fail(unit.ID, fmt.Errorf("write: %w", err))
+		return
+	}
+	step(StageVerify)
+	if err := op(func(c context.Context) error { return b.Verify(c, cred) }); err != nil {
+		fail(unit.ID, fmt.Errorf("verify: %w", err))
+		return
+	}
+	ev.Duration = time.Since(start)
+	if err := l.o.Ledger.Burned(unit.ID, ev.Duration); err != nil {
+		fail(0, err)
+		return
+	}
+	outcome = StageBurned
+	step(StageBurned)
+}
