@@ -1,0 +1,60 @@
+package cmd
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iotburn/iotburn/provision/audit"
+	"github.com/iotburn/iotburn/provision/ledger"
+)
+
+func newAuditCmd(g *globals) *cobra.Command {
+	var (
+		pf             platformFlags
+		out, station   string
+		since          time.Duration
+		includeSecrets bool
+	)
+	c := &cobra.Command{
+		Use:   "audit --out audit.xlsx",
+		Short: "Write the audit workbook: one row per board, a summary and a chart",
+		Long: `audit writes an XLSX workbook from the ledger: a Units sheet (one row per board: time, station,
+port, MAC/IMEI, product, device name, state, attempts, duration, error, secret fingerprint) and a
+Summary sheet (counts by state, yield, boards per hour, per port) with a chart.
+Secrets are shown only as a fingerprint (first 8 hex digits of SHA-256) unless --include-secrets.`,
+		Example: `  iotburn audit --out audit.xlsx
+  iotburn audit --out today.xlsx --product ABCDEFGHIJ --since 12h`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := g.openExistingLedger()
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			f := ledger.Filter{Product: pf.product, Station: station}
+			if pf.product != "" {
+				f.Platform = pf.platform
+			}
+			if since > 0 {
+				f.Since = time.Now().Add(-since)
+			}
+			sum, err := audit.Write(l, out, audit.Options{Station: station, Filter: f, IncludeSecrets: includeSecrets})
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(map[string]any{"out": out, "units": sum.Units, "yield": sum.Yield, "boards_per_hour": sum.BoardsPerHour, "by_state": sum.ByState, "per_port": sum.PerPort})
+			}
+			fmt.Fprintf(g.out, "wrote %s: %d boards, yield %.1f%%, %.0f boards/hour\n", out, sum.Units, 100*sum.Yield, sum.BoardsPerHour)
+			return nil
+		},
+	}
+	pf.register(c, false)
+	c.Flags().StringVar(&out, "out", "audit.xlsx", "the workbook to write")
+	c.Flags().StringVar(&station, "station", "", "only this station's boards")
+	c.Flags().DurationVar(&since, "since", 0, "only boards handled in this last while (e.g. 12h)")
+	c.Flags().BoolVar(&includeSecrets, "include-secrets", false, "add a column with each device secret (the file is 0600; handle with care)")
+	return c
+}

@@ -1,0 +1,151 @@
+package cmd
+
+import (
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iotburn/iotburn/burner"
+	"github.com/iotburn/iotburn/provision"
+	"github.com/iotburn/iotburn/templates"
+)
+
+// lineFlags are the flags of the commands that burn boards.
+type lineFlags struct {
+	format  string
+	baud    int
+	station string
+}
+
+func (lf *lineFlags) register(c *cobra.Command) {
+	f := c.Flags()
+	f.StringVar(&lf.format, "format", "tencent-at", "image format burned into each board: tencent-at (AT-command modules)")
+	f.IntVar(&lf.baud, "baud", 115200, "serial line rate")
+	host, _ := os.Hostname()
+	f.StringVar(&lf.station, "station", host, "this station's name in the ledger and the audit")
+}
+
+func newBatchCmd(g *globals) *cobra.Command {
+	var (
+		pf     platformFlags
+		lf     lineFlags
+		ports  string
+		once   bool
+		target int
+	)
+	c := &cobra.Command{
+		Use:   "batch --product P --ports auto",
+		Short: "Run the line: burn every board plugged into the ports, all shift",
+		Long: `batch burns boards on many ports at once, one worker per port. For each board: identify it
+(MAC/IMEI), claim its credential in the ledger (a board keeps the same credential forever, so a
+retried board gets the same one), render the image, write it, read it back and compare.
+
+Boards come and go: when a board is done, swap it for the next one on the same port. A failed
+board is retried by unplugging and replugging it. A board that already holds its credential is
+recognised and left alone. Ctrl-C finishes the boards in flight, then stops.
+
+--ports takes "auto" (every USB serial port), paths and globs: /dev/ttyUSB*,'boards/tty*'.`,
+		Example: `  iotburn batch --product ABCDEFGHIJ --ports auto
+  iotburn batch --product ABCDEFGHIJ --ports 'boards/tty*' --once        # the boards plugged in now
+  iotburn batch --product ABCDEFGHIJ --ports /dev/ttyUSB0,/dev/ttyUSB1 --target 200 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := pf.check(); err != nil {
+				return err
+			}
+			f, err := lineFormat(lf.format)
+			if err != nil {
+				return err
+			}
+			if _, err := burner.Expand(ports); err != nil {
+				return err
+			}
+			l, err := g.openExistingLedger()
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			counts, err := l.Counts(pf.platform, pf.product)
+			if err != nil {
+				return err
+			}
+			if counts.Total == 0 {
+				return fmt.Errorf("the ledger has no devices of %s product %s: run `iotburn create --product %s --names FILE` first", pf.platform, pf.product, pf.product)
+			}
+			total := counts.Free
+			if target > 0 {
+				total = target
+			}
+			var display *lineDisplay
+			events := func(e provision.Event) {
+				if e.Stage.Done() {
+					_ = g.printJSON(e)
+				}
+			}
+			if !g.json {
+				display = newLineDisplay(g.errOut, total)
+				events = display.Event
+			}
+			res, err := provision.RunLine(cmd.Context(), provision.LineOptions{
+				Ledger: l, Platform: pf.platform, Product: pf.product, Format: f, Station: lf.station,
+				Ports: func() ([]string, error) { return burner.Expand(ports) },
+				Open:  provision.OpenATBoard(lf.baud),
+				Once:  once, Target: target, Events: events,
+			})
+			if display != nil {
+				display.Close()
+			}
+			if err != nil {
+				return err
+			}
+			return reportLine(g, res)
+		},
+	}
+	pf.register(c, true)
+	lf.register(c)
+	c.Flags().StringVar(&ports, "ports", "auto", "ports to burn on: auto, paths or globs, comma-separated")
+	c.Flags().BoolVar(&once, "once", false, "burn the boards plugged in now, one each, then exit")
+	c.Flags().IntVar(&target, "target", 0, "stop after this many boards are burned")
+	return c
+}
+
+// lineFormat returns a format the line can burn (AT modules take AT scripts).
+func lineFormat(name string) (templates.Format, error) {
+	if name != "tencent-at" {
+		return nil, fmt.Errorf("--format %s cannot be burned by the AT line yet: use tencent-at (or `iotburn image` to write files)", name)
+	}
+	return templates.Lookup(name)
+}
+
+// reportLine prints the line's totals; failed boards make the exit code 1.
+func reportLine(g *globals, res provision.LineResult) error {
+	if g.json {
+		if err := g.printJSON(map[string]any{"summary": true, "burned": res.Burned, "skipped": res.Skipped, "failed": res.Failed,
+			"per_port": res.PerPort, "seconds": res.Elapsed.Seconds(), "stop": res.Stop}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(g.out, "%d burned, %d already done, %d failed in %.1fs", res.Burned, res.Skipped, res.Failed, res.Elapsed.Seconds())
+		if res.Burned > 0 {
+			fmt.Fprintf(g.out, " (%.1f boards/min)", float64(res.Burned)/res.Elapsed.Minutes())
+		}
+		fmt.Fprintln(g.out)
+		ports := make([]string, 0, len(res.PerPort))
+		for p := range res.PerPort {
+			ports = append(ports, p)
+		}
+		sort.Strings(ports)
+		for _, p := range ports {
+			fmt.Fprintf(g.out, "  %-30s %d\n", p, res.PerPort[p])
+		}
+		if res.Stop != "" {
+			fmt.Fprintln(g.out, "stopped:", res.Stop)
+		}
+	}
+	if res.Failed > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d board(s) failed: see the lines above; `iotburn audit` has the details", res.Failed)}
+	}
+	return nil
+}

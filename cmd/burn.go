@@ -1,0 +1,75 @@
+package cmd
+
+import (
+	"errors"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iotburn/iotburn/provision"
+)
+
+func newBurnCmd(g *globals) *cobra.Command {
+	var (
+		pf     platformFlags
+		lf     lineFlags
+		port   string
+		device string
+	)
+	c := &cobra.Command{
+		Use:   "burn --port PATH --product P [--device NAME]",
+		Short: "Burn one board by hand",
+		Long: `burn runs one board through the line: identify, claim a credential (the next free one, or
+--device NAME), write, read back and compare. A board that already holds its credential is left
+alone; a board that had one before gets the same one again.`,
+		Example: `  iotburn burn --port /dev/ttyUSB0 --product ABCDEFGHIJ
+  iotburn burn --port /dev/ttyUSB0 --product ABCDEFGHIJ --device dev0042`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := pf.check(); err != nil {
+				return err
+			}
+			f, err := lineFormat(lf.format)
+			if err != nil {
+				return err
+			}
+			if _, err := os.Stat(port); err != nil {
+				return errors.New("port " + port + " does not exist: run `iotburn ports` to see what is plugged in")
+			}
+			l, err := g.openExistingLedger()
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			events := func(e provision.Event) {
+				if e.Stage.Done() {
+					_ = g.printJSON(e)
+				}
+			}
+			var display *lineDisplay
+			if !g.json {
+				display = newLineDisplay(g.errOut, 1)
+				events = display.Event
+			}
+			res, err := provision.RunLine(cmd.Context(), provision.LineOptions{
+				Ledger: l, Platform: pf.platform, Product: pf.product, Format: f, Station: lf.station,
+				Ports: func() ([]string, error) { return []string{port}, nil },
+				Open:  provision.OpenATBoard(lf.baud),
+				Once:  true, Device: device, Events: events,
+			})
+			if display != nil {
+				display.Close()
+			}
+			if err != nil {
+				return err
+			}
+			return reportLine(g, res)
+		},
+	}
+	pf.register(c, true)
+	lf.register(c)
+	c.Flags().StringVar(&port, "port", "", "the serial port of the board (required)")
+	c.Flags().StringVar(&device, "device", "", "burn this device's credential (default: the next free one)")
+	_ = c.MarkFlagRequired("port")
+	return c
+}

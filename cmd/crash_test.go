@@ -1,0 +1,176 @@
+package cmd
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/iotburn/iotburn/burner/sim"
+	"github.com/iotburn/iotburn/provision/ledger"
+	"github.com/iotburn/iotburn/registry"
+)
+
+// TestMain lets the test binary stand in for the iotburn binary: with
+// IOTBURN_AS_MAIN set it runs the CLI, so the crash tests can kill -9 a real
+// iotburn process without building one.
+func TestMain(m *testing.M) {
+	if os.Getenv("IOTBURN_AS_MAIN") == "1" {
+		os.Args = append([]string{"iotburn"}, os.Args[1:]...)
+		Execute()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// iotburn returns a command running the CLI in a child process.
+func iotburn(args ...string) *exec.Cmd {
+	c := exec.Command(os.Args[0], args...)
+	c.Env = append(os.Environ(), "IOTBURN_AS_MAIN=1")
+	return c
+}
+
+// killAfter starts c and SIGKILLs it after d (if it is still running).
+// It returns true if the process was killed, false if it had finished.
+func killAfter(t *testing.T, c *exec.Cmd, d time.Duration) bool {
+	t.Helper()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Logf("finished before the kill: %v", err)
+		}
+		return false
+	case <-time.After(d):
+		_ = c.Process.Signal(syscall.SIGKILL)
+		<-done
+		return true
+	}
+}
+
+// kill -9 of `iotburn create` while the platform's tasks run, then the same
+// command again: every device the platform created is in the ledger with its
+// secret, none twice.
+func TestCreateSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test")
+	}
+	emu, endpoint := startCloud(t, 3*time.Second)
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := 1; i <= 500; i++ {
+		fmt.Fprintf(&b, "dev%04d\n", i)
+	}
+	names := writeFile(t, dir, "names.txt", b.String())
+	ledgerPath := filepath.Join(dir, "iotburn.db")
+	args := []string{"--ledger", ledgerPath, "create", "--product", "ABCDEFGHIJ", "--names", names, "--endpoint", endpoint}
+
+	kills := 0
+	for i := 0; i < 5; i++ {
+		if killAfter(t, iotburn(args...), time.Duration(50+rand.IntN(450))*time.Millisecond) {
+			kills++
+		}
+	}
+	if kills == 0 {
+		t.Fatal("create finished before every kill: the test proved nothing")
+	}
+	if out, err := iotburn(args...).CombinedOutput(); err != nil {
+		t.Fatalf("final run: %v\n%s", err, out)
+	}
+
+	l, err := ledger.Open(ledgerPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	stored := map[string]string{}
+	err = l.Credentials("tencent", "ABCDEFGHIJ", func(c registry.Credential) error {
+		if _, dup := stored[c.DeviceName]; dup {
+			t.Errorf("%s stored twice", c.DeviceName)
+		}
+		stored[c.DeviceName] = c.DeviceSecret
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onPlatform := emu.TencentDeviceNames("ABCDEFGHIJ")
+	if len(onPlatform) != 500 || len(stored) != 500 {
+		t.Fatalf("after %d kills: platform has %d devices, ledger %d, want 500", kills, len(onPlatform), len(stored))
+	}
+	for _, n := range onPlatform {
+		if psk, _ := emu.TencentDevice("ABCDEFGHIJ", n); psk != stored[n] {
+			t.Errorf("%s: ledger secret is not the platform's", n)
+		}
+	}
+	open, _ := l.OpenRequests("tencent", "ABCDEFGHIJ")
+	if len(open) != 0 {
+		t.Errorf("%d requests still open", len(open))
+	}
+	t.Logf("%d kills", kills)
+}
+
+// kill -9 of `iotburn batch` mid-burn, then again: every board ends burned
+// once and no credential is on two boards.
+func TestBatchSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test")
+	}
+	_, endpoint := startCloud(t, 10*time.Millisecond)
+	dir := t.TempDir()
+	names := writeFile(t, dir, "names.txt", "d1\nd2\nd3\nd4\nd5\nd6\nd7\nd8\n")
+	ledgerPath := filepath.Join(dir, "iotburn.db")
+	if out, err := iotburn("--ledger", ledgerPath, "create", "--product", "ABCDEFGHIJ", "--names", names, "--endpoint", endpoint).CombinedOutput(); err != nil {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	// Slow boards (9600 baud) so that a kill lands mid-burn.
+	farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: "tencent-at", Count: 4, Baud: 9600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer farm.Close()
+	args := []string{"--ledger", ledgerPath, "--json", "batch", "--product", "ABCDEFGHIJ", "--ports", filepath.Join(dir, "boards", "tty*"), "--once", "--baud", "9600"}
+	kills := 0
+	for i := 0; i < 4; i++ {
+		if killAfter(t, iotburn(args...), time.Duration(50+rand.IntN(250))*time.Millisecond) {
+			kills++
+		}
+	}
+	if out, err := iotburn(args...).CombinedOutput(); err != nil {
+		t.Fatalf("final run after %d kills: %v\n%s", kills, err, out)
+	}
+	l, err := ledger.Open(ledgerPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	seen := map[string]bool{}
+	for _, b := range farm.Boards() {
+		fl := b.Flash()
+		u, ok, err := l.UnitByHW(strings.ToLower(b.MAC()))
+		if err != nil || !ok {
+			t.Fatalf("board %s has no unit: %v", b.Path(), err)
+		}
+		if u.State != ledger.Burned || u.Cred.DeviceName != fl.DeviceName || u.Cred.DeviceSecret != fl.DeviceSecret {
+			t.Errorf("board %s: ledger %s %s, flash %s", b.Path(), u.State, u.Cred.DeviceName, fl.DeviceName)
+		}
+		if seen[fl.DeviceName] {
+			t.Errorf("credential %s on two boards", fl.DeviceName)
+		}
+		seen[fl.DeviceName] = true
+	}
+	counts, _ := l.Counts("tencent", "ABCDEFGHIJ")
+	if counts.Free != 4 {
+		t.Errorf("after %d kills %d credentials are free, want 4: a killed run must not leak credentials", kills, counts.Free)
+	}
+	t.Logf("%d kills", kills)
+}

@@ -1,0 +1,74 @@
+package cmd
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iotburn/iotburn/provision"
+)
+
+func newDemoCmd(g *globals) *cobra.Command {
+	var (
+		dir      string
+		platform string
+		mode     string
+		boards   int
+	)
+	c := &cobra.Command{
+		Use:   "demo",
+		Short: "Run a whole production batch on the built-in emulator and simulated boards",
+		Long: `demo starts the platform emulator and simulated boards, creates the devices through the
+Tencent SDK, burns every board through real serial I/O, checks that each board holds exactly
+the secret the platform issued for its name, and writes the audit workbook.
+
+Everything goes into a temporary directory, or --dir (kept afterwards, to look at).`,
+		Example: `  iotburn demo
+  iotburn demo --dir demo-out --boards 8`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if platform != "tencent" {
+				return fmt.Errorf("demo --platform %s is not supported yet: use tencent", platform)
+			}
+			if mode != "device" {
+				return fmt.Errorf("demo --mode %s is not supported yet: use device (device-level keys)", mode)
+			}
+			if dir == "" {
+				tmp, err := os.MkdirTemp("", "iotburn-demo-")
+				if err != nil {
+					return err
+				}
+				dir = tmp
+			}
+			var display *lineDisplay
+			events := func(provision.Event) {}
+			if !g.json {
+				display = newLineDisplay(g.errOut, boards)
+				events = display.Event
+			}
+			res, err := provision.Demo(cmd.Context(), provision.DemoOptions{Dir: dir, Boards: boards, Out: g.out, Events: events})
+			if display != nil {
+				display.Close()
+			}
+			if err != nil {
+				return fmt.Errorf("demo failed: %w (everything is in %s)", err, dir)
+			}
+			if g.json {
+				return g.printJSON(map[string]any{"dir": res.Dir, "ledger": res.Ledger, "audit": res.Audit, "boards": res.Boards,
+					"burned": res.Line.Burned, "skipped": res.Line.Skipped, "seconds": res.Elapsed.Seconds()})
+			}
+			fmt.Fprintf(g.out, "\ndemo done in %.1fs: %d boards burned and verified.\n", res.Elapsed.Seconds(), res.Line.Burned+res.Line.Skipped)
+			fmt.Fprintf(g.out, "  ledger  %s   (iotburn --ledger %s ledger status)\n", res.Ledger, res.Ledger)
+			fmt.Fprintf(g.out, "  audit   %s\n", res.Audit)
+			fmt.Fprintf(g.out, "  boards  %s   (each board's flash is a board-NN.json there)\n", res.Boards)
+			fmt.Fprintf(g.out, "  cloud   %s\n", res.CloudState)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&dir, "dir", "", "keep everything in this directory (default: a new temporary one)")
+	c.Flags().StringVar(&platform, "platform", "tencent", "platform to emulate: tencent")
+	c.Flags().StringVar(&mode, "mode", "device", "credential mode: device (device-level keys)")
+	c.Flags().IntVar(&boards, "boards", 4, "how many simulated boards")
+	return c
+}

@@ -1,0 +1,67 @@
+package cmd
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iotburn/iotburn/provision/ledger"
+	"github.com/iotburn/iotburn/registry"
+	"github.com/iotburn/iotburn/registry/tencent"
+)
+
+// platformFlags are the flags of the commands that talk to a platform or
+// pick devices of one product.
+type platformFlags struct {
+	platform string
+	product  string
+	endpoint string
+}
+
+func (p *platformFlags) register(c *cobra.Command, productRequired bool) {
+	f := c.Flags()
+	f.StringVar(&p.platform, "platform", "tencent", "the IoT platform: tencent")
+	f.StringVar(&p.product, "product", "", "the product id (Tencent ProductId)")
+	f.StringVar(&p.endpoint, "endpoint", "", "API base URL instead of the public cloud, e.g. http://127.0.0.1:8443 for `iotburn sim cloud`")
+	if productRequired {
+		_ = c.MarkFlagRequired("product")
+	}
+}
+
+func (p *platformFlags) check() error {
+	switch p.platform {
+	case "tencent":
+		return nil
+	case "aliyun":
+		return fmt.Errorf("--platform aliyun is not supported yet: use --platform tencent")
+	default:
+		return fmt.Errorf("unknown --platform %q: use tencent", p.platform)
+	}
+}
+
+// client builds the platform client with the keys from the environment.
+func (p *platformFlags) client() (registry.Platform, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	cfg, err := tencent.ConfigFromEnv(p.endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return tencent.New(cfg)
+}
+
+// openLedger opens the ledger named by --ledger.
+func (g *globals) openLedger() (*ledger.Ledger, error) {
+	return ledger.Open(g.ledger)
+}
+
+// openExistingLedger refuses to create a new, empty ledger by accident (a typo
+// in --ledger would otherwise look like "no devices").
+func (g *globals) openExistingLedger() (*ledger.Ledger, error) {
+	if _, err := os.Stat(g.ledger); err != nil {
+		return nil, fmt.Errorf("no ledger at %s: run `iotburn create` first, or point --ledger at yours", g.ledger)
+	}
+	return ledger.Open(g.ledger)
+}

@@ -1,0 +1,124 @@
+// Package cmd holds iotburn's cobra commands. Each one parses its flags, builds
+// the library objects, calls one library function and prints the result.
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// globals are the flags every command takes.
+type globals struct {
+	ledger  string
+	json    bool
+	verbose bool
+	out     io.Writer
+	errOut  io.Writer
+}
+
+// Execute runs the root command; it is all main does.
+func Execute() {
+	g := &globals{out: os.Stdout, errOut: os.Stderr}
+	root := newRoot(g)
+	ctx, stop := interruptContext()
+	defer stop()
+	if err := root.ExecuteContext(ctx); err != nil {
+		if g.json {
+			_ = json.NewEncoder(os.Stdout).Encode(map[string]string{"error": err.Error()})
+		}
+		fmt.Fprintln(os.Stderr, "iotburn:", err)
+		os.Exit(exitCode(err))
+	}
+}
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "iotburn",
+		Short: "Factory provisioning for IoT boards: create devices, render images, burn and verify them",
+		Long: `iotburn gives each board on the line its own cloud identity (Tencent Cloud IoT Hub),
+proves it landed by reading it back, and keeps a ledger and an audit workbook an auditor can trust.
+
+Start with the demo: it runs a whole batch on the built-in platform emulator and simulated boards.`,
+		Example: `  iotburn demo
+  iotburn create --product ABCDEFGHIJ --names sn.csv
+  iotburn batch  --product ABCDEFGHIJ --ports auto --format tencent-at
+  iotburn audit  --out audit.xlsx`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(g.out)
+	root.SetErr(g.errOut)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.ledger, "ledger", "iotburn.db", "the ledger file (SQLite) holding devices, secrets and boards")
+	pf.BoolVar(&g.json, "json", false, "print one JSON object per line (for MES and scripts)")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what happens on the wire (never secrets)")
+
+	root.AddCommand(
+		newDemoCmd(g),
+		newSimCmd(g),
+		newCreateCmd(g),
+		newImageCmd(g),
+		newBurnCmd(g),
+		newBatchCmd(g),
+		newAuditCmd(g),
+		newPortsCmd(g),
+		newLedgerCmd(g),
+	)
+	return root
+}
+
+// logger logs to stderr at debug level with -v, warnings only otherwise.
+func (g *globals) logger() *slog.Logger {
+	level := slog.LevelWarn
+	if g.verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(g.errOut, &slog.HandlerOptions{Level: level}))
+}
+
+// printJSON writes one JSON object on one line.
+func (g *globals) printJSON(v any) error {
+	return json.NewEncoder(g.out).Encode(v)
+}
+
+// interruptContext is cancelled by the first Ctrl-C (or SIGTERM); a second
+// one exits at once (the ledger is transactional, so that is safe too).
+func interruptContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ch
+		fmt.Fprintln(os.Stderr, "\niotburn: stopping: finishing the boards in flight (Ctrl-C again to quit now)")
+		cancel()
+		<-ch
+		os.Exit(130)
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+// exitError carries a specific exit code (e.g. 1 for failed boards).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
