@@ -27,6 +27,8 @@ type Format interface {
 var builtin = map[string]func() Format{
 	"tencent-at":   func() Format { return TencentAT{} },
 	"tencent-json": func() Format { return TencentJSON{} },
+	"aliyun-at":    func() Format { return AliyunAT{} },
+	"aliyun-json":  func() Format { return AliyunJSON{} },
 }
 
 // Names lists the built-in format names, for --help and errors.

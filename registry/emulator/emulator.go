@@ -1,5 +1,6 @@
-// Package emulator serves IoT cloud APIs locally: today Tencent Cloud IoT Hub
-// (iotcloud, API 3.0, version 2018-06-14), with the cloud's signature check,
+// Package emulator serves IoT cloud APIs locally: Tencent Cloud IoT Hub
+// (iotcloud, API 3.0, version 2018-06-14) and Alibaba Cloud IoT Platform (Iot,
+// RPC, version 2018-01-20, in aliyun*.go), with the clouds' signature checks,
 // asynchronous batch tasks, quotas, per-action rate limits and error codes. It
 // is a product feature (`iotburn sim cloud`, `iotburn demo`), so its state can
 // be persisted and survives restarts.
@@ -29,10 +30,20 @@ type Config struct {
 	SecretID, SecretKey string
 	// Products are Tencent ProductIds created on first start if missing.
 	Products []string
+	// AliyunAccessKeyID and AliyunAccessKeySecret are the only accepted
+	// Alibaba Cloud AccessKey pair; empty = Aliyun requests are all refused
+	// (InvalidAccessKeyId.NotFound).
+	AliyunAccessKeyID, AliyunAccessKeySecret string
+	// AliyunProducts are Aliyun ProductKeys created on first start if missing.
+	AliyunProducts []string
 	// TaskDelay is how long a CreateMultiDevice task takes before its devices
 	// exist. 0 = the default, 300 ms + 2 ms per device; < 0 = immediately.
+	// For Aliyun it is the length of each phase of an application (the name
+	// check, then the creation); 0 = 200 ms + 20 µs a name to check and
+	// 300 ms + 100 µs a name to create.
 	TaskDelay time.Duration
 	// RateLimit is requests per second per action (0 = 20, < 0 = unlimited).
+	// For Aliyun, 0 means each action's documented QPS (AliyunQPS).
 	RateLimit int
 	// Quota is the most devices a product may hold (0 = 50,000).
 	Quota int
@@ -62,6 +73,7 @@ type Emulator struct {
 	closed  bool
 	journal *journal // nil when memory only
 	tc      *tencentState
+	ali     *aliyunState
 }
 
 // route sends the requests a vendor recognises as its own to that vendor.
@@ -79,6 +91,7 @@ func New(cfg Config) (*Emulator, error) {
 	if cfg.Quota == 0 {
 		cfg.Quota = defaultQuota
 	}
+	aliyunRate := cfg.RateLimit // before the Tencent default replaces 0
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = defaultRateLimit
 	}
@@ -96,9 +109,10 @@ func New(cfg Config) (*Emulator, error) {
 		e.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	e.limiter = newRateLimiter(cfg.RateLimit, e.now)
+	e.ali = newAliyunState(newAliyunFront(aliyunRate, e.now))
 	e.routes = []route{
 		{vendor: "tencent", match: isTencentRequest, serve: e.serveTencent},
-		// Alibaba Cloud RPC goes here: {vendor: "aliyun", match: isAliyunRequest, serve: e.serveAliyun}.
+		{vendor: "aliyun", match: isAliyunRequest, serve: e.serveAliyun},
 	}
 
 	if cfg.StateDir != "" {
@@ -124,6 +138,14 @@ func New(cfg Config) (*Emulator, error) {
 			return nil, fmt.Errorf("emulator: product %q: %w", p, err)
 		}
 	}
+	for _, p := range cfg.AliyunProducts {
+		if err := e.aliEnsureProduct(p); err != nil {
+			if e.journal != nil {
+				e.journal.close()
+			}
+			return nil, fmt.Errorf("emulator: aliyun product %q: %w", p, err)
+		}
+	}
 	return e, nil
 }
 
@@ -136,7 +158,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	http.Error(w, "iotburn emulator: not a cloud API request this emulator knows "+
-		"(Tencent API 3.0 requests carry X-TC-Action and a TC3-HMAC-SHA256 Authorization header)",
+		"(Tencent API 3.0 requests carry X-TC-Action and a TC3-HMAC-SHA256 Authorization header; "+
+		"Alibaba Cloud RPC requests carry Action and SignatureMethod parameters)",
 		http.StatusBadRequest)
 }
 
@@ -174,6 +197,8 @@ func (e *Emulator) replay(rec record) error {
 	switch rec.Vendor {
 	case "tencent":
 		return e.tc.apply(rec.Op, rec.Data)
+	case "aliyun":
+		return e.ali.apply(rec.Op, rec.Data)
 	default:
 		return fmt.Errorf("record of unknown vendor %q", rec.Vendor)
 	}
@@ -181,7 +206,8 @@ func (e *Emulator) replay(rec record) error {
 
 // snapshot is the whole state as journal records.
 func (e *Emulator) snapshot() []record {
-	return e.tc.snapshot(e.now())
+	now := e.now()
+	return append(e.tc.snapshot(now), e.ali.snapshot(now)...)
 }
 
 // commit persists records, then applies them: what a client is told has

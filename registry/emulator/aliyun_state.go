@@ -1,0 +1,417 @@
+package emulator
+
+// Alibaba Cloud IoT Platform state: products, devices, and batch-registration
+// applications (ApplyIds). Every change goes through apply, both live (after
+// the journal write) and on replay, so a restart rebuilds exactly what clients
+// were told. Records are journalled under vendor "aliyun" in the same journal
+// as Tencent's.
+//
+// An application moves CHECK → CHECK_SUCCESS | CHECK_FAILED (BatchCheckDeviceNames,
+// then time), CHECK_SUCCESS → CREATE (BatchRegisterDeviceWithApplyId) →
+// CREATE_SUCCESS | CREATE_FAILED (time). BatchRegisterDevice (random names)
+// starts in CREATE. While in CREATE its names are reserved in the product.
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Application statuses, QueryBatchRegisterDeviceStatus.Data.Status (doc 69483).
+const (
+	aliCheck         = "CHECK"
+	aliCheckSuccess  = "CHECK_SUCCESS"
+	aliCheckFailed   = "CHECK_FAILED"
+	aliCreate        = "CREATE"
+	aliCreateSuccess = "CREATE_SUCCESS"
+	aliCreateFailed  = "CREATE_FAILED"
+)
+
+type aliyunState struct {
+	front *aliyunFront // not journalled: limiters and nonces
+
+	products  map[string]*aliProduct
+	apps      map[int64]*aliApp
+	pending   []*aliApp            // apps in CHECK or CREATE, oldest first
+	byIotID   map[string][2]string // IotId → {ProductKey, DeviceName}
+	nextApply int64
+}
+
+type aliProduct struct {
+	Key      string
+	Secret   string // ProductSecret (QueryProduct shows it)
+	Created  int64  // unix milliseconds
+	devices  map[string]*aliDevice
+	reserved map[string]int64 // device name → ApplyId of the application creating it
+}
+
+type aliDevice struct {
+	Name    string `json:"n"`
+	Secret  string `json:"s"`
+	IotID   string `json:"i"`
+	Created int64  `json:"c"` // unix milliseconds
+}
+
+// aliApp is one batch-registration application.
+type aliApp struct {
+	ID      int64        `json:"id"`
+	Product string       `json:"p"`
+	Names   []string     `json:"names"`
+	Status  string       `json:"st"`
+	Created int64        `json:"created"` // unix nanoseconds
+	Due     int64        `json:"due"`     // unix nanoseconds: when the current phase ends
+	Invalid []aliInvalid `json:"inv,omitempty"`
+	Results []aliResult  `json:"res,omitempty"`
+}
+
+// aliInvalid is one name a check or a creation refused, with the reason.
+type aliInvalid struct {
+	Name string `json:"n"`
+	Msg  string `json:"m"`
+}
+
+// aliResult is one device of a finished application; the cloud keeps it for
+// QueryPageByApplyId even if the device is deleted later.
+type aliResult struct {
+	Name   string `json:"n"`
+	Secret string `json:"s,omitempty"`
+	IotID  string `json:"i,omitempty"`
+	Err    string `json:"e,omitempty"`
+}
+
+// Journal payloads.
+type (
+	aliProductRec struct {
+		Key     string `json:"k"`
+		Secret  string `json:"s"`
+		Created int64  `json:"c"`
+	}
+	aliDeviceRec struct {
+		Product string `json:"p"`
+		aliDevice
+	}
+	aliDeleteRec struct {
+		Product string `json:"p"`
+		Name    string `json:"n"`
+	}
+	aliCheckedRec struct {
+		ID      int64        `json:"id"`
+		Status  string       `json:"st"`
+		Invalid []aliInvalid `json:"inv,omitempty"`
+	}
+	aliRegisterRec struct {
+		ID  int64 `json:"id"`
+		Due int64 `json:"due"`
+	}
+	aliCreatedRec struct {
+		ID      int64       `json:"id"`
+		At      int64       `json:"at"` // unix milliseconds: the devices' create time
+		Results []aliResult `json:"res"`
+	}
+)
+
+// aliFirstApplyID: ApplyIds are int64 in the API and look like 1295006 on
+// the cloud; the emulator counts up from here.
+const aliFirstApplyID = 1000001
+
+func newAliyunState(front *aliyunFront) *aliyunState {
+	return &aliyunState{front: front, products: map[string]*aliProduct{}, apps: map[int64]*aliApp{},
+		byIotID: map[string][2]string{}, nextApply: aliFirstApplyID}
+}
+
+func aliRecord(op string, v any) record {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only plain structs are marshalled
+	}
+	return record{Vendor: "aliyun", Op: op, Data: b}
+}
+
+func (s *aliyunState) addDevice(p *aliProduct, d aliDevice) {
+	if old := p.devices[d.Name]; old != nil {
+		delete(s.byIotID, old.IotID)
+	}
+	p.devices[d.Name] = &d
+	s.byIotID[d.IotID] = [2]string{p.Key, d.Name}
+}
+
+func (s *aliyunState) dropPending(a *aliApp) {
+	for i, pa := range s.pending {
+		if pa == a {
+			s.pending = append(s.pending[:i:i], s.pending[i+1:]...)
+			return
+		}
+	}
+}
+
+func (s *aliyunState) apply(op string, data json.RawMessage) error {
+	switch op {
+	case "product":
+		var r aliProductRec
+		if err := json.Unmarshal(data, &r); err != nil {
+			return err
+		}
+		if s.products[r.Key] == nil {
+			s.products[r.Key] = &aliProduct{Key: r.Key, Secret: r.Secret, Created: r.Created,
+				devices: map[string]*aliDevice{}, reserved: map[string]int64{}}
+		}
+	case "device":
+		var r aliDeviceRec
+		if err := json.Unmarshal(data, &r); err != nil {
+			return err
+		}
+		p := s.products[r.Product]
+		if p == nil {
+			return fmt.Errorf("device %s of unknown product %s", r.Name, r.Product)
+		}
+		s.addDevice(p, r.aliDevice)
+	case "delete":
+		var r aliDeleteRec
+		if err := json.Unmarshal(data, &r); err != nil {
+			return err
+		}
+		if p := s.products[r.Product]; p != nil {
+			if d := p.devices[r.Name]; d != nil {
+				delete(s.byIotID, d.IotID)
+				delete(p.devices, r.Name)
+			}
+		}
+	case "apply":
+		var a aliApp
+		if err := json.Unmarshal(data, &a); err != nil {
+			return err
+		}
+		p := s.products[a.Product]
+		if p == nil {
+			return fmt.Errorf("application %d of unknown product %s", a.ID, a.Product)
+		}
+		if s.apps[a.ID] != nil {
+			return fmt.Errorf("application %d recorded twice", a.ID)
+		}
+		s.apps[a.ID] = &a
+		s.nextApply = max(s.nextApply, a.ID+1)
+		switch a.Status {
+		case aliCreate:
+			for _, n := range a.Names {
+				p.reserved[n] = a.ID
+			}
+			s.pending = append(s.pending, &a)
+		case aliCheck:
+			s.pending = append(s.pending, &a)
+		}
+	case "checked":
+		var r aliCheckedRec
+		if err := json.Unmarshal(data, &r); err != nil {
+			return err
+		}
+		a := s.apps[r.ID]
+		if a == nil || a.Status != aliCheck {
+			return fmt.Errorf("check result of unknown or checked application %d", r.ID)
+		}
+		a.Status, a.Invalid = r.Status, r.Invalid
+		s.dropPending(a)
+	case "register":
+		var r aliRegisterRec
+		if err := json.Unmarshal(data, &r); err != nil {
+			return err
+		}
+		a := s.apps[r.ID]
+		if a == nil || a.Status != aliCheckSuccess {
+			return fmt.Errorf("registration of unknown or unchecked application %d", r.ID)
+		}
+		p := s.products[a.Product]
+		a.Status, a.Due = aliCreate, r.Due
+		for _, n := range a.Names {
+			p.reserved[n] = a.ID
+		}
+		s.pending = append(s.pending, a)
+	case "created":
+		var r aliCreatedRec
+		if err := json.Unmarshal(data, &r); err != nil {
+			return err
+		}
+		a := s.apps[r.ID]
+		if a == nil || a.Status != aliCreate {
+			return fmt.Errorf("completion of unknown or finished application %d", r.ID)
+		}
+		p := s.products[a.Product]
+		a.Status, a.Results = aliCreateSuccess, r.Results
+		for _, n := range a.Names {
+			if p.reserved[n] == a.ID {
+				delete(p.reserved, n)
+			}
+		}
+		for _, res := range r.Results {
+			if res.Err != "" {
+				a.Status = aliCreateFailed
+				continue
+			}
+			s.addDevice(p, aliDevice{Name: res.Name, Secret: res.Secret, IotID: res.IotID, Created: r.At})
+		}
+		s.dropPending(a)
+	default:
+		return fmt.Errorf("unknown aliyun record %q", op)
+	}
+	return nil
+}
+
+// snapshot lists the state as records that rebuild it: products, their
+// devices, then applications as they stand ("apply" records of finished
+// applications carry their results without re-creating devices, so a device
+// deleted since is not resurrected). Finished applications past the
+// retention are dropped.
+func (s *aliyunState) snapshot(now time.Time) []record {
+	var recs []record
+	keys := make([]string, 0, len(s.products))
+	for k := range s.products {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p := s.products[k]
+		recs = append(recs, aliRecord("product", aliProductRec{Key: p.Key, Secret: p.Secret, Created: p.Created}))
+		for _, n := range p.sortedNames() {
+			recs = append(recs, aliRecord("device", aliDeviceRec{Product: p.Key, aliDevice: *p.devices[n]}))
+		}
+	}
+	ids := make([]int64, 0, len(s.apps))
+	for id, a := range s.apps {
+		if a.Status != aliCheck && a.Status != aliCreate && now.Sub(time.Unix(0, a.Created)) > taskRetention {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		recs = append(recs, aliRecord("apply", s.apps[id]))
+	}
+	return recs
+}
+
+func (p *aliProduct) sortedNames() []string {
+	names := make([]string, 0, len(p.devices))
+	for n := range p.devices {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// taken says why a name cannot be created now ("" if it can): it exists, or
+// an application other than self is creating it.
+func (p *aliProduct) taken(name string, self int64) string {
+	if _, ok := p.devices[name]; ok {
+		return "The device name already exists."
+	}
+	if id, ok := p.reserved[name]; ok && id != self {
+		return fmt.Sprintf("The device name is being registered by application %d.", id)
+	}
+	return ""
+}
+
+// aliAdvance ends every phase whose time has come: checks report their
+// verdict, creations make their devices, persisted before any answer can
+// reveal them. Called with e.mu held.
+func (e *Emulator) aliAdvance() error {
+	now := e.now()
+	s := e.ali
+	var recs []record
+	for _, a := range s.pending {
+		if a.Due > now.UnixNano() {
+			continue
+		}
+		p := s.products[a.Product]
+		switch a.Status {
+		case aliCheck:
+			invalid := append([]aliInvalid(nil), a.Invalid...)
+			bad := make(map[string]bool, len(invalid))
+			for _, iv := range invalid {
+				bad[iv.Name] = true
+			}
+			for _, n := range a.Names {
+				if bad[n] {
+					continue
+				}
+				if why := p.taken(n, a.ID); why != "" {
+					invalid = append(invalid, aliInvalid{Name: n, Msg: why})
+					bad[n] = true
+				}
+			}
+			st := aliCheckSuccess
+			if len(invalid) > 0 {
+				st = aliCheckFailed
+			}
+			recs = append(recs, aliRecord("checked", aliCheckedRec{ID: a.ID, Status: st, Invalid: invalid}))
+		case aliCreate:
+			res := make([]aliResult, len(a.Names))
+			for i, n := range a.Names {
+				if why := p.taken(n, a.ID); why != "" {
+					// Reservations prevent this; kept so an odd replayed state
+					// reports per device instead of overwriting a secret.
+					res[i] = aliResult{Name: n, Err: why}
+					continue
+				}
+				res[i] = aliResult{Name: n, Secret: newDeviceSecret(), IotID: newIotID()}
+			}
+			recs = append(recs, aliRecord("created", aliCreatedRec{ID: a.ID, At: time.Unix(0, a.Due).UnixMilli(), Results: res}))
+		}
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	return e.commit(recs...)
+}
+
+// newDeviceSecret is a DeviceSecret as the cloud issues them: 32 random
+// letters and digits (the iotkit example triple's ga7XA6KdlEeiPXQPpRbAjOZXwG8ydgSe),
+// from crypto/rand, uniform over the 62 characters.
+func newDeviceSecret() string { return randomAlnum(32) }
+
+// newIotID is a device's platform-wide id; the cloud's are 20-odd
+// letters and digits ending in a short numeric suffix.
+func newIotID() string { return randomAlnum(20) + "000100" }
+
+// aliEnsureProduct creates a product unless it exists. Called with e.mu held.
+func (e *Emulator) aliEnsureProduct(key string) error {
+	if !productIDRe.MatchString(key) {
+		return fmt.Errorf("a ProductKey is 1 to 32 letters and digits")
+	}
+	if e.ali.products[key] != nil {
+		return nil
+	}
+	return e.commit(aliRecord("product", aliProductRec{Key: key, Secret: randomAlnum(16), Created: e.now().UnixMilli()}))
+}
+
+// AliyunDevice is the emulator's own view of a device's DeviceSecret (for the
+// demo's cross-check and tests; not an API).
+func (e *Emulator) AliyunDevice(productKey, name string) (secret string, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.closed {
+		e.aliAdvance()
+	}
+	p := e.ali.products[productKey]
+	if p == nil {
+		return "", false
+	}
+	d := p.devices[name]
+	if d == nil {
+		return "", false
+	}
+	return d.Secret, true
+}
+
+// AliyunDeviceNames lists a product's devices, sorted.
+func (e *Emulator) AliyunDeviceNames(productKey string) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.closed {
+		e.aliAdvance()
+	}
+	p := e.ali.products[productKey]
+	if p == nil {
+		return nil
+	}
+	return p.sortedNames()
+}
