@@ -123,7 +123,7 @@ func boardLine(e provision.Event) string {
 	port := filepath.Base(e.Port)
 	switch e.Stage {
 	case provision.StageBurned:
-		return fmt.Sprintf("%s  %-8s burned   %s -> %s (secret %s) in %.1fs", e.Time.Format("15:04:05"), port, e.HWID, e.DeviceName, e.Fingerprint, e.Duration.Seconds())
+		return fmt.Sprintf("%s  %-8s burned   %s -> %s (secret %s) in %s", e.Time.Format("15:04:05"), port, e.HWID, e.DeviceName, e.Fingerprint, e.Duration.Round(time.Millisecond))
 	case provision.StageSkipped:
 		return fmt.Sprintf("%s  %-8s skipped  %s already holds %s", e.Time.Format("15:04:05"), port, e.HWID, e.DeviceName)
 	default:

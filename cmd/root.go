@@ -72,6 +72,7 @@ Start with the demo: it runs a whole batch on the built-in platform emulator and
 		newAuditCmd(g),
 		newPortsCmd(g),
 		newLedgerCmd(g),
+		newDevicesCmd(g),
 	)
 	return root
 }

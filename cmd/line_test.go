@@ -1,0 +1,119 @@
+package cmd
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/iotburn/iotburn/burner/sim"
+)
+
+// The issue's by-hand acceptance, automated: a cloud and 8 boards, then
+// create 100 names from a file, batch burns the 8 boards, audit shows them,
+// and the platform lists the 100 devices.
+func TestByHandLine(t *testing.T) {
+	emu, endpoint := startCloud(t, 50*time.Millisecond)
+	dir := t.TempDir()
+	farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: "tencent-at", Count: 8, Baud: 115200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer farm.Close()
+	var names strings.Builder
+	names.WriteString("sn,DeviceName\n")
+	for i := 1; i <= 100; i++ {
+		fmt.Fprintf(&names, "SN%05d,dev%04d\n", i, i)
+	}
+	namesFile := writeFile(t, dir, "names.csv", names.String())
+	ledgerPath := filepath.Join(dir, "iotburn.db")
+
+	out, _, err := run(t, "--ledger", ledgerPath, "create", "--product", "ABCDEFGHIJ", "--names", namesFile, "--endpoint", endpoint)
+	if err != nil {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "100 created") {
+		t.Errorf("create said %q", out)
+	}
+
+	out, _, err = run(t, "--ledger", ledgerPath, "--json", "batch", "--product", "ABCDEFGHIJ", "--ports", filepath.Join(dir, "boards", "tty*"), "--once")
+	if err != nil {
+		t.Fatalf("batch: %v\n%s", err, out)
+	}
+	if got := strings.Count(out, `"stage":"burned"`); got != 8 {
+		t.Fatalf("batch burned %d boards, want 8:\n%s", got, out)
+	}
+	// The secrets never reach the JSON output.
+	for _, b := range farm.Boards() {
+		fl := b.Flash()
+		if psk, ok := emu.TencentDevice("ABCDEFGHIJ", fl.DeviceName); !ok || psk != fl.DeviceSecret {
+			t.Errorf("%s holds %s with a secret that is not the platform's", b.Path(), fl.DeviceName)
+		}
+		if strings.Contains(out, fl.DeviceSecret) {
+			t.Errorf("batch --json output shows the secret of %s", fl.DeviceName)
+		}
+	}
+
+	auditPath := filepath.Join(dir, "audit.xlsx")
+	if _, _, err := run(t, "--ledger", ledgerPath, "audit", "--out", auditPath); err != nil {
+		t.Fatal(err)
+	}
+	wb, err := excelize.OpenFile(auditPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := wb.GetRows("Units")
+	if err != nil {
+		t.Fatal(err)
+	}
+	burned := 0
+	for _, r := range rows[1:] {
+		if strings.Contains(strings.Join(r, "|"), "|burned|") {
+			burned++
+		}
+	}
+	if len(rows) != 9 || burned != 8 {
+		t.Errorf("audit has %d rows (%d burned), want a header and 8 burned boards", len(rows), burned)
+	}
+
+	out, _, err = run(t, "devices", "--product", "ABCDEFGHIJ", "--endpoint", endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "100 devices") || !strings.Contains(out, "dev0100") {
+		t.Errorf("devices listed:\n%s", out)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	out, _, err := run(t, "demo", "--dir", dir)
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	wb, err := excelize.OpenFile(filepath.Join(dir, "audit.xlsx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := wb.GetRows("Units")
+	if len(rows) != 5 {
+		t.Fatalf("audit has %d rows, want a header and 4 boards", len(rows))
+	}
+	flashes, err := sim.LoadFlash(filepath.Join(dir, "boards"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for port, f := range flashes {
+		if f.DeviceName == "" || seen[f.DeviceSecret] {
+			t.Errorf("%s: empty or shared credential", port)
+		}
+		seen[f.DeviceSecret] = true
+	}
+	if len(seen) != 4 {
+		t.Errorf("%d boards hold a credential, want 4", len(seen))
+	}
+}
