@@ -50,7 +50,7 @@ TENCENTCLOUD_REGION (default ap-guangzhou).`,
 			defer l.Close()
 
 			var bar *progressbar.ProgressBar
-			if !g.json {
+			if !g.json && isTerminal(g.errOut) {
 				bar = progressbar.NewOptions(len(list),
 					progressbar.OptionSetWriter(g.errOut),
 					progressbar.OptionSetDescription("creating devices"),

@@ -48,12 +48,7 @@ var stageSteps = map[provision.Stage]int{
 }
 
 func newLineDisplay(w io.Writer, total int) *lineDisplay {
-	d := &lineDisplay{w: w, ports: map[string]*portBar{}, started: time.Now(), quit: make(chan struct{})}
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			d.tty = true
-		}
-	}
+	d := &lineDisplay{w: w, ports: map[string]*portBar{}, started: time.Now(), quit: make(chan struct{}), tty: isTerminal(w)}
 	if total <= 0 {
 		total = -1 // unknown: a spinner
 	}
@@ -182,4 +177,15 @@ func (d *lineDisplay) Close() {
 		}
 		d.mu.Unlock()
 	})
+}
+
+// isTerminal reports whether w is a terminal (bars are drawn only there; a log
+// or a pipe gets plain lines).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -18,7 +18,7 @@ import (
 
 // seedLedger stores n credentials as a finished create would, with secrets
 // made up here (the line does not care where they came from).
-func seedLedger(t *testing.T, l *ledger.Ledger, n int) map[string]string {
+func seedLedger(t testing.TB, l *ledger.Ledger, n int) map[string]string {
 	t.Helper()
 	list := names("dev", n)
 	req, err := l.Journal("tencent", testProduct, list)
