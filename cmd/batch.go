@@ -21,7 +21,7 @@ type lineFlags struct {
 
 func (lf *lineFlags) register(c *cobra.Command) {
 	f := c.Flags()
-	f.StringVar(&lf.format, "format", "tencent-at", "image format burned into each board: tencent-at (AT-command modules)")
+	f.StringVar(&lf.format, "format", "", "image format burned into each board: tencent-at or aliyun-at (default: the platform's AT format)")
 	f.IntVar(&lf.baud, "baud", 115200, "serial line rate")
 	host, _ := os.Hostname()
 	f.StringVar(&lf.station, "station", host, "this station's name in the ledger and the audit")
@@ -55,7 +55,7 @@ recognised and left alone. Ctrl-C finishes the boards in flight, then stops.
 			if err := pf.check(); err != nil {
 				return err
 			}
-			f, err := lineFormat(lf.format)
+			f, err := lineFormat(pf.platform, lf.format)
 			if err != nil {
 				return err
 			}
@@ -111,10 +111,15 @@ recognised and left alone. Ctrl-C finishes the boards in flight, then stops.
 	return c
 }
 
-// lineFormat returns a format the line can burn (AT modules take AT scripts).
-func lineFormat(name string) (templates.Format, error) {
-	if name != "tencent-at" {
-		return nil, fmt.Errorf("--format %s cannot be burned by the AT line yet: use tencent-at (or `iotburn image` to write files)", name)
+// lineFormat returns a format the line can burn on the platform's boards
+// (AT modules take their vendor's AT command).
+func lineFormat(platform, name string) (templates.Format, error) {
+	want := platform + "-at"
+	if name == "" {
+		name = want
+	}
+	if name != want {
+		return nil, fmt.Errorf("--format %s cannot be burned on %s boards: use %s (or `iotburn image` to write files)", name, platform, want)
 	}
 	return templates.Lookup(name)
 }

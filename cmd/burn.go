@@ -29,7 +29,7 @@ alone; a board that had one before gets the same one again.`,
 			if err := pf.check(); err != nil {
 				return err
 			}
-			f, err := lineFormat(lf.format)
+			f, err := lineFormat(pf.platform, lf.format)
 			if err != nil {
 				return err
 			}

@@ -27,12 +27,15 @@ Every batch call is journalled in the ledger before it is sent: if create is kil
 running it again recovers what the platform already made and creates nothing twice.
 
 Cloud keys come from the environment: TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY,
-TENCENTCLOUD_REGION (default ap-guangzhou).`,
+TENCENTCLOUD_REGION (default ap-guangzhou); for --platform aliyun ALIBABA_CLOUD_ACCESS_KEY_ID,
+ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_REGION_ID (default cn-shanghai).`,
 		Example: `  # against the built-in emulator (iotburn sim cloud prints its keys)
   iotburn create --product ABCDEFGHIJ --names sn.csv --endpoint http://127.0.0.1:8443
   # against Tencent Cloud
   export TENCENTCLOUD_SECRET_ID=... TENCENTCLOUD_SECRET_KEY=...
-  iotburn create --product ABCDEFGHIJ --names sn.txt`,
+  iotburn create --product ABCDEFGHIJ --names sn.txt
+  # Alibaba Cloud IoT Platform
+  iotburn create --platform aliyun --product a1Xyz --names imei.csv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			platform, err := pf.client()

@@ -20,16 +20,17 @@ func newDemoCmd(g *globals) *cobra.Command {
 		Use:   "demo",
 		Short: "Run a whole production batch on the built-in emulator and simulated boards",
 		Long: `demo starts the platform emulator and simulated boards, creates the devices through the
-Tencent SDK, burns every board through real serial I/O, checks that each board holds exactly
+platform's official SDK, burns every board through real serial I/O, checks that each board holds exactly
 the secret the platform issued for its name, and writes the audit workbook.
 
 Everything goes into a temporary directory, or --dir (kept afterwards, to look at).`,
 		Example: `  iotburn demo
-  iotburn demo --dir demo-out --boards 8`,
+  iotburn demo --dir demo-out --boards 8
+  iotburn demo --platform aliyun`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if platform != "tencent" {
-				return fmt.Errorf("demo --platform %s is not supported yet: use tencent", platform)
+			if platform != "tencent" && platform != "aliyun" {
+				return fmt.Errorf("demo --platform %s: use tencent or aliyun", platform)
 			}
 			if mode != "device" {
 				return fmt.Errorf("demo --mode %s is not supported yet: use device (device-level keys)", mode)
@@ -47,7 +48,7 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
 				display = newLineDisplay(g.errOut, boards)
 				events = display.Event
 			}
-			res, err := provision.Demo(cmd.Context(), provision.DemoOptions{Dir: dir, Boards: boards, Out: g.out, Events: events})
+			res, err := provision.Demo(cmd.Context(), provision.DemoOptions{Dir: dir, Platform: platform, Boards: boards, Out: g.out, Events: events})
 			if display != nil {
 				display.Close()
 			}
@@ -67,7 +68,7 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
 		},
 	}
 	c.Flags().StringVar(&dir, "dir", "", "keep everything in this directory (default: a new temporary one)")
-	c.Flags().StringVar(&platform, "platform", "tencent", "platform to emulate: tencent")
+	c.Flags().StringVar(&platform, "platform", "tencent", "platform to emulate: tencent or aliyun")
 	c.Flags().StringVar(&mode, "mode", "device", "credential mode: device (device-level keys)")
 	c.Flags().IntVar(&boards, "boards", 4, "how many simulated boards")
 	return c

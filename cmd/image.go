@@ -3,6 +3,7 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -11,11 +12,90 @@ import (
 	"github.com/iotburn/iotburn/provision"
 	"github.com/iotburn/iotburn/registry"
 	"github.com/iotburn/iotburn/templates"
+	"github.com/iotburn/iotburn/templates/nvs"
 )
+
+// nvsFlags are the NVS partition settings of `image --format nvs`.
+type nvsFlags struct {
+	size      string
+	version   int
+	fromCSV   string
+	namespace string
+	keyPID    string
+	keyName   string
+	keySecret string
+}
+
+func (n *nvsFlags) register(c *cobra.Command) {
+	f := c.Flags()
+	f.StringVar(&n.size, "size", "0x6000", "nvs: partition size (a multiple of 0x1000, at least 0x3000)")
+	f.IntVar(&n.version, "nvs-version", 2, "nvs: format version, 1 or 2 (multi-page blobs)")
+	f.StringVar(&n.fromCSV, "from-csv", "", "nvs: build one partition from this nvs_partition_gen CSV (no ledger), written to --out")
+	f.StringVar(&n.namespace, "nvs-namespace", "", "nvs: namespace of the credential keys (default: the device SDK's, qcloud-key / aliyun-key)")
+	f.StringVar(&n.keyPID, "nvs-key-product", "", "nvs: key of the product id (default product_id / ProductKey)")
+	f.StringVar(&n.keyName, "nvs-key-name", "", "nvs: key of the device name (default device_name / DeviceName)")
+	f.StringVar(&n.keySecret, "nvs-key-secret", "", "nvs: key of the device secret (default device_secret / DeviceSecret)")
+}
+
+// format builds the per-device NVS format for the platform.
+func (n *nvsFlags) format(platform string) (nvs.Format, error) {
+	size, err := nvs.ParseSize(n.size)
+	if err != nil {
+		return nvs.Format{}, fmt.Errorf("--size: %w", err)
+	}
+	if n.version != 1 && n.version != 2 {
+		return nvs.Format{}, fmt.Errorf("--nvs-version %d: use 1 or 2", n.version)
+	}
+	keys, err := nvs.DefaultKeys(platform)
+	if err != nil {
+		return nvs.Format{}, err
+	}
+	for _, o := range []struct {
+		dst *string
+		v   string
+	}{{&keys.Namespace, n.namespace}, {&keys.ProductID, n.keyPID}, {&keys.DeviceName, n.keyName}, {&keys.DeviceSecret, n.keySecret}} {
+		if o.v != "" {
+			*o.dst = o.v
+		}
+	}
+	return nvs.Format{Size: size, Version: nvs.Version(n.version), Keys: keys}, nil
+}
+
+// fromCSVFile is the drop-in for Espressif's `nvs_partition_gen.py generate`:
+// the same CSV, and `file` rows resolved against the working directory, as
+// the generator resolves them.
+func (n *nvsFlags) fromCSVFile(out string, warn io.Writer) (int, error) {
+	size, err := nvs.ParseSize(n.size)
+	if err != nil {
+		return 0, fmt.Errorf("--size: %w", err)
+	}
+	f, err := os.Open(n.fromCSV)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	wd, err := os.Getwd()
+	if err != nil {
+		return 0, err
+	}
+	entries, err := nvs.ParseCSV(f, wd)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w (nothing written)", n.fromCSV, err)
+	}
+	img, err := nvs.Generate(entries, size, nvs.Version(n.version))
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w (nothing written)", n.fromCSV, err)
+	}
+	for _, e := range nvs.ReopenedRows(entries) {
+		fmt.Fprintf(warn, "warning: %s line %d: key %q is stored under the newest namespace, not %q, as Espressif's generator does: move the row up to its namespace\n", n.fromCSV, e.Line, e.Key, e.Namespace)
+	}
+	return len(img), provision.WriteSecretFile(out, img)
+}
 
 func newImageCmd(g *globals) *cobra.Command {
 	var (
 		pf             platformFlags
+		nf             nvsFlags
 		format, outDir string
 		device         string
 	)
@@ -25,17 +105,49 @@ func newImageCmd(g *globals) *cobra.Command {
 		Long: `image writes one file per device (or just --device NAME) in the chosen format, 0600:
   tencent-at     the Tencent IoT AT firmware's AT+TCDEVINFOSET command
   tencent-json   the Tencent C device SDK's device_info.json
+  aliyun-at      the Alibaba IoT AT modules' AT+IDMAU command
+  aliyun-json    ProductKey / DeviceName / DeviceSecret as JSON
+  nvs            an ESP-IDF NVS partition (--size, --nvs-version, key names settable),
+                 byte-identical to Espressif's nvs_partition_gen
   template:FILE  your own Go text/template over .ProductID .DeviceName .DeviceSecret .Region
-                 (functions: atq quotes an AT parameter, fingerprint)`,
+                 (functions: atq quotes an AT parameter, fingerprint)
+
+With --format nvs --from-csv FILE it is a drop-in for Espressif's generator: the same CSV
+(namespace/data/file rows, every encoding) in, the same bytes out, to the file --out names.`,
 		Example: `  iotburn image --format tencent-json --product ABCDEFGHIJ --out images/
   iotburn image --format tencent-at --product ABCDEFGHIJ --device dev001 --out images/
+  iotburn image --format nvs --product ABCDEFGHIJ --size 0x6000 --out images/
+  iotburn image --format nvs --from-csv mfg.csv --size 0x6000 --nvs-version 2 --out nvs.bin
   iotburn image --format template:my.cfg.tmpl --product ABCDEFGHIJ --out images/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if nf.fromCSV != "" {
+				if format != "nvs" {
+					return errors.New("--from-csv goes with --format nvs")
+				}
+				n, err := nf.fromCSVFile(outDir, g.errOut)
+				if err != nil {
+					return err
+				}
+				if g.json {
+					return g.printJSON(map[string]any{"file": outDir, "bytes": n})
+				}
+				fmt.Fprintf(g.out, "wrote %s (%d bytes)\n", outDir, n)
+				return nil
+			}
+			if pf.product == "" {
+				return errors.New("--product is required (or --from-csv with --format nvs)")
+			}
 			if err := pf.check(); err != nil {
 				return err
 			}
-			f, err := templates.Lookup(format)
+			var f templates.Format
+			var err error
+			if format == "nvs" {
+				f, err = nf.format(pf.platform)
+			} else {
+				f, err = templates.Lookup(format)
+			}
 			if err != nil {
 				return err
 			}
@@ -68,8 +180,7 @@ func newImageCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				err = write(c)
-				if err != nil {
+				if err := write(c); err != nil {
 					return err
 				}
 			} else if err := l.Credentials(pf.platform, pf.product, write); err != nil {
@@ -84,9 +195,10 @@ func newImageCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	pf.register(c, true)
-	c.Flags().StringVar(&format, "format", "tencent-at", "image format: tencent-at, tencent-json, template:FILE")
-	c.Flags().StringVar(&outDir, "out", "images", "directory to write the images to")
+	pf.register(c, false)
+	nf.register(c)
+	c.Flags().StringVar(&format, "format", "tencent-at", "image format: tencent-at, tencent-json, aliyun-at, aliyun-json, nvs, template:FILE")
+	c.Flags().StringVar(&outDir, "out", "images", "directory to write the images to (with --from-csv: the .bin file)")
 	c.Flags().StringVar(&device, "device", "", "only this device")
 	return c
 }

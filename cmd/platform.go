@@ -8,6 +8,7 @@ import (
 
 	"github.com/iotburn/iotburn/provision/ledger"
 	"github.com/iotburn/iotburn/registry"
+	"github.com/iotburn/iotburn/registry/aliyun"
 	"github.com/iotburn/iotburn/registry/tencent"
 )
 
@@ -21,8 +22,8 @@ type platformFlags struct {
 
 func (p *platformFlags) register(c *cobra.Command, productRequired bool) {
 	f := c.Flags()
-	f.StringVar(&p.platform, "platform", "tencent", "the IoT platform: tencent")
-	f.StringVar(&p.product, "product", "", "the product id (Tencent ProductId)")
+	f.StringVar(&p.platform, "platform", "tencent", "the IoT platform: tencent or aliyun")
+	f.StringVar(&p.product, "product", "", "the product (Tencent ProductId, Aliyun ProductKey)")
 	f.StringVar(&p.endpoint, "endpoint", "", "API base URL instead of the public cloud, e.g. http://127.0.0.1:8443 for `iotburn sim cloud`")
 	if productRequired {
 		_ = c.MarkFlagRequired("product")
@@ -31,12 +32,10 @@ func (p *platformFlags) register(c *cobra.Command, productRequired bool) {
 
 func (p *platformFlags) check() error {
 	switch p.platform {
-	case "tencent":
+	case "tencent", "aliyun":
 		return nil
-	case "aliyun":
-		return fmt.Errorf("--platform aliyun is not supported yet: use --platform tencent")
 	default:
-		return fmt.Errorf("unknown --platform %q: use tencent", p.platform)
+		return fmt.Errorf("unknown --platform %q: use tencent or aliyun", p.platform)
 	}
 }
 
@@ -44,6 +43,13 @@ func (p *platformFlags) check() error {
 func (p *platformFlags) client() (registry.Platform, error) {
 	if err := p.check(); err != nil {
 		return nil, err
+	}
+	if p.platform == "aliyun" {
+		cfg, err := aliyun.ConfigFromEnv(p.endpoint)
+		if err != nil {
+			return nil, err
+		}
+		return aliyun.New(cfg)
 	}
 	cfg, err := tencent.ConfigFromEnv(p.endpoint)
 	if err != nil {

@@ -35,38 +35,43 @@ func newSimCloudCmd(g *globals) *cobra.Command {
 	)
 	c := &cobra.Command{
 		Use:   "cloud",
-		Short: "Serve the Tencent Cloud IoT Hub API (iotcloud 2018-06-14) on this machine",
-		Long: `sim cloud is a local Tencent Cloud IoT Hub: the same API, TC3-HMAC-SHA256 signatures checked,
-batch creation as asynchronous tasks, real random device secrets, request-rate limits and quotas
-with the cloud's own error codes. Its state lives in --state, so a restart loses nothing.
+		Short: "Serve the Tencent IoT Hub and Alibaba Cloud IoT Platform APIs on this machine",
+		Long: `sim cloud is a local Tencent Cloud IoT Hub (iotcloud 2018-06-14, TC3-HMAC-SHA256) and Alibaba
+Cloud IoT Platform (Iot 2018-01-20, RPC signature 1.0) on one port: the same APIs, signatures
+checked, batch creation as asynchronous tasks, real random device secrets, request-rate limits
+and quotas with the clouds' own error codes. Its state lives in --state: a restart loses nothing.
 
-It accepts the key pair in TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY, or makes one up,
-keeps it in --state and prints it: paste the export line into the shell that runs iotburn.`,
-		Example: `  iotburn sim cloud --listen 127.0.0.1:8443 --state cloud/ --product tencent:ABCDEFGHIJ
+It accepts the key pairs in TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY and
+ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up, keeps them in
+--state and prints them: paste the export lines into the shell that runs iotburn.`,
+		Example: `  iotburn sim cloud --listen 127.0.0.1:8443 --state cloud/ --product tencent:ABCDEFGHIJ --product aliyun:a1Xyz
   # in another shell: the printed export line, then
   iotburn create --product ABCDEFGHIJ --names names.txt --endpoint http://127.0.0.1:8443`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var tencentProducts []string
+			var tencentProducts, aliyunProducts []string
 			for _, p := range products {
 				vendor, id, ok := strings.Cut(p, ":")
 				switch {
 				case !ok || id == "":
-					return fmt.Errorf("--product %q: write it as tencent:PRODUCTID", p)
+					return fmt.Errorf("--product %q: write it as tencent:PRODUCTID or aliyun:PRODUCTKEY", p)
 				case vendor == "tencent":
 					tencentProducts = append(tencentProducts, id)
+				case vendor == "aliyun":
+					aliyunProducts = append(aliyunProducts, id)
 				default:
-					return fmt.Errorf("--product %q: the emulator serves tencent products only for now", p)
+					return fmt.Errorf("--product %q: the platform is tencent or aliyun", p)
 				}
 			}
 			if err := os.MkdirAll(state, 0o700); err != nil {
 				return err
 			}
-			id, key, made, err := emulatorKeys(state)
+			keys, err := emulatorKeys(state)
 			if err != nil {
 				return err
 			}
-			emu, err := emulator.New(emulator.Config{StateDir: state, SecretID: id, SecretKey: key, Products: tencentProducts, Log: g.logger()})
+			emu, err := emulator.New(emulator.Config{StateDir: state, SecretID: keys.SecretID, SecretKey: keys.SecretKey, Products: tencentProducts,
+				AliyunAccessKeyID: keys.AliyunAccessKeyID, AliyunAccessKeySecret: keys.AliyunAccessKeySecret, AliyunProducts: aliyunProducts, Log: g.logger()})
 			if err != nil {
 				return err
 			}
@@ -76,13 +81,21 @@ keeps it in --state and prints it: paste the export line into the shell that run
 				return fmt.Errorf("cannot listen on %s: %w (another sim cloud running? pick another --listen)", listen, err)
 			}
 			endpoint := "http://" + ln.Addr().String()
-			fmt.Fprintf(g.out, "iotburn sim cloud: Tencent IoT Hub API at %s (region ap-guangzhou), state in %s\n", endpoint, state)
-			fmt.Fprintf(g.out, "products: %s\n", strings.Join(tencentProducts, ", "))
-			if made {
-				fmt.Fprintf(g.out, "keys (made up for this emulator, kept in %s):\n", filepath.Join(state, "keys.json"))
-				fmt.Fprintf(g.out, "  export TENCENTCLOUD_SECRET_ID=%s TENCENTCLOUD_SECRET_KEY=%s TENCENTCLOUD_REGION=ap-guangzhou\n", id, key)
+			fmt.Fprintf(g.out, "iotburn sim cloud at %s, state in %s\n", endpoint, state)
+			fmt.Fprintf(g.out, "  Tencent IoT Hub (iotcloud 2018-06-14, region ap-guangzhou): products %s\n", strings.Join(tencentProducts, ", "))
+			fmt.Fprintf(g.out, "  Alibaba Cloud IoT Platform (Iot 2018-01-20, region cn-shanghai): products %s\n", strings.Join(aliyunProducts, ", "))
+			if keys.madeTencent || keys.madeAliyun {
+				fmt.Fprintf(g.out, "keys made up for this emulator (kept in %s); paste into the shell that runs iotburn:\n", filepath.Join(state, "keys.json"))
+			}
+			if keys.madeTencent {
+				fmt.Fprintf(g.out, "  export TENCENTCLOUD_SECRET_ID=%s TENCENTCLOUD_SECRET_KEY=%s TENCENTCLOUD_REGION=ap-guangzhou\n", keys.SecretID, keys.SecretKey)
 			} else {
-				fmt.Fprintln(g.out, "accepting the keys in TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY")
+				fmt.Fprintln(g.out, "  Tencent: accepting the keys in TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY")
+			}
+			if keys.madeAliyun {
+				fmt.Fprintf(g.out, "  export ALIBABA_CLOUD_ACCESS_KEY_ID=%s ALIBABA_CLOUD_ACCESS_KEY_SECRET=%s ALIBABA_CLOUD_REGION_ID=cn-shanghai\n", keys.AliyunAccessKeyID, keys.AliyunAccessKeySecret)
+			} else {
+				fmt.Fprintln(g.out, "  Aliyun: accepting the keys in ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET")
 			}
 			fmt.Fprintf(g.out, "then: iotburn create --product %s --names FILE --endpoint %s\n", firstOr(tencentProducts, "P"), endpoint)
 			return serveUntilDone(cmd.Context(), ln, emu)
@@ -90,7 +103,7 @@ keeps it in --state and prints it: paste the export line into the shell that run
 	}
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "address to serve on")
 	c.Flags().StringVar(&state, "state", "iotburn-cloud", "directory holding the emulator's state (devices, secrets, tasks)")
-	c.Flags().StringArrayVar(&products, "product", []string{"tencent:ABCDEFGHIJ"}, "a product to have, as tencent:PRODUCTID (repeatable)")
+	c.Flags().StringArrayVar(&products, "product", []string{"tencent:ABCDEFGHIJ", "aliyun:a1Xyz"}, "a product to have, as tencent:PRODUCTID or aliyun:PRODUCTKEY (repeatable)")
 	return c
 }
 
@@ -116,29 +129,48 @@ func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler) error 
 	}
 }
 
-// emulatorKeys returns the key pair the emulator accepts: the environment's,
-// or the one kept in the state directory, or a new one (made says so).
-func emulatorKeys(state string) (id, key string, made bool, err error) {
-	id, key = os.Getenv("TENCENTCLOUD_SECRET_ID"), os.Getenv("TENCENTCLOUD_SECRET_KEY")
-	if id != "" && key != "" {
-		return id, key, false, nil
-	}
+// cloudKeys are the key pairs the emulator accepts, one per vendor.
+type cloudKeys struct {
+	SecretID, SecretKey                      string // Tencent
+	AliyunAccessKeyID, AliyunAccessKeySecret string
+	madeTencent, madeAliyun                  bool // made up (or kept from an earlier start), not from the environment
+}
+
+// emulatorKeys returns the key pairs the emulator accepts: for each vendor the
+// environment's (the variables its client reads), or the pair kept in the
+// state directory, or a new one.
+func emulatorKeys(state string) (cloudKeys, error) {
+	var k cloudKeys
 	path := filepath.Join(state, "keys.json")
-	var kept struct{ SecretID, SecretKey string }
 	if b, err := os.ReadFile(path); err == nil {
-		if err := json.Unmarshal(b, &kept); err != nil {
-			return "", "", false, fmt.Errorf("%s: %w (delete it to make new keys)", path, err)
+		if err := json.Unmarshal(b, &k); err != nil {
+			return k, fmt.Errorf("%s: %w (delete it to make new keys)", path, err)
 		}
-		return kept.SecretID, kept.SecretKey, true, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", "", false, err
+		return k, err
 	}
-	kept.SecretID, kept.SecretKey = emulator.NewKeyPair()
-	b, _ := json.Marshal(kept)
-	if err := provision.WriteSecretFile(path, b); err != nil {
-		return "", "", false, err
+	kept := k
+	if k.SecretID == "" || k.SecretKey == "" {
+		kept.SecretID, kept.SecretKey = emulator.NewKeyPair()
 	}
-	return kept.SecretID, kept.SecretKey, true, nil
+	if k.AliyunAccessKeyID == "" || k.AliyunAccessKeySecret == "" {
+		kept.AliyunAccessKeyID, kept.AliyunAccessKeySecret = emulator.NewAliyunKeyPair()
+	}
+	if kept != k {
+		b, _ := json.Marshal(kept)
+		if err := provision.WriteSecretFile(path, b); err != nil {
+			return k, err
+		}
+	}
+	k = kept
+	k.madeTencent, k.madeAliyun = true, true
+	if id, key := os.Getenv("TENCENTCLOUD_SECRET_ID"), os.Getenv("TENCENTCLOUD_SECRET_KEY"); id != "" && key != "" {
+		k.SecretID, k.SecretKey, k.madeTencent = id, key, false
+	}
+	if id, key := os.Getenv("ALIBABA_CLOUD_ACCESS_KEY_ID"), os.Getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET"); id != "" && key != "" {
+		k.AliyunAccessKeyID, k.AliyunAccessKeySecret, k.madeAliyun = id, key, false
+	}
+	return k, nil
 }
 
 func newSimDeviceCmd(g *globals) *cobra.Command {

@@ -16,6 +16,8 @@ import (
 	"github.com/iotburn/iotburn/burner/sim"
 	"github.com/iotburn/iotburn/provision/audit"
 	"github.com/iotburn/iotburn/provision/ledger"
+	"github.com/iotburn/iotburn/registry"
+	"github.com/iotburn/iotburn/registry/aliyun"
 	"github.com/iotburn/iotburn/registry/emulator"
 	"github.com/iotburn/iotburn/registry/tencent"
 	"github.com/iotburn/iotburn/templates"
@@ -23,10 +25,11 @@ import (
 
 // DemoOptions configures `iotburn demo`.
 type DemoOptions struct {
-	Dir     string // everything the demo makes goes here
+	Dir      string // everything the demo makes goes here
+	Platform string // "tencent" (default) or "aliyun"
 	Boards  int    // simulated boards (default 4)
 	Baud    int    // default 115200
-	Product string // default ABCDEFGHIJ
+	Product string // default ABCDEFGHIJ (Tencent), a1Xyz (Aliyun)
 	Out     io.Writer
 	Events  func(Event) // the line's events (progress display)
 }
@@ -52,8 +55,15 @@ func Demo(ctx context.Context, o DemoOptions) (DemoResult, error) {
 	if o.Baud <= 0 {
 		o.Baud = 115200
 	}
+	if o.Platform == "" {
+		o.Platform = "tencent"
+	}
+	v, ok := demoVendors[o.Platform]
+	if !ok {
+		return DemoResult{}, fmt.Errorf("demo: unknown platform %q: use tencent or aliyun", o.Platform)
+	}
 	if o.Product == "" {
-		o.Product = "ABCDEFGHIJ"
+		o.Product = v.product
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
@@ -71,8 +81,10 @@ func Demo(ctx context.Context, o DemoOptions) (DemoResult, error) {
 	say := func(format string, a ...any) { fmt.Fprintf(o.Out, format+"\n", a...) }
 
 	// 1. The platform.
-	id, key := emulator.NewKeyPair()
-	emu, err := emulator.New(emulator.Config{StateDir: res.CloudState, SecretID: id, SecretKey: key, Products: []string{o.Product}})
+	cfg := emulator.Config{StateDir: res.CloudState, Products: []string{o.Product}, AliyunProducts: []string{o.Product}}
+	cfg.SecretID, cfg.SecretKey = emulator.NewKeyPair()
+	cfg.AliyunAccessKeyID, cfg.AliyunAccessKeySecret = emulator.NewAliyunKeyPair()
+	emu, err := emulator.New(cfg)
 	if err != nil {
 		return res, err
 	}
@@ -85,18 +97,18 @@ func Demo(ctx context.Context, o DemoOptions) (DemoResult, error) {
 	go srv.Serve(ln)
 	defer srv.Close()
 	res.Endpoint = "http://" + ln.Addr().String()
-	say("1. platform emulator (Tencent IoT Hub API) at %s, product %s", res.Endpoint, o.Product)
+	say("1. platform emulator (%s API) at %s, product %s", v.title, res.Endpoint, o.Product)
 
 	// 2. The boards.
-	farm, err := sim.Start(sim.Options{Dir: res.Boards, Kind: "tencent-at", Count: o.Boards, Baud: o.Baud})
+	farm, err := sim.Start(sim.Options{Dir: res.Boards, Kind: v.format, Count: o.Boards, Baud: o.Baud})
 	if err != nil {
 		return res, err
 	}
 	defer farm.Close()
-	say("2. %d simulated Tencent AT boards at %d baud in %s", len(farm.Boards()), o.Baud, res.Boards)
+	say("2. %d simulated %s boards at %d baud in %s", len(farm.Boards()), v.format, o.Baud, res.Boards)
 
 	// 3. Devices on the platform, secrets in the ledger.
-	client, err := tencent.New(tencent.Config{SecretID: id, SecretKey: key, Region: "ap-guangzhou", Endpoint: res.Endpoint})
+	client, err := v.client(cfg, res.Endpoint)
 	if err != nil {
 		return res, err
 	}
@@ -114,17 +126,17 @@ func Demo(ctx context.Context, o DemoOptions) (DemoResult, error) {
 		return res, fmt.Errorf("create: %w", err)
 	}
 	res.Created = cr.Created + cr.Skipped
-	say("3. created %d devices through the Tencent SDK, secrets in the ledger %s", res.Created, res.Ledger)
+	say("3. created %d devices through the %s SDK, secrets in the ledger %s", res.Created, o.Platform, res.Ledger)
 
 	// 4. The line.
-	format, err := templates.Lookup("tencent-at")
+	format, err := templates.Lookup(v.format)
 	if err != nil {
 		return res, err
 	}
 	pattern := filepath.Join(res.Boards, "tty*")
 	say("4. burning: iotburn batch --ports '%s' --once", pattern)
 	res.Line, err = RunLine(ctx, LineOptions{
-		Ledger: l, Platform: "tencent", Product: o.Product, Format: format, Station: "demo",
+		Ledger: l, Platform: o.Platform, Product: o.Product, Format: format, Station: "demo",
 		Ports: func() ([]string, error) { return burner.Expand(pattern) },
 		Open:  OpenATBoard(o.Baud), Once: true, Events: o.Events,
 	})
@@ -136,7 +148,8 @@ func Demo(ctx context.Context, o DemoOptions) (DemoResult, error) {
 	}
 
 	// 5. Cross-check: every board holds exactly what the platform issued.
-	if err := crossCheck(res.Boards, emu, o.Product, o.Boards); err != nil {
+	issued := func(name string) (string, bool) { return v.issued(emu, o.Product, name) }
+	if err := crossCheck(res.Boards, issued, o.Boards); err != nil {
 		return res, err
 	}
 	say("5. verified: each board's stored secret equals the one the platform issued for its name; no two boards share one")
@@ -153,7 +166,7 @@ func Demo(ctx context.Context, o DemoOptions) (DemoResult, error) {
 
 // crossCheck reads the boards' flash files and compares each with the
 // emulator's own record of the device, independently of the ledger.
-func crossCheck(boardsDir string, emu *emulator.Emulator, product string, want int) error {
+func crossCheck(boardsDir string, issued func(name string) (string, bool), want int) error {
 	flashes, err := sim.LoadFlash(boardsDir)
 	if err != nil {
 		return err
@@ -171,7 +184,7 @@ func crossCheck(boardsDir string, emu *emulator.Emulator, product string, want i
 			errs = append(errs, fmt.Errorf("board %s holds no credential", k))
 			continue
 		}
-		psk, ok := emu.TencentDevice(product, f.DeviceName)
+		psk, ok := issued(f.DeviceName)
 		switch {
 		case !ok:
 			errs = append(errs, fmt.Errorf("board %s holds %s, which the platform does not know", k, f.DeviceName))
@@ -190,4 +203,28 @@ func crossCheck(boardsDir string, emu *emulator.Emulator, product string, want i
 		errs = append(errs, fmt.Errorf("%d boards hold a credential, want %d", len(names), want))
 	}
 	return errors.Join(errs...)
+}
+
+// demoVendor is what the demo needs to know of a platform.
+type demoVendor struct {
+	title, product, format string
+	client                 func(cfg emulator.Config, endpoint string) (registry.Platform, error)
+	issued                 func(emu *emulator.Emulator, product, name string) (string, bool)
+}
+
+var demoVendors = map[string]demoVendor{
+	"tencent": {
+		title: "Tencent IoT Hub", product: "ABCDEFGHIJ", format: "tencent-at",
+		client: func(cfg emulator.Config, endpoint string) (registry.Platform, error) {
+			return tencent.New(tencent.Config{SecretID: cfg.SecretID, SecretKey: cfg.SecretKey, Region: tencent.DefaultRegion, Endpoint: endpoint})
+		},
+		issued: (*emulator.Emulator).TencentDevice,
+	},
+	"aliyun": {
+		title: "Alibaba Cloud IoT Platform", product: "a1Xyz", format: "aliyun-at",
+		client: func(cfg emulator.Config, endpoint string) (registry.Platform, error) {
+			return aliyun.New(aliyun.Config{AccessKeyID: cfg.AliyunAccessKeyID, AccessKeySecret: cfg.AliyunAccessKeySecret, Region: aliyun.DefaultRegion, Endpoint: endpoint})
+		},
+		issued: (*emulator.Emulator).AliyunDevice,
+	},
 }
