@@ -57,9 +57,9 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
 			}
 			if g.json {
 				return g.printJSON(map[string]any{"dir": res.Dir, "ledger": res.Ledger, "audit": res.Audit, "boards": res.Boards,
-					"burned": res.Line.Burned, "skipped": res.Line.Skipped, "seconds": res.Elapsed.Seconds()})
+					"burned": res.Line.Burned, "skipped": res.Line.Skipped, "verified": res.Verified, "seconds": res.Elapsed.Seconds()})
 			}
-			fmt.Fprintf(g.out, "\ndemo done in %.1fs: %d boards burned and verified.\n", res.Elapsed.Seconds(), res.Line.Burned+res.Line.Skipped)
+			fmt.Fprintf(g.out, "\ndemo done in %.1fs: %d boards burned, %d verified.\n", res.Elapsed.Seconds(), res.Line.Burned+res.Line.Skipped, res.Verified)
 			fmt.Fprintf(g.out, "  ledger  %s   (iotburn --ledger %s ledger status)\n", res.Ledger, res.Ledger)
 			fmt.Fprintf(g.out, "  audit   %s\n", res.Audit)
 			fmt.Fprintf(g.out, "  boards  %s   (each board's flash is a board-NN.json there)\n", res.Boards)

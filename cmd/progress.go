@@ -97,7 +97,7 @@ func (d *lineDisplay) Event(e provision.Event) {
 	case provision.StageBurned:
 		d.burned++
 		_ = d.total.Add(1)
-	case provision.StageSkipped:
+	case provision.StageSkipped, provision.StageVerified:
 		d.skipped++
 	case provision.StageFailed:
 		d.failed++
@@ -121,6 +121,8 @@ func boardLine(e provision.Event) string {
 		return fmt.Sprintf("%s  %-8s burned   %s -> %s (secret %s) in %s", e.Time.Format("15:04:05"), port, e.HWID, e.DeviceName, e.Fingerprint, e.Duration.Round(time.Millisecond))
 	case provision.StageSkipped:
 		return fmt.Sprintf("%s  %-8s skipped  %s already holds %s", e.Time.Format("15:04:05"), port, e.HWID, e.DeviceName)
+	case provision.StageVerified:
+		return fmt.Sprintf("%s  %-8s verified %s holds %s (secret %s)", e.Time.Format("15:04:05"), port, e.HWID, e.DeviceName, e.Fingerprint)
 	default:
 		who := e.HWID
 		if who == "" {

@@ -69,6 +69,7 @@ Start with the demo: it runs a whole batch on the built-in platform emulator and
 		newImageCmd(g),
 		newBurnCmd(g),
 		newBatchCmd(g),
+		newVerifyCmd(g),
 		newAuditCmd(g),
 		newPortsCmd(g),
 		newLedgerCmd(g),

@@ -38,7 +38,7 @@ type DemoOptions struct {
 type DemoResult struct {
 	Dir, Ledger, Audit, Boards, CloudState, Endpoint string
 	Line                                             LineResult
-	Created                                          int
+	Created, Verified                                int
 	Elapsed                                          time.Duration
 }
 
@@ -147,12 +147,26 @@ func Demo(ctx context.Context, o DemoOptions) (DemoResult, error) {
 		return res, fmt.Errorf("%d board(s) failed", res.Line.Failed)
 	}
 
-	// 5. Cross-check: every board holds exactly what the platform issued.
+	// 5. QA: read every board back, check the device on the platform.
+	vr, err := Verify(ctx, VerifyOptions{
+		Ledger: l, Platform: o.Platform, Product: o.Product, Cloud: client,
+		Ports: func() ([]string, error) { return burner.Expand(pattern) },
+		Open:  OpenATBoard(o.Baud), Events: o.Events,
+	})
+	if err != nil {
+		return res, err
+	}
+	if vr.Failed > 0 {
+		return res, fmt.Errorf("verify: %d board(s) failed: %v", vr.Failed, vr.Failures)
+	}
+	res.Verified = vr.Verified
+	// And independently of the ledger: every board's flash holds exactly what
+	// the platform issued for its name.
 	issued := func(name string) (string, bool) { return v.issued(emu, o.Product, name) }
 	if err := crossCheck(res.Boards, issued, o.Boards); err != nil {
 		return res, err
 	}
-	say("5. verified: each board's stored secret equals the one the platform issued for its name; no two boards share one")
+	say("5. verified %d boards: each holds the secret the platform issued for its name, no two share one, every device exists on the platform", vr.Verified)
 
 	// 6. The record.
 	sum, err := audit.Write(l, res.Audit, audit.Options{Station: "demo"})

@@ -44,7 +44,9 @@ const (
 )
 
 // Done reports whether the stage ends a board's pass through the line.
-func (s Stage) Done() bool { return s == StageBurned || s == StageSkipped || s == StageFailed }
+func (s Stage) Done() bool {
+	return s == StageBurned || s == StageSkipped || s == StageFailed || s == StageVerified
+}
 
 // Event is one step of one board; --json prints the final ones, one a line.
 type Event struct {

@@ -1,0 +1,91 @@
+package cmd
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iotburn/iotburn/burner"
+	"github.com/iotburn/iotburn/provision"
+)
+
+func newVerifyCmd(g *globals) *cobra.Command {
+	var (
+		pf          platformFlags
+		baud        int
+		port, ports string
+		cloud       bool
+	)
+	c := &cobra.Command{
+		Use:   "verify --product P [--port PATH | --ports SPEC] [--cloud]",
+		Short: "QA: check boards against the ledger and the platform",
+		Long: `verify reads each board back (AT query) and compares it with the credential the ledger gave
+that board (by its MAC/IMEI); with --cloud it also checks that the device exists on the platform
+and is enabled. Without --port/--ports it checks every burned unit of the product in the ledger
+against the platform (the whole batch, no boards needed; implies --cloud).
+
+Each result goes into the ledger (verified, or failed with the reason) and so into the audit.`,
+		Example: `  iotburn verify --product ABCDEFGHIJ --port /dev/ttyUSB0 --cloud
+  iotburn verify --product ABCDEFGHIJ --ports 'boards/tty*' --cloud --json
+  iotburn verify --product ABCDEFGHIJ                 # the whole batch, against the platform`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := pf.check(); err != nil {
+				return err
+			}
+			if port != "" && ports != "" {
+				return fmt.Errorf("give --port or --ports, not both")
+			}
+			if port != "" {
+				ports = port
+			}
+			l, err := g.openExistingLedger()
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			o := provision.VerifyOptions{Ledger: l, Platform: pf.platform, Product: pf.product, Open: provision.OpenATBoard(baud)}
+			if ports != "" {
+				spec := ports
+				if _, err := burner.Expand(spec); err != nil {
+					return err
+				}
+				o.Ports = func() ([]string, error) { return burner.Expand(spec) }
+			}
+			if cloud || ports == "" {
+				if o.Cloud, err = pf.client(); err != nil {
+					return err
+				}
+			}
+			o.Events = func(e provision.Event) {
+				if g.json {
+					_ = g.printJSON(e)
+				} else {
+					fmt.Fprintln(g.errOut, boardLine(e))
+				}
+			}
+			res, err := provision.Verify(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				if err := g.printJSON(map[string]any{"summary": true, "verified": res.Verified, "failed": res.Failed}); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(g.out, "%d verified, %d failed\n", res.Verified, res.Failed)
+			}
+			if res.Failed > 0 {
+				return &exitError{code: 1, err: fmt.Errorf("%d board(s) failed QA:\n  %s", res.Failed, strings.Join(res.Failures, "\n  "))}
+			}
+			return nil
+		},
+	}
+	pf.register(c, true)
+	c.Flags().IntVar(&baud, "baud", 115200, "serial line rate")
+	c.Flags().StringVar(&port, "port", "", "the board's serial port")
+	c.Flags().StringVar(&ports, "ports", "", "several boards: paths or globs, comma-separated, or auto")
+	c.Flags().BoolVar(&cloud, "cloud", false, "also check each device on the platform (exists, enabled)")
+	return c
+}

@@ -1,0 +1,191 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/iotburn/iotburn/provision/ledger"
+	"github.com/iotburn/iotburn/registry"
+)
+
+// StageVerified ends a board's QA pass: it holds its credential, the platform
+// knows the device and (if asked) the board's credential logs in.
+const StageVerified Stage = "verified"
+
+// VerifyOptions configures QA's `iotburn verify`.
+type VerifyOptions struct {
+	Ledger            *ledger.Ledger
+	Platform, Product string
+	// Ports to read boards from; nil checks every burned unit of the product
+	// against the platform only (the whole batch, no boards needed).
+	Ports func() ([]string, error)
+	Open  OpenBoard
+	// Cloud, if set, is asked whether each device exists and is enabled.
+	Cloud registry.Platform
+	// Login, if set, connects to the platform's MQTT broker with the board's
+	// credential and returns the broker's reason when it refuses.
+	Login     func(ctx context.Context, c registry.Credential) error
+	OpTimeout time.Duration
+	Events    func(Event)
+}
+
+// VerifyResult counts QA's outcomes.
+type VerifyResult struct {
+	Verified, Failed int
+	Failures         []string // "port/device: reason"
+}
+
+// Verify checks boards (or, without ports, the ledger's burned units) against
+// the ledger, the platform and the broker, and records each outcome in the
+// ledger: verified, or failed with the reason.
+func Verify(ctx context.Context, o VerifyOptions) (VerifyResult, error) {
+	if o.OpTimeout <= 0 {
+		o.OpTimeout = 20 * time.Second
+	}
+	if o.Events == nil {
+		o.Events = func(Event) {}
+	}
+	var (
+		mu  sync.Mutex
+		res VerifyResult
+	)
+	record := func(e Event) {
+		e.Time = time.Now()
+		e.Platform, e.Product = o.Platform, o.Product
+		mu.Lock()
+		if e.Stage == StageVerified {
+			res.Verified++
+		} else {
+			res.Failed++
+			who := e.DeviceName
+			if who == "" {
+				who = e.Port
+			}
+			res.Failures = append(res.Failures, who+": "+e.Err)
+		}
+		mu.Unlock()
+		o.Events(e)
+	}
+
+	if o.Ports == nil {
+		var units []ledger.Unit
+		err := o.Ledger.EachUnit(ledger.Filter{Platform: o.Platform, Product: o.Product}, func(u ledger.Unit) error {
+			if u.State == ledger.Burned || u.State == ledger.Verified {
+				units = append(units, u)
+			}
+			return nil
+		})
+		if err != nil {
+			return res, err
+		}
+		if len(units) == 0 {
+			return res, fmt.Errorf("no burned boards of %s product %s in the ledger", o.Platform, o.Product)
+		}
+		for _, u := range units {
+			record(checkUnit(ctx, o, u, nil, u.Port))
+		}
+		sort.Strings(res.Failures)
+		return res, nil
+	}
+
+	paths, err := o.Ports()
+	if err != nil {
+		return res, err
+	}
+	if len(paths) == 0 {
+		return res, fmt.Errorf("%w: check --ports and that the boards are plugged in", ErrNoPorts)
+	}
+	var wg sync.WaitGroup
+	for _, p := range paths {
+		wg.Add(1)
+		go func(path string) {
+			defer wg.Done()
+			record(verifyPort(context.WithoutCancel(ctx), o, path))
+		}(p)
+	}
+	wg.Wait()
+	sort.Strings(res.Failures)
+	return res, nil
+}
+
+// verifyPort identifies the board on path and checks it.
+func verifyPort(ctx context.Context, o VerifyOptions, path string) Event {
+	b, err := o.Open(path)
+	if err != nil {
+		return Event{Port: path, Stage: StageFailed, Err: err.Error()}
+	}
+	defer b.Close()
+	c, cancel := context.WithTimeout(ctx, o.OpTimeout)
+	hw, err := b.Identify(c)
+	cancel()
+	if err != nil {
+		return Event{Port: path, Stage: StageFailed, Err: "identify: " + err.Error()}
+	}
+	u, ok, err := o.Ledger.UnitByHW(hw)
+	if err != nil {
+		return Event{Port: path, HWID: hw, Stage: StageFailed, Err: err.Error()}
+	}
+	if !ok {
+		return Event{Port: path, HWID: hw, Stage: StageFailed, Err: fmt.Sprintf("board %s is not in the ledger: burn it first (iotburn burn --port %s)", hw, path)}
+	}
+	return checkUnit(ctx, o, u, b, path)
+}
+
+// checkUnit runs the checks on one unit (with its board when b is not nil)
+// and records the outcome in the ledger.
+func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, port string) Event {
+	ev := Event{Port: port, HWID: u.HWID, DeviceName: u.Cred.DeviceName, Fingerprint: registry.Fingerprint(u.Cred.DeviceSecret), Attempt: u.Attempts}
+	fail := func(err error) Event {
+		ev.Stage, ev.Err = StageFailed, err.Error()
+		if u.State != ledger.Void {
+			if lerr := o.Ledger.Fail(u.ID, "verify: "+ev.Err); lerr != nil {
+				ev.Err += "; and the ledger could not record it: " + lerr.Error()
+			}
+		}
+		return ev
+	}
+	if u.Cred.Platform != o.Platform || u.Cred.ProductID != o.Product {
+		ev.Stage, ev.Err = StageFailed, fmt.Sprintf("board %s belongs to %s product %s, not %s %s", u.HWID, u.Cred.Platform, u.Cred.ProductID, o.Platform, o.Product)
+		return ev
+	}
+	if u.State != ledger.Burned && u.State != ledger.Verified {
+		ev.Stage, ev.Err = StageFailed, fmt.Sprintf("board %s is %s in the ledger, not burned: burn it again first", u.HWID, u.State)
+		return ev
+	}
+	op := func(f func(context.Context) error) error {
+		c, cancel := context.WithTimeout(ctx, o.OpTimeout)
+		defer cancel()
+		return f(c)
+	}
+	if b != nil {
+		if err := op(func(c context.Context) error { return b.Verify(c, u.Cred) }); err != nil {
+			return fail(fmt.Errorf("board does not hold its credential: %w", err))
+		}
+	}
+	if o.Cloud != nil {
+		var d registry.Device
+		err := op(func(c context.Context) (err error) { d, err = o.Cloud.Device(c, o.Product, u.Cred.DeviceName); return err })
+		switch {
+		case errors.Is(err, registry.ErrNotFound):
+			return fail(fmt.Errorf("device %s does not exist on the platform (deleted?): void it and burn the board again", u.Cred.DeviceName))
+		case err != nil:
+			return fail(fmt.Errorf("platform check: %w", err))
+		case !d.Enabled:
+			return fail(fmt.Errorf("device %s is disabled on the platform", u.Cred.DeviceName))
+		}
+	}
+	if o.Login != nil {
+		if err := op(func(c context.Context) error { return o.Login(c, u.Cred) }); err != nil {
+			return fail(fmt.Errorf("mqtt login: %w", err))
+		}
+	}
+	if err := o.Ledger.Verified(u.ID); err != nil {
+		return fail(err)
+	}
+	ev.Stage = StageVerified
+	return ev
+}

@@ -1,0 +1,70 @@
+package provision
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/iotburn/iotburn/burner"
+	"github.com/iotburn/iotburn/burner/at"
+	"github.com/iotburn/iotburn/provision/ledger"
+	"github.com/iotburn/iotburn/registry/emulator"
+)
+
+func TestVerify(t *testing.T) {
+	_, client := cloud(t, emulator.Config{})
+	l := openLedger(t)
+	ctx := context.Background()
+	if _, err := Create(ctx, CreateOptions{Platform: client, Ledger: l, Product: testProduct, Names: names("dev", 3)}); err != nil {
+		t.Fatal(err)
+	}
+	farm := startBoards(t, 3, 921600)
+	lo := lineOpts(l, farm, 921600)
+	if res, err := RunLine(ctx, lo); err != nil || res.Burned != 3 {
+		t.Fatalf("burn: %+v %v", res, err)
+	}
+	boards := farm.Boards()
+
+	// Tamper: wipe board 0's credential; delete board 1's device on the platform.
+	p, err := burner.Open(boards[0].Path(), 921600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := at.New(p).Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	u1, _, _ := l.UnitByHW(strings.ToLower(boards[1].MAC()))
+	if err := client.DeleteDevice(ctx, testProduct, u1.Cred.DeviceName); err != nil {
+		t.Fatal(err)
+	}
+
+	o := VerifyOptions{Ledger: l, Platform: "tencent", Product: testProduct, Cloud: client, Ports: lo.Ports, Open: lo.Open}
+	res, err := Verify(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verified != 1 || res.Failed != 2 {
+		t.Fatalf("got %+v, want 1 verified and 2 failed", res)
+	}
+	want := map[int]string{0: "does not hold its credential", 1: "does not exist on the platform", 2: ""}
+	for i, b := range boards {
+		u, _, _ := l.UnitByHW(strings.ToLower(b.MAC()))
+		switch {
+		case want[i] == "" && u.State != ledger.Verified:
+			t.Errorf("board %d: %s (%s), want verified", i, u.State, u.Error)
+		case want[i] != "" && (u.State != ledger.Failed || !strings.Contains(u.Error, want[i])):
+			t.Errorf("board %d: %s %q, want failed with %q", i, u.State, u.Error, want[i])
+		}
+	}
+
+	// The whole batch, ledger against the platform, no boards: only the
+	// verified unit is still burned/verified, and it passes.
+	res, err = Verify(ctx, VerifyOptions{Ledger: l, Platform: "tencent", Product: testProduct, Cloud: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verified != 1 || res.Failed != 0 {
+		t.Fatalf("whole batch: %+v", res)
+	}
+}
