@@ -27,11 +27,11 @@ import (
 type DemoOptions struct {
 	Dir      string // everything the demo makes goes here
 	Platform string // "tencent" (default) or "aliyun"
-	Boards  int    // simulated boards (default 4)
-	Baud    int    // default 115200
-	Product string // default ABCDEFGHIJ (Tencent), a1Xyz (Aliyun)
-	Out     io.Writer
-	Events  func(Event) // the line's events (progress display)
+	Boards   int    // simulated boards (default 4)
+	Baud     int    // default 115200
+	Product  string // default ABCDEFGHIJ (Tencent), a1Xyz (Aliyun)
+	Out      io.Writer
+	Events   func(Event) // the line's events (progress display)
 }
 
 // DemoResult says where everything is and what was checked.

@@ -168,7 +168,10 @@ func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, por
 	}
 	if o.Cloud != nil {
 		var d registry.Device
-		err := op(func(c context.Context) (err error) { d, err = o.Cloud.Device(c, o.Product, u.Cred.DeviceName); return err })
+		err := op(func(c context.Context) (err error) {
+			d, err = o.Cloud.Device(c, o.Product, u.Cred.DeviceName)
+			return err
+		})
 		switch {
 		case errors.Is(err, registry.ErrNotFound):
 			return fail(fmt.Errorf("device %s does not exist on the platform (deleted?): void it and burn the board again", u.Cred.DeviceName))
