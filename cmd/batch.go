@@ -78,29 +78,12 @@ recognised and left alone. Ctrl-C finishes the boards in flight, then stops.
 			if target > 0 {
 				total = target
 			}
-			var display *lineDisplay
-			events := func(e provision.Event) {
-				if e.Stage.Done() {
-					_ = g.printJSON(e)
-				}
-			}
-			if !g.json {
-				display = newLineDisplay(g.errOut, total)
-				events = display.Event
-			}
-			res, err := provision.RunLine(cmd.Context(), provision.LineOptions{
+			return runLine(cmd, g, total, provision.LineOptions{
 				Ledger: l, Platform: pf.platform, Product: pf.product, Format: f, Station: lf.station,
 				Ports: func() ([]string, error) { return burner.Expand(ports) },
 				Open:  provision.OpenATBoard(lf.baud),
-				Once:  once, Target: target, Events: events,
+				Once:  once, Target: target,
 			})
-			if display != nil {
-				display.Close()
-			}
-			if err != nil {
-				return err
-			}
-			return reportLine(g, res)
 		},
 	}
 	pf.register(c, true)
@@ -122,6 +105,29 @@ func lineFormat(platform, name string) (templates.Format, error) {
 		return nil, fmt.Errorf("--format %s cannot be burned on %s boards: use %s (or `iotburn image` to write files)", name, platform, want)
 	}
 	return templates.Lookup(name)
+}
+
+// runLine runs the line with a technician's display (or, with --json, one
+// line per finished board) and reports its totals.
+func runLine(cmd *cobra.Command, g *globals, total int, o provision.LineOptions) error {
+	var display *lineDisplay
+	o.Events = func(e provision.Event) {
+		if e.Stage.Done() {
+			_ = g.printJSON(e)
+		}
+	}
+	if !g.json {
+		display = newLineDisplay(g.errOut, total)
+		o.Events = display.Event
+	}
+	res, err := provision.RunLine(cmd.Context(), o)
+	if display != nil {
+		display.Close()
+	}
+	if err != nil {
+		return err
+	}
+	return reportLine(g, res)
 }
 
 // reportLine prints the line's totals; failed boards make the exit code 1.

@@ -41,29 +41,12 @@ alone; a board that had one before gets the same one again.`,
 				return err
 			}
 			defer l.Close()
-			events := func(e provision.Event) {
-				if e.Stage.Done() {
-					_ = g.printJSON(e)
-				}
-			}
-			var display *lineDisplay
-			if !g.json {
-				display = newLineDisplay(g.errOut, 1)
-				events = display.Event
-			}
-			res, err := provision.RunLine(cmd.Context(), provision.LineOptions{
+			return runLine(cmd, g, 1, provision.LineOptions{
 				Ledger: l, Platform: pf.platform, Product: pf.product, Format: f, Station: lf.station,
 				Ports: func() ([]string, error) { return []string{port}, nil },
 				Open:  provision.OpenATBoard(lf.baud),
-				Once:  true, Device: device, Events: events,
+				Once:  true, Device: device,
 			})
-			if display != nil {
-				display.Close()
-			}
-			if err != nil {
-				return err
-			}
-			return reportLine(g, res)
 		},
 	}
 	pf.register(c, true)

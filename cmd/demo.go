@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/iotburn/iotburn/provision"
+	"github.com/iotburn/iotburn/provision/demo"
 )
 
 func newDemoCmd(g *globals) *cobra.Command {
@@ -48,7 +49,7 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
 				display = newLineDisplay(g.errOut, boards)
 				events = display.Event
 			}
-			res, err := provision.Demo(cmd.Context(), provision.DemoOptions{Dir: dir, Platform: platform, Boards: boards, Out: g.out, Events: events})
+			res, err := demo.Run(cmd.Context(), demo.Options{Dir: dir, Platform: platform, Boards: boards, Out: g.out, Events: events})
 			if display != nil {
 				display.Close()
 			}

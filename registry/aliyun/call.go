@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -87,14 +86,8 @@ func (c *Client) do(ctx context.Context, action string, fn func(*iot.Client) (an
 		if try >= c.retry.attempts || !retryable(ctx, err) {
 			return mapError(action, err)
 		}
-		backoff := min(c.retry.max, c.retry.base<<(try-1))
-		backoff = backoff/2 + rand.N(backoff/2+1) // jitter spreads retrying stations apart
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return errors.Join(fmt.Errorf("aliyun: %s: %w", action, ctx.Err()), mapError(action, err))
+		if berr := registry.Backoff(ctx, try, c.retry.base, c.retry.max); berr != nil {
+			return errors.Join(fmt.Errorf("aliyun: %s: %w", action, berr), mapError(action, err))
 		}
 	}
 }

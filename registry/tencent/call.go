@@ -8,9 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
-	"time"
 
 	"github.com/iotburn/iotburn/registry"
 	sdkerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
@@ -39,14 +37,8 @@ func (c *Client) do(ctx context.Context, action string, kind callKind, fn func()
 		if try >= c.retry.attempts || !retryable(err, kind) {
 			return mapError(action, err)
 		}
-		backoff := min(c.retry.max, c.retry.base<<(try-1))
-		backoff = backoff/2 + rand.N(backoff/2+1) // jitter spreads retrying stations apart
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return errors.Join(fmt.Errorf("tencent: %s: %w", action, ctx.Err()), mapError(action, err))
+		if berr := registry.Backoff(ctx, try, c.retry.base, c.retry.max); berr != nil {
+			return errors.Join(fmt.Errorf("tencent: %s: %w", action, berr), mapError(action, err))
 		}
 	}
 }

@@ -1,4 +1,7 @@
-package provision
+// Package demo runs the whole line on the built-in platform emulator and
+// simulated boards: the machinery of `iotburn demo`, kept out of provision so
+// that the line itself knows no vendor.
+package demo
 
 import (
 	"context"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/iotburn/iotburn/burner"
 	"github.com/iotburn/iotburn/burner/sim"
+	"github.com/iotburn/iotburn/provision"
 	"github.com/iotburn/iotburn/provision/audit"
 	"github.com/iotburn/iotburn/provision/ledger"
 	"github.com/iotburn/iotburn/registry"
@@ -23,31 +27,31 @@ import (
 	"github.com/iotburn/iotburn/templates"
 )
 
-// DemoOptions configures `iotburn demo`.
-type DemoOptions struct {
+// Options configures `iotburn demo`.
+type Options struct {
 	Dir      string // everything the demo makes goes here
 	Platform string // "tencent" (default) or "aliyun"
 	Boards   int    // simulated boards (default 4)
 	Baud     int    // default 115200
 	Product  string // default ABCDEFGHIJ (Tencent), a1Xyz (Aliyun)
 	Out      io.Writer
-	Events   func(Event) // the line's events (progress display)
+	Events   func(provision.Event) // the line's events (progress display)
 }
 
-// DemoResult says where everything is and what was checked.
-type DemoResult struct {
+// Result says where everything is and what was checked.
+type Result struct {
 	Dir, Ledger, Audit, Boards, CloudState, Endpoint string
-	Line                                             LineResult
+	Line                                             provision.LineResult
 	Created, Verified                                int
 	Elapsed                                          time.Duration
 }
 
-// Demo runs the whole line on the built-in emulator and simulated boards:
+// Run runs the whole line on the built-in emulator and simulated boards:
 // the emulator serves the Tencent API on a loopback port, the real SDK client
 // creates the devices through it, the line burns the simulated boards through
 // real serial I/O, and then every board's flash is checked against what the
 // emulator issued for its name.
-func Demo(ctx context.Context, o DemoOptions) (DemoResult, error) {
+func Run(ctx context.Context, o Options) (Result, error) {
 	start := time.Now()
 	if o.Boards <= 0 {
 		o.Boards = 4
@@ -60,7 +64,7 @@ func Demo(ctx context.Context, o DemoOptions) (DemoResult, error) {
 	}
 	v, ok := demoVendors[o.Platform]
 	if !ok {
-		return DemoResult{}, fmt.Errorf("demo: unknown platform %q: use tencent or aliyun", o.Platform)
+		return Result{}, fmt.Errorf("demo: unknown platform %q: use tencent or aliyun", o.Platform)
 	}
 	if o.Product == "" {
 		o.Product = v.product
@@ -68,7 +72,7 @@ func Demo(ctx context.Context, o DemoOptions) (DemoResult, error) {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
-	res := DemoResult{
+	res := Result{
 		Dir:        o.Dir,
 		Ledger:     filepath.Join(o.Dir, "iotburn.db"),
 		Audit:      filepath.Join(o.Dir, "audit.xlsx"),
@@ -121,7 +125,7 @@ func Demo(ctx context.Context, o DemoOptions) (DemoResult, error) {
 	for i := range names {
 		names[i] = fmt.Sprintf("demo-%04d", i+1)
 	}
-	cr, err := Create(ctx, CreateOptions{Platform: client, Ledger: l, Product: o.Product, Names: names})
+	cr, err := provision.Create(ctx, provision.CreateOptions{Platform: client, Ledger: l, Product: o.Product, Names: names})
 	if err != nil {
 		return res, fmt.Errorf("create: %w", err)
 	}
@@ -135,10 +139,10 @@ func Demo(ctx context.Context, o DemoOptions) (DemoResult, error) {
 	}
 	pattern := filepath.Join(res.Boards, "tty*")
 	say("4. burning: iotburn batch --ports '%s' --once", pattern)
-	res.Line, err = RunLine(ctx, LineOptions{
+	res.Line, err = provision.RunLine(ctx, provision.LineOptions{
 		Ledger: l, Platform: o.Platform, Product: o.Product, Format: format, Station: "demo",
 		Ports: func() ([]string, error) { return burner.Expand(pattern) },
-		Open:  OpenATBoard(o.Baud), Once: true, Events: o.Events,
+		Open:  provision.OpenATBoard(o.Baud), Once: true, Events: o.Events,
 	})
 	if err != nil {
 		return res, err
@@ -148,10 +152,10 @@ func Demo(ctx context.Context, o DemoOptions) (DemoResult, error) {
 	}
 
 	// 5. QA: read every board back, check the device on the platform.
-	vr, err := Verify(ctx, VerifyOptions{
+	vr, err := provision.Verify(ctx, provision.VerifyOptions{
 		Ledger: l, Platform: o.Platform, Product: o.Product, Cloud: client,
 		Ports: func() ([]string, error) { return burner.Expand(pattern) },
-		Open:  OpenATBoard(o.Baud), Events: o.Events,
+		Open:  provision.OpenATBoard(o.Baud), Events: o.Events,
 	})
 	if err != nil {
 		return res, err
