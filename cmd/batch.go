@@ -81,7 +81,7 @@ recognised and left alone. Ctrl-C finishes the boards in flight, then stops.
 			return runLine(cmd, g, total, provision.LineOptions{
 				Ledger: l, Platform: pf.platform, Product: pf.product, Format: f, Station: lf.station,
 				Ports: func() ([]string, error) { return burner.Expand(ports) },
-				Open:  provision.OpenATBoard(lf.baud),
+				Open:  provision.OpenATBoard(pf.platform, lf.baud),
 				Once:  once, Target: target,
 			})
 		},

@@ -44,7 +44,7 @@ alone; a board that had one before gets the same one again.`,
 			return runLine(cmd, g, 1, provision.LineOptions{
 				Ledger: l, Platform: pf.platform, Product: pf.product, Format: f, Station: lf.station,
 				Ports: func() ([]string, error) { return []string{port}, nil },
-				Open:  provision.OpenATBoard(lf.baud),
+				Open:  provision.OpenATBoard(pf.platform, lf.baud),
 				Once:  true, Device: device,
 			})
 		},

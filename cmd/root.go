@@ -74,6 +74,7 @@ Start with the demo: it runs a whole batch on the built-in platform emulator and
 		newPortsCmd(g),
 		newLedgerCmd(g),
 		newDevicesCmd(g),
+		newBenchCmd(g),
 	)
 	return root
 }

@@ -208,7 +208,7 @@ burned into them. Point the line at them with --ports 'DIR/tty*'.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&opts.Kind, "kind", "tencent-at", "board firmware: tencent-at")
+	c.Flags().StringVar(&opts.Kind, "kind", "tencent-at", "board firmware: tencent-at, aliyun-at or esp32")
 	c.Flags().IntVar(&opts.Count, "count", 8, "how many boards")
 	c.Flags().StringVar(&opts.Dir, "dir", "iotburn-boards", "directory for the boards' ports and flash files")
 	c.Flags().IntVar(&opts.Baud, "baud", 115200, "line rate the boards are paced at")

@@ -45,7 +45,7 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 				return err
 			}
 			defer l.Close()
-			o := provision.VerifyOptions{Ledger: l, Platform: pf.platform, Product: pf.product, Open: provision.OpenATBoard(baud)}
+			o := provision.VerifyOptions{Ledger: l, Platform: pf.platform, Product: pf.product, Open: provision.OpenATBoard(pf.platform, baud)}
 			if ports != "" {
 				spec := ports
 				if _, err := burner.Expand(spec); err != nil {

@@ -8,14 +8,20 @@ import (
 	"github.com/iotburn/iotburn/registry"
 )
 
-// OpenATBoard opens AT-command boards (the Tencent IoT AT firmware) at baud.
-func OpenATBoard(baud int) OpenBoard {
+// OpenATBoard opens AT-command boards at baud, speaking the platform's
+// firmware dialect ("tencent": the Tencent IoT AT firmware, "aliyun": Alibaba's
+// IoT AT firmware).
+func OpenATBoard(platform string, baud int) OpenBoard {
+	dialect, derr := at.ParseDialect(platform)
 	return func(path string) (Board, error) {
+		if derr != nil {
+			return nil, derr
+		}
 		p, err := burner.Open(path, baud)
 		if err != nil {
 			return nil, err
 		}
-		d := at.New(p)
+		d := at.NewDialect(p, dialect)
 		// A board that answers garbage or nothing will not do better on a
 		// third try; two keep a wrong --baud from stalling a port for long.
 		d.Attempts = 2
@@ -44,7 +50,7 @@ func (b *atBoard) Write(ctx context.Context, image []byte) error {
 }
 
 func (b *atBoard) Verify(ctx context.Context, c registry.Credential) error {
-	return b.drv.VerifyTencent(ctx, c)
+	return b.drv.Verify(ctx, c)
 }
 
 func (b *atBoard) Close() error { return b.port.Close() }

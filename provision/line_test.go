@@ -56,7 +56,7 @@ func lineOpts(l *ledger.Ledger, farm *sim.Farm, baud int) LineOptions {
 	}
 	return LineOptions{
 		Ledger: l, Platform: "tencent", Product: testProduct, Format: f, Station: "test",
-		Ports: func() ([]string, error) { return paths, nil }, Open: OpenATBoard(baud),
+		Ports: func() ([]string, error) { return paths, nil }, Open: OpenATBoard("tencent", baud),
 		Once: true, Scan: 50 * time.Millisecond, OpTimeout: 10 * time.Second,
 	}
 }
@@ -253,7 +253,7 @@ func TestLineNoPorts(t *testing.T) {
 	l := openLedger(t)
 	f, _ := templates.Lookup("tencent-at")
 	_, err := RunLine(context.Background(), LineOptions{Ledger: l, Platform: "tencent", Product: testProduct, Format: f, Once: true,
-		Ports: func() ([]string, error) { return burner.Expand(filepath.Join(t.TempDir(), "tty*")) }, Open: OpenATBoard(115200)})
+		Ports: func() ([]string, error) { return burner.Expand(filepath.Join(t.TempDir(), "tty*")) }, Open: OpenATBoard("tencent", 115200)})
 	if err == nil || !strings.Contains(err.Error(), "--ports") {
 		t.Fatalf("err = %v, want advice about --ports", err)
 	}

@@ -17,6 +17,9 @@ type Driver struct {
 	Timeout time.Duration
 	// Attempts is how often Hello tries before giving up. Zero means 3.
 	Attempts int
+	// Dialect is the firmware's command set for Identify and Restore; the
+	// zero value is Tencent, so New keeps meaning what it always did.
+	Dialect Dialect
 
 	port burner.Port
 	c    *conn
@@ -26,8 +29,15 @@ type Driver struct {
 // many times over while still failing a dead board quickly.
 const DefaultTimeout = 3 * time.Second
 
-// New wraps a port opened with burner.Open.
+// New wraps a port opened with burner.Open, for the Tencent firmware.
 func New(p burner.Port) *Driver { return &Driver{port: p, c: newConn(p)} }
+
+// NewDialect wraps a port for the firmware family d.
+func NewDialect(p burner.Port, d Dialect) *Driver {
+	drv := New(p)
+	drv.Dialect = d
+	return drv
+}
 
 func (d *Driver) timeout() time.Duration {
 	if d.Timeout > 0 {

@@ -6,11 +6,12 @@ import (
 	"strings"
 )
 
-// RunScript sends an image of the tencent-at format: AT lines separated by
-// LF or CRLF, blank lines and '#' comments skipped. Each line must answer OK;
-// a set command "AT+XXX=…" must then report "+XXX:OK" (with or without a
-// space after the colon), as the Tencent firmware does once it has written
-// flash. The first failure stops the script.
+// RunScript sends an image of the tencent-at or aliyun-at format: AT lines
+// separated by LF or CRLF, blank lines and '#' comments skipped. Each line
+// must answer OK; a set command "AT+XXX=…" must then report "+XXX:OK" (with
+// or without a space after the colon), as the Tencent firmware does once it
+// has written flash, unless its firmware is known to end at OK (okOnly).
+// The first failure stops the script.
 func (d *Driver) RunScript(ctx context.Context, script []byte) error {
 	for _, line := range scriptLines(script) {
 		name := commandName(line)
@@ -22,7 +23,7 @@ func (d *Driver) RunScript(ctx context.Context, script []byte) error {
 			return d.refused(name, r, line)
 		}
 		urc, isSet := setURC(line)
-		if !isSet {
+		if !isSet || okOnly[urc] {
 			continue
 		}
 		res, found := "", false
@@ -43,6 +44,12 @@ func (d *Driver) RunScript(ctx context.Context, script []byte) error {
 	}
 	return nil
 }
+
+// okOnly lists the set commands whose firmware answers OK and nothing after
+// it, so waiting for a "+XXX:OK" would only time out: Alibaba's AT+IDMAU
+// (idm_au_handler replies OK once HAL_Set* ran) and AT+LINKKEYCONFIG (the
+// Living SDK handler replies OK after aos_kv_set); reference/aliyun.md §5.
+var okOnly = map[string]bool{"+IDMAU": true, "+LINKKEYCONFIG": true}
 
 // scriptLines splits an image into the command lines to send.
 func scriptLines(script []byte) []string {

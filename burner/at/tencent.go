@@ -25,10 +25,10 @@ func (id Identity) HardwareID() string {
 	return ""
 }
 
-// Identify reads the module's name, firmware and MAC (AT+TCMODULE) and its
-// IMEI (AT+CGSN). Either may be missing (a Wi-Fi module has no IMEI, a
-// cellular one may lack TCMODULE); having neither is an error.
-func (d *Driver) Identify(ctx context.Context) (Identity, error) {
+// identifyTencent reads the module's name, firmware and MAC (AT+TCMODULE)
+// and its IMEI (AT+CGSN). Either may be missing (a Wi-Fi module has no IMEI,
+// a cellular one may lack TCMODULE); having neither is an error.
+func (d *Driver) identifyTencent(ctx context.Context) (Identity, error) {
 	var id Identity
 	r, err := d.c.command(ctx, "AT+TCMODULE", d.timeout())
 	if err != nil {
@@ -37,12 +37,8 @@ func (d *Driver) Identify(ctx context.Context) (Identity, error) {
 	if r.ok() {
 		id = parseModule(r.lines)
 	}
-	r, err = d.c.command(ctx, "AT+CGSN", d.timeout())
-	if err != nil {
-		return id, d.fail("AT+CGSN", err)
-	}
-	if r.ok() {
-		id.IMEI = parseIMEI(r.lines)
+	if id.IMEI, err = d.imei(ctx); err != nil {
+		return id, err
 	}
 	if id.HardwareID() == "" {
 		return id, fmt.Errorf("board on %s reports neither a MAC (AT+TCMODULE) nor an IMEI (AT+CGSN): is it running the Tencent AT firmware?: %w",
@@ -122,10 +118,23 @@ func (d *Driver) VerifyTencent(ctx context.Context, want registry.Credential) er
 	return nil
 }
 
-// Restore wipes the Tencent device and product info (AT+TCRESTORE). A real
-// module reboots after its OK, turning echo back on: call Hello before the
-// next command.
-func (d *Driver) Restore(ctx context.Context) error {
+// imei asks AT+CGSN, which every dialect shares; a module without one
+// (Wi-Fi) refuses it, which is "" and no error.
+func (d *Driver) imei(ctx context.Context) (string, error) {
+	r, err := d.c.command(ctx, "AT+CGSN", d.timeout())
+	if err != nil {
+		return "", d.fail("AT+CGSN", err)
+	}
+	if !r.ok() {
+		return "", nil
+	}
+	return parseIMEI(r.lines), nil
+}
+
+// restoreTencent wipes the Tencent device and product info (AT+TCRESTORE).
+// A real module reboots after its OK, turning echo back on: call Hello
+// before the next command.
+func (d *Driver) restoreTencent(ctx context.Context) error {
 	const name = "AT+TCRESTORE"
 	r, err := d.c.command(ctx, name, d.timeout())
 	if err != nil {

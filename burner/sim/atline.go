@@ -50,3 +50,43 @@ func (a *atLine) feed(p []byte, send func([]byte), dispatch func(line string)) {
 	}
 	flush()
 }
+
+// The answer framing and the commands below are what every AT firmware the
+// simulator plays shares (QCloud_AT and the Alibaba IoT AT firmware both sit
+// on Espressif's AT core): one copy, so the kinds cannot drift apart.
+const (
+	atOK    = "\r\nOK\r\n"
+	atError = "\r\nERROR\r\n"
+)
+
+// atReply sends lines, each ended by CRLF.
+func atReply(send func([]byte), lines ...string) {
+	var sb strings.Builder
+	for _, l := range lines {
+		sb.WriteString(l)
+		sb.WriteString("\r\n")
+	}
+	send([]byte(sb.String()))
+}
+
+// basic answers AT and ATE0/ATE1 (echo off/on until the next power cycle)
+// and reports whether line was one of them.
+func (a *atLine) basic(line string, send func([]byte)) bool {
+	switch line {
+	case "AT":
+	case "ATE0", "ATE1":
+		a.echo = line == "ATE1"
+	default:
+		return false
+	}
+	send([]byte(atOK))
+	return true
+}
+
+// splitCommand splits "AT+X=…"/"AT+X?" into the name and what follows it.
+func splitCommand(line string) (name, rest string) {
+	if i := strings.IndexAny(line, "=?"); i >= 0 {
+		return line[:i], line[i:]
+	}
+	return line, ""
+}

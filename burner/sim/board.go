@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // Board is one simulated board: an identity and a flash that outlive its pty,
@@ -37,6 +37,7 @@ type plug struct {
 	wg            sync.WaitGroup
 	out           outQueue
 	rx, tx        pacer
+	baud          atomic.Int64 // the board's UART speed now (CHANGE_BAUDRATE moves it)
 }
 
 // Path is the board's stable port path, DIR/ttySIMnn.
@@ -110,6 +111,7 @@ func (b *Board) plugLocked() error {
 		rx:   pacer{baud: b.baud}, tx: pacer{baud: b.baud},
 	}
 	p.out.ready = make(chan struct{}, 1)
+	p.baud.Store(int64(b.baud))
 	// Swap the link in one rename so a client never sees it missing on restart.
 	tmp := b.path + ".new"
 	os.Remove(tmp)
@@ -129,7 +131,7 @@ func (b *Board) plugLocked() error {
 	p.wg.Add(2)
 	go b.readLoop(p, fw)
 	go b.writeLoop(p)
-	b.log.Info("sim: board plugged", "port", b.path, "pty", p.pts, "kind", b.kind, "mac", b.bf.MAC)
+	b.log.Info("sim: board plugged", "port", b.path, "pty", p.pts, "kind", b.kind, "mac", b.MAC()) // b.MAC locks: the firmware may be committing already
 	return nil
 }
 
@@ -138,6 +140,9 @@ func (b *Board) readLoop(p *plug, fw firmware) {
 	defer p.wg.Done()
 	buf := make([]byte, p.rx.chunk())
 	for {
+		if len(buf) != p.rx.chunk() { // the firmware changed the baud rate
+			buf = make([]byte, p.rx.chunk())
+		}
 		n, err := p.master.Read(buf)
 		if err != nil {
 			return // closed by Unplug/Close
@@ -151,7 +156,7 @@ func (b *Board) readLoop(p *plug, fw firmware) {
 			continue
 		case f == FaultGarble || b.wrongBaud(p):
 			// The board hears noise and answers noise, once per line it thinks it got.
-			if bytes.ContainsAny(in, "\r\n") {
+			if endsRequest(fw, in) {
 				p.out.push(noise())
 			}
 			continue
@@ -163,11 +168,12 @@ func (b *Board) readLoop(p *plug, fw firmware) {
 // wrongBaud reports a client that set the line to another speed than the
 // board's: on a real UART both sides would see garbage.
 func (b *Board) wrongBaud(p *plug) bool {
-	if b.baud <= 0 {
+	baud := int(p.baud.Load())
+	if baud <= 0 {
 		return false
 	}
 	got := lineBaud(p.slave)
-	return got != 0 && got != b.baud
+	return got != 0 && got != baud
 }
 
 func noise() []byte {
@@ -183,15 +189,21 @@ func (b *Board) writeLoop(p *plug) {
 	defer p.wg.Done()
 	buf := make([]byte, p.tx.chunk())
 	for {
-		n := p.out.pop(buf, p.stop)
-		if n == 0 {
+		n, baud, ok := p.out.pop(buf, p.stop)
+		if !ok {
 			return
 		}
-		if !p.tx.wait(n, p.stop) {
-			return
+		if n > 0 {
+			if !p.tx.wait(n, p.stop) {
+				return
+			}
+			if _, err := p.master.Write(buf[:n]); err != nil {
+				return
+			}
 		}
-		if _, err := p.master.Write(buf[:n]); err != nil {
-			return
+		if baud != 0 { // what was queued before the switch is on the wire
+			p.tx = pacer{baud: baud}
+			buf = make([]byte, p.tx.chunk())
 		}
 	}
 }
@@ -202,6 +214,22 @@ type outQueue struct {
 	mu    sync.Mutex
 	buf   []byte
 	ready chan struct{}
+	// A baud switch pending after the first switchAt bytes of buf.
+	switchAt  int
+	switchTo  int
+	switching bool
+}
+
+// switchBaud makes the writer change speed once everything queued so far
+// has gone out: a UART answers at the old rate, then switches.
+func (q *outQueue) switchBaud(baud int) {
+	q.mu.Lock()
+	q.switchAt, q.switchTo, q.switching = len(q.buf), baud, true
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
 }
 
 func (q *outQueue) push(p []byte) {
@@ -214,21 +242,32 @@ func (q *outQueue) push(p []byte) {
 	}
 }
 
-// pop moves up to len(dst) queued bytes into dst, waiting for some; 0 means stop.
-func (q *outQueue) pop(dst []byte, stop <-chan struct{}) int {
+// pop moves up to len(dst) queued bytes into dst, waiting for some. baud,
+// if not 0, is a speed to switch to after sending them; ok false means stop.
+func (q *outQueue) pop(dst []byte, stop <-chan struct{}) (n, baud int, ok bool) {
 	for {
 		q.mu.Lock()
-		if len(q.buf) > 0 {
-			n := copy(dst, q.buf)
+		if len(q.buf) > 0 || q.switching {
+			d := dst
+			if q.switching {
+				d = dst[:min(len(dst), q.switchAt)]
+			}
+			n = copy(d, q.buf)
 			q.buf = append(q.buf[:0], q.buf[n:]...)
+			if q.switching {
+				q.switchAt -= n
+				if q.switchAt == 0 {
+					baud, q.switching = q.switchTo, false
+				}
+			}
 			q.mu.Unlock()
-			return n
+			return n, baud, true
 		}
 		q.mu.Unlock()
 		select {
 		case <-q.ready:
 		case <-stop:
-			return 0
+			return 0, 0, false
 		}
 	}
 }
@@ -239,7 +278,20 @@ type plugHost struct {
 	p *plug
 }
 
-func (h *plugHost) send(p []byte)        { h.p.out.push(p) }
+func (h *plugHost) send(p []byte)     { h.p.out.push(p) }
+func (h *plugHost) flashPath() string { return flashFileName(h.b.filePath) }
+func (h *plugHost) lineBaud() int     { return int(h.p.baud.Load()) }
+
+// setBaud switches the board's UART: receiving at once (the firmware runs on
+// the reader's goroutine), sending after what is already queued.
+func (h *plugHost) setBaud(baud int) {
+	if h.p.baud.Load() <= 0 {
+		return // unpaced boards stay unpaced
+	}
+	h.p.baud.Store(int64(baud))
+	h.p.rx = pacer{baud: baud}
+	h.p.out.switchBaud(baud)
+}
 func (h *plugHost) fault() Fault         { return h.b.fault() }
 func (h *plugHost) logger() *slog.Logger { return h.b.log.With("port", h.b.path) }
 

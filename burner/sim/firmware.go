@@ -32,6 +32,8 @@ type host interface {
 // is one entry here and one firmware file.
 var kinds = map[string]func(host) firmware{
 	"tencent-at": newTencentAT,
+	"aliyun-at":  newAliyunAT,
+	"esp32":      newESP32,
 }
 
 // Kinds lists the board kinds the simulator can play.

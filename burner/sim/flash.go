@@ -22,6 +22,7 @@ type boardFile struct {
 	IMEI    string `json:"imei"`
 	// One section per firmware that stores something.
 	Tencent tencentFlash `json:"tencent"`
+	Aliyun  aliyunFlash  `json:"aliyun,omitzero"` // omitted until written: older files stay as they were
 }
 
 const fileVersion = 1
@@ -143,5 +144,8 @@ func LoadFlash(dir string) (map[string]Flash, error) {
 
 // flash merges the firmware sections into the kind-neutral view.
 func (bf boardFile) flash() Flash {
+	if bf.Aliyun != (aliyunFlash{}) {
+		return bf.Aliyun.flash()
+	}
 	return bf.Tencent.flash()
 }

@@ -34,19 +34,14 @@ func newTencentAT(h host) firmware {
 
 func (t *tencentAT) receive(p []byte) { t.at.feed(p, t.h.send, t.dispatch) }
 
-func (t *tencentAT) reply(lines ...string) {
-	var sb strings.Builder
-	for _, l := range lines {
-		sb.WriteString(l)
-		sb.WriteString("\r\n")
-	}
-	t.h.send([]byte(sb.String()))
-}
-
-func (t *tencentAT) ok()    { t.reply("", "OK") }
-func (t *tencentAT) error() { t.reply("", "ERROR") }
+func (t *tencentAT) reply(lines ...string) { atReply(t.h.send, lines...) }
+func (t *tencentAT) ok()                   { t.h.send([]byte(atOK)) }
+func (t *tencentAT) error()                { t.h.send([]byte(atError)) }
 
 func (t *tencentAT) dispatch(line string) {
+	if t.at.basic(line, t.h.send) {
+		return
+	}
 	name, rest := splitCommand(line)
 	// Only the command's name is logged: its parameters may hold a secret.
 	t.h.logger().Debug("sim: command", "cmd", name)
@@ -55,11 +50,6 @@ func (t *tencentAT) dispatch(line string) {
 		return
 	}
 	switch name {
-	case "AT":
-		t.ok()
-	case "ATE0", "ATE1":
-		t.at.echo = name == "ATE1"
-		t.ok()
 	case "AT+TCMODULE":
 		t.reply(
 			"Module HW name: "+tencentHWName,
@@ -85,14 +75,6 @@ func (t *tencentAT) dispatch(line string) {
 	default:
 		t.error()
 	}
-}
-
-// splitCommand splits "AT+X=…"/"AT+X?" into the name and what follows it.
-func splitCommand(line string) (name, rest string) {
-	if i := strings.IndexAny(line, "=?"); i >= 0 {
-		return line[:i], line[i:]
-	}
-	return line, ""
 }
 
 func (t *tencentAT) devInfo(rest string) {

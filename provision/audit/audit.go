@@ -240,7 +240,7 @@ func scrub(text, secret string) string {
 
 // Summary sheet layout: a key/value block, the counts by state (the chart's
 // data), then per-port counts.
-const stateRow = 10 // first row of the by-state table's data
+const stateRow = 11 // first row of the by-state table's data
 
 func writeSummary(f *excelize.File, sum Summary, opts Options, generated time.Time, bold, when int) error {
 	s := SheetSummary
@@ -271,6 +271,9 @@ func writeSummary(f *excelize.File, sum Summary, opts Options, generated time.Ti
 		{"station", opts.Station, 0},
 		{"selection", describe(opts.Filter), 0},
 		{"units", sum.Units, 0},
+		// Verified boards were burned first; a reader asking "how many are
+		// burned" wants both.
+		{"burned (incl. verified)", sum.ByState[ledger.Burned] + sum.ByState[ledger.Verified], 0},
 		{"yield", sum.Yield, pct},
 		{"boards per hour", sum.BoardsPerHour, dec},
 	}

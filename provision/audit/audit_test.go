@@ -215,8 +215,8 @@ func TestWrite(t *testing.T) {
 			// Summary sheet: key figures and the by-state table the chart reads.
 			checks := map[string]string{
 				"A1": "iotburn audit", "B2": "2025-03-01 17:00:00", "B3": "line-3", "B4": tc.selected,
-				"A5": "units", "A9": "state", "B9": "units",
-				"A10": "reserved", "A11": "burning", "A12": "burned", "A13": "verified", "A14": "failed", "A15": "void",
+				"A5": "units", "A6": "burned (incl. verified)", "A10": "state", "B10": "units",
+				"A11": "reserved", "A12": "burning", "A13": "burned", "A14": "verified", "A15": "failed", "A16": "void",
 			}
 			for cell, v := range checks {
 				if got, _ := f.GetCellValue(SheetSummary, cell); got != v {
@@ -251,8 +251,8 @@ func TestWrite(t *testing.T) {
 					}
 				}
 			}
-			if !strings.Contains(allText, "<barChart>") || !strings.Contains(allText, "Summary!$B$10:$B$15") {
-				t.Error("no bar chart over Summary!$B$10:$B$15 in xl/charts/chart1.xml")
+			if !strings.Contains(allText, "<barChart>") || !strings.Contains(allText, "Summary!$B$11:$B$16") {
+				t.Error("no bar chart over Summary!$B$11:$B$16 in xl/charts/chart1.xml")
 			}
 		})
 	}

@@ -142,7 +142,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	res.Line, err = provision.RunLine(ctx, provision.LineOptions{
 		Ledger: l, Platform: o.Platform, Product: o.Product, Format: format, Station: "demo",
 		Ports: func() ([]string, error) { return burner.Expand(pattern) },
-		Open:  provision.OpenATBoard(o.Baud), Once: true, Events: o.Events,
+		Open:  provision.OpenATBoard(o.Platform, o.Baud), Once: true, Events: o.Events,
 	})
 	if err != nil {
 		return res, err
@@ -155,7 +155,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	vr, err := provision.Verify(ctx, provision.VerifyOptions{
 		Ledger: l, Platform: o.Platform, Product: o.Product, Cloud: client,
 		Ports: func() ([]string, error) { return burner.Expand(pattern) },
-		Open:  provision.OpenATBoard(o.Baud), Events: o.Events,
+		Open:  provision.OpenATBoard(o.Platform, o.Baud), Events: o.Events,
 	})
 	if err != nil {
 		return res, err

@@ -1,0 +1,230 @@
+package esprom_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/iotburn/iotburn/burner"
+	"github.com/iotburn/iotburn/burner/esprom"
+	"github.com/iotburn/iotburn/burner/sim"
+	"github.com/iotburn/iotburn/registry"
+	"github.com/iotburn/iotburn/templates/nvs"
+)
+
+const nvsOffset = 0x9000
+
+var cred = registry.Credential{Platform: "tencent", ProductID: "ABCDEFGHIJ", DeviceName: "dev001",
+	DeviceSecret: "7WmFA/MEs+Fy+32QwJWtYw==", Region: "ap-guangzhou"}
+
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// farm starts n simulated ESP32 boards in a fresh directory.
+func farm(t testing.TB, n, baud int) *sim.Farm {
+	t.Helper()
+	f, err := sim.Start(sim.Options{Dir: t.TempDir(), Kind: "esp32", Count: n, Baud: baud})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// open opens a board's port through burner.Open (go.bug.st/serial on the
+// pty) and wraps it in a Loader with timeouts short enough for fault tests.
+func open(t testing.TB, b *sim.Board, baud int) (*esprom.Loader, burner.Port) {
+	t.Helper()
+	p, err := burner.Open(b.Path(), baud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	l := esprom.New(p)
+	l.Timeout = 500 * time.Millisecond
+	l.ConnectAttempts = 1
+	return l, p
+}
+
+func image(t testing.TB) []byte {
+	t.Helper()
+	img, err := nvs.Format{}.Render(cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// TestBurnNVS burns a real NVS partition at 0x9000, raw and deflated, and
+// checks it three independent ways: the sim's flash file read directly, the
+// ROM's MD5 against crypto/md5, and a read-back parsed as NVS.
+func TestBurnNVS(t *testing.T) {
+	img := image(t)
+	for _, compress := range []bool{false, true} {
+		name := map[bool]string{false: "raw", true: "deflate"}[compress]
+		t.Run(name, func(t *testing.T) {
+			f := farm(t, 1, 921600)
+			b := f.Boards()[0]
+			l, _ := open(t, b, 921600)
+			if err := l.Connect(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			if l.Chip() != esprom.ESP32 || l.AutoReset() {
+				t.Fatalf("chip %v, auto-reset %v on a pty", l.Chip(), l.AutoReset())
+			}
+			mac, err := l.MAC(ctx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mac.String() != b.MAC() {
+				t.Fatalf("eFuse MAC %s, board has %s", mac, b.MAC())
+			}
+			if err := l.Attach(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			var last, calls int
+			err = l.WriteFlash(ctx(t), nvsOffset, img, compress, func(done, total int) {
+				if total != len(img) || done < last || done > total {
+					t.Errorf("progress %d/%d after %d", done, total, last)
+				}
+				last, calls = done, calls+1
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if last != len(img) || calls == 0 {
+				t.Fatalf("progress ended at %d/%d", last, len(img))
+			}
+
+			raw, err := os.ReadFile(filepath.Join(f.Dir(), "board-00.flash"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(raw) != sim.ESP32FlashSize {
+				t.Fatalf("flash file is %d bytes", len(raw))
+			}
+			if !bytes.Equal(raw[nvsOffset:nvsOffset+len(img)], img) {
+				t.Fatal("flash file does not hold the image at 0x9000")
+			}
+			if !allFF(raw[:nvsOffset]) || !allFF(raw[nvsOffset+len(img):]) {
+				t.Fatal("bytes outside the image are not erased 0xFF")
+			}
+
+			sum, err := l.FlashMD5(ctx(t), nvsOffset, uint32(len(img)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum != md5.Sum(img) {
+				t.Fatalf("ROM MD5 %x, image %x", sum, md5.Sum(img))
+			}
+			if err := l.VerifyFlash(ctx(t), nvsOffset, img); err != nil {
+				t.Fatal(err)
+			}
+			// A wrong expectation must fail: the check can fail.
+			other := append([]byte(nil), img...)
+			other[100] ^= 1
+			if err := l.VerifyFlash(ctx(t), nvsOffset, other); err == nil {
+				t.Fatal("VerifyFlash accepted a different image")
+			}
+
+			back, err := l.ReadFlash(ctx(t), nvsOffset, 4096)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(back, img[:4096]) {
+				t.Fatal("READ_FLASH_SLOW read-back differs")
+			}
+		})
+	}
+}
+
+// TestRestartKeepsFlash: the flash is a file in DIR; a restarted simulator
+// brings the same board (MAC) back with what was burned.
+func TestRestartKeepsFlash(t *testing.T) {
+	img := image(t)
+	dir := t.TempDir()
+	opts := sim.Options{Dir: dir, Kind: "esp32", Count: 1, Baud: sim.Unpaced}
+	f, err := sim.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := f.Boards()[0].MAC()
+	l, p := open(t, f.Boards()[0], 115200)
+	if err := l.Connect(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.WriteFlash(ctx(t), nvsOffset, img, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	f.Close()
+
+	saved, err := sim.LoadFlashImage(dir, 0)
+	if err != nil || !bytes.Equal(saved[nvsOffset:nvsOffset+len(img)], img) {
+		t.Fatalf("flash image after stop: %v", err)
+	}
+	f, err = sim.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := f.Boards()[0]
+	if b.MAC() != mac {
+		t.Fatalf("MAC %s after restart, was %s", b.MAC(), mac)
+	}
+	got, err := b.ReadFlash(nvsOffset, len(img))
+	if err != nil || !bytes.Equal(got, img) {
+		t.Fatalf("board flash after restart: %v", err)
+	}
+	l, _ = open(t, b, 115200)
+	if err := l.Connect(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.VerifyFlash(ctx(t), nvsOffset, img); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := l.MAC(ctx(t)); err != nil || m.String() != mac {
+		t.Fatalf("MAC after restart %v %v", m, err)
+	}
+}
+
+// TestChangeBaud: the ROM answers at the old rate, both sides switch, and a
+// burn at the new rate works on a paced board (a mismatch would be garbage).
+func TestChangeBaud(t *testing.T) {
+	img := image(t)
+	f := farm(t, 1, 115200)
+	l, _ := open(t, f.Boards()[0], 115200)
+	if err := l.Connect(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.ChangeBaud(ctx(t), 921600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := l.WriteFlash(ctx(t), nvsOffset, img, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	// 24 KB at 115200 takes over 2 s; at 921600 about 0.27 s.
+	if el := time.Since(start); el > 1500*time.Millisecond {
+		t.Fatalf("write took %v: the board did not switch to 921600", el)
+	}
+	if err := l.VerifyFlash(ctx(t), nvsOffset, img); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func allFF(b []byte) bool {
+	for _, c := range b {
+		if c != 0xFF {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,112 @@
+package sim
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ESP32FlashSize is the simulated ESP32's SPI flash: 4 MB, the common module.
+const ESP32FlashSize = 4 << 20
+
+// flashFileName is DIR/board-NN.flash beside DIR/board-NN.json: the raw
+// flash of an esp32 board, byte for byte as the chip would hold it, so tests
+// and people can look at it with cmp or hexdump.
+func flashFileName(boardJSON string) string {
+	return strings.TrimSuffix(boardJSON, ".json") + ".flash"
+}
+
+// ensureFlashFile creates a fresh, erased (all 0xFF) flash file if there is
+// none: temp file, fsync, rename, so a crash never leaves a short one.
+func ensureFlashFile(path string) error {
+	if _, err := os.Stat(path); err == nil || !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".flash-*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	erased := bytes.Repeat([]byte{0xFF}, 64<<10)
+	for off := 0; off < ESP32FlashSize; off += len(erased) {
+		if _, err := tmp.Write(erased); err != nil {
+			tmp.Close()
+			return err
+		}
+	}
+	if err := tmp.Chmod(0o600); err != nil { // it will hold device secrets
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// readFlashFile reads n bytes at off from a flash file.
+func readFlashFile(path string, off, n int) ([]byte, error) {
+	if off < 0 || n < 0 || off+n > ESP32FlashSize {
+		return nil, fmt.Errorf("sim: flash read 0x%x+%d is outside the %d-byte flash", off, n, ESP32FlashSize)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := make([]byte, n)
+	if _, err := f.ReadAt(out, int64(off)); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return out, nil
+}
+
+// updateFlashFile applies change to n bytes at off and makes it durable
+// (fsync) before returning: the ROM answers a write only once it is in flash.
+func updateFlashFile(path string, off, n int, change func(region []byte)) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	region := make([]byte, n)
+	if _, err := f.ReadAt(region, int64(off)); err != nil {
+		return err
+	}
+	change(region)
+	if _, err := f.WriteAt(region, int64(off)); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// ReadFlash reads n bytes at off of an esp32 board's flash.
+func (b *Board) ReadFlash(off, n int) ([]byte, error) {
+	if b.kind != "esp32" {
+		return nil, fmt.Errorf("sim: board %s is a %s, it has no raw flash", b.path, b.kind)
+	}
+	return readFlashFile(flashFileName(b.filePath), off, n)
+}
+
+// LoadFlashImage reads the whole flash of esp32 board index in dir without
+// running anything, as a restarted simulator would find it.
+func LoadFlashImage(dir string, index int) ([]byte, error) {
+	return os.ReadFile(flashFileName(boardFileName(dir, index)))
+}

@@ -1,0 +1,50 @@
+package cmd
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iotburn/iotburn/provision/bench"
+)
+
+func newBenchCmd(g *globals) *cobra.Command {
+	var o bench.Options
+	c := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the performance targets on this machine, each beside its reference",
+		Long: `bench measures, on the built-in emulator and simulated boards, in one run:
+the line (boards/min on 1 and on 8 paced ports), batch creation of 10,000 devices on each
+platform through the official SDKs, NVS partition generation (against Espressif's generator
+when --nvs-gen points at it) and the peak memory of a 100,000-board audit workbook.`,
+		Example: `  iotburn bench
+  iotburn bench --nvs-gen /path/to/nvs_partition_gen.py --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := os.MkdirTemp("", "iotburn-bench-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			o.Dir = dir
+			if g.json {
+				o.Report = func(f bench.Figure) { _ = g.printJSON(f) }
+			} else {
+				o.Report = func(f bench.Figure) { fmt.Fprintf(g.errOut, "measured: %s\n", f.Name) }
+			}
+			figs, err := bench.Run(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if !g.json {
+				bench.Print(g.out, figs)
+			}
+			return nil
+		},
+	}
+	c.Flags().IntVar(&o.Devices, "devices", 10000, "devices to create on each platform")
+	c.Flags().IntVar(&o.Rows, "rows", 100000, "boards in the audit workbook")
+	c.Flags().StringVar(&o.NVSGen, "nvs-gen", "", "Espressif's nvs_partition_gen.py, run with python3 for the NVS reference")
+	return c
+}

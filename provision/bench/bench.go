@@ -1,0 +1,315 @@
+// Package bench measures iotburn's performance targets (DESIGN §7) on this
+// machine, each figure beside its reference measured in the same run:
+// `iotburn bench`. Go benchmarks beside the code measure the same things in
+// finer detail; this is the one table a person can read.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/iotburn/iotburn/burner"
+	"github.com/iotburn/iotburn/burner/sim"
+	"github.com/iotburn/iotburn/provision"
+	"github.com/iotburn/iotburn/provision/audit"
+	"github.com/iotburn/iotburn/provision/ledger"
+	"github.com/iotburn/iotburn/provision/ledger/ledgertest"
+	"github.com/iotburn/iotburn/registry"
+	"github.com/iotburn/iotburn/registry/aliyun"
+	"github.com/iotburn/iotburn/registry/emulator"
+	"github.com/iotburn/iotburn/registry/tencent"
+	"github.com/iotburn/iotburn/templates"
+	"github.com/iotburn/iotburn/templates/nvs"
+)
+
+// Figure is one measured value beside its reference.
+type Figure struct {
+	Name      string `json:"name"`
+	Value     string `json:"value"`
+	Reference string `json:"reference"`
+	Target    string `json:"target"`
+	Met       *bool  `json:"met,omitempty"` // nil: no target to meet
+}
+
+// Options tunes the run.
+type Options struct {
+	Dir     string // scratch space
+	Devices int    // devices created per platform (default 10,000)
+	Rows    int    // audit rows (default 100,000)
+	// NVSGen, if set, is Espressif's nvs_partition_gen.py: it is run on the
+	// same CSV as the Go writer, for the reference figure.
+	NVSGen string
+	Report func(Figure) // each figure as soon as it is measured
+}
+
+// Run measures everything and returns the figures.
+func Run(ctx context.Context, o Options) ([]Figure, error) {
+	if o.Devices <= 0 {
+		o.Devices = 10000
+	}
+	if o.Rows <= 0 {
+		o.Rows = 100000
+	}
+	if o.Report == nil {
+		o.Report = func(Figure) {}
+	}
+	var figs []Figure
+	add := func(f Figure) { figs = append(figs, f); o.Report(f) }
+	steps := []func(context.Context, Options, func(Figure)) error{line, create, nvsGen, auditRSS}
+	for _, step := range steps {
+		if err := step(ctx, o, add); err != nil {
+			return figs, err
+		}
+	}
+	return figs, nil
+}
+
+func met(ok bool) *bool { return &ok }
+
+// line burns paced AT boards on 1 port and on 8 at 115200 baud.
+func line(ctx context.Context, o Options, add func(Figure)) error {
+	rate := map[int]float64{}
+	var perBoard, writeTime time.Duration
+	var imageBytes int
+	for _, ports := range []int{1, 8} {
+		dir := filepath.Join(o.Dir, fmt.Sprintf("line%d", ports))
+		l, err := ledger.Open(filepath.Join(dir, "l.db"))
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		names := make([]string, ports)
+		creds := make([]registry.Credential, ports)
+		for i := range names {
+			names[i] = fmt.Sprintf("bench%04d", i)
+			creds[i] = registry.Credential{Platform: "tencent", ProductID: "ABCDEFGHIJ", DeviceName: names[i], DeviceSecret: fmt.Sprintf("YmVuY2gtc2VjcmV0LTAw%04d", i), Region: "ap-guangzhou"}
+		}
+		req, err := l.Journal("tencent", "ABCDEFGHIJ", names)
+		if err != nil {
+			return err
+		}
+		if _, err := l.Complete(req.ID, creds); err != nil {
+			return err
+		}
+		farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: "tencent-at", Count: ports, Baud: 115200})
+		if err != nil {
+			return err
+		}
+		defer farm.Close()
+		f, err := templates.Lookup("tencent-at")
+		if err != nil {
+			return err
+		}
+		img, _ := f.Render(creds[0])
+		imageBytes = len(img)
+		var writes time.Duration
+		start := time.Now()
+		res, err := provision.RunLine(ctx, provision.LineOptions{
+			Ledger: l, Platform: "tencent", Product: "ABCDEFGHIJ", Format: f, Station: "bench", Once: true,
+			Ports: func() ([]string, error) { return burner.Expand(filepath.Join(dir, "boards", "tty*")) },
+			Open:  provision.OpenATBoard("tencent", 115200),
+			Events: func(e provision.Event) {
+				if e.Stage == provision.StageBurned && ports == 1 {
+					writes = e.Duration
+				}
+			},
+		})
+		elapsed := time.Since(start)
+		if err != nil {
+			return err
+		}
+		if res.Burned != ports {
+			return fmt.Errorf("bench line: %d of %d boards burned", res.Burned, ports)
+		}
+		rate[ports] = float64(ports) / elapsed.Minutes()
+		if ports == 1 {
+			perBoard, writeTime = elapsed, writes
+		}
+	}
+	add(Figure{Name: "line, 1 port (AT board at 115200)", Value: fmt.Sprintf("%.0f boards/min", rate[1]),
+		Reference: fmt.Sprintf("%.0f ms a board, of which write+read-back %.0f ms", ms(perBoard), ms(writeTime))})
+	ratio := rate[8] / rate[1]
+	add(Figure{Name: "line, 8 ports", Value: fmt.Sprintf("%.0f boards/min", rate[8]),
+		Reference: fmt.Sprintf("%.1f× one port", ratio), Target: "≥ 7× one port", Met: met(ratio >= 7)})
+	lineRate := 115200.0 / 10
+	payload := float64(imageBytes) / writeTime.Seconds()
+	add(Figure{Name: "AT credential write+read-back", Value: fmt.Sprintf("%.0f payload B/s", payload),
+		Reference: fmt.Sprintf("line rate %.0f B/s (%.0f%%): one %d-byte command and its round trips", lineRate, 100*payload/lineRate, imageBytes)})
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// create makes o.Devices devices on each emulated platform through the
+// official SDKs, with the vendors' rate limits, and stores the secrets.
+func create(ctx context.Context, o Options, add func(Figure)) error {
+	cfg := emulator.Config{StateDir: filepath.Join(o.Dir, "cloud"), Products: []string{"ABCDEFGHIJ"}, AliyunProducts: []string{"a1Xyz"}}
+	cfg.SecretID, cfg.SecretKey = emulator.NewKeyPair()
+	cfg.AliyunAccessKeyID, cfg.AliyunAccessKeySecret = emulator.NewAliyunKeyPair()
+	emu, err := emulator.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer emu.Close()
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	clients := []struct {
+		name, product string
+		new           func() (registry.Platform, error)
+	}{
+		{"tencent", "ABCDEFGHIJ", func() (registry.Platform, error) {
+			return tencent.New(tencent.Config{SecretID: cfg.SecretID, SecretKey: cfg.SecretKey, Region: tencent.DefaultRegion, Endpoint: srv.URL})
+		}},
+		{"aliyun", "a1Xyz", func() (registry.Platform, error) {
+			return aliyun.New(aliyun.Config{AccessKeyID: cfg.AliyunAccessKeyID, AccessKeySecret: cfg.AliyunAccessKeySecret, Region: aliyun.DefaultRegion, Endpoint: srv.URL})
+		}},
+	}
+	for _, c := range clients {
+		p, err := c.new()
+		if err != nil {
+			return err
+		}
+		l, err := ledger.Open(filepath.Join(o.Dir, c.name+".db"))
+		if err != nil {
+			return err
+		}
+		names := make([]string, o.Devices)
+		for i := range names {
+			names[i] = fmt.Sprintf("bench-%06d", i)
+		}
+		start := time.Now()
+		res, err := provision.Create(ctx, provision.CreateOptions{Platform: p, Ledger: l, Product: c.product, Names: names})
+		elapsed := time.Since(start)
+		l.Close()
+		if err != nil {
+			return err
+		}
+		if res.Created != o.Devices {
+			return fmt.Errorf("bench create %s: %d of %d created", c.name, res.Created, o.Devices)
+		}
+		add(Figure{Name: fmt.Sprintf("create %d devices, %s", o.Devices, c.name), Value: fmt.Sprintf("%.1f s (%.0f devices/s)", elapsed.Seconds(), float64(o.Devices)/elapsed.Seconds()),
+			Reference: fmt.Sprintf("%d batch tasks, within the vendor's rate limits", res.Calls),
+			Target:    "< 10 s for 10,000", Met: met(o.Devices != 10000 || elapsed < 10*time.Second)})
+	}
+	return nil
+}
+
+// nvsGen renders credential partitions; with NVSGen, Espressif's generator
+// makes the same partitions from the same CSV for the reference.
+func nvsGen(ctx context.Context, o Options, add func(Figure)) error {
+	const n = 1000
+	f := nvs.Format{Size: 0x6000, Version: 2, Keys: nvs.TencentKeys}
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if _, err := f.Render(registry.Credential{ProductID: "ABCDEFGHIJ", DeviceName: fmt.Sprintf("dev%04d", i), DeviceSecret: "7WmFA/MEs+Fy+32QwJWtYw==", Region: "ap-guangzhou"}); err != nil {
+			return err
+		}
+	}
+	goPer := time.Since(start) / n
+	fig := Figure{Name: "NVS credential partition (0x6000)", Value: fmt.Sprintf("%.1f µs each (%.0f/s)", float64(goPer)/1e3, 1/goPer.Seconds()), Target: "≥ 100× Espressif's generator"}
+	if o.NVSGen == "" {
+		fig.Reference = "Espressif's generator not given (--nvs-gen PATH/nvs_partition_gen.py); see testdata/nvs/README.md"
+		add(fig)
+		return nil
+	}
+	dir := filepath.Join(o.Dir, "nvs")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	csv := filepath.Join(dir, "dev.csv")
+	body := "key,type,encoding,value\nqcloud-key,namespace,,\nproduct_id,data,string,ABCDEFGHIJ\ndevice_name,data,string,dev0001\ndevice_secret,data,string,7WmFA/MEs+Fy+32QwJWtYw==\nregion,data,string,ap-guangzhou\n"
+	if err := os.WriteFile(csv, []byte(body), 0o600); err != nil {
+		return err
+	}
+	const runs = 10
+	start = time.Now()
+	for i := 0; i < runs; i++ {
+		cmd := exec.CommandContext(ctx, "python3", o.NVSGen, "generate", csv, filepath.Join(dir, "out.bin"), "0x6000")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("bench: %s: %v\n%s", o.NVSGen, err, out)
+		}
+	}
+	pyPer := time.Since(start) / runs
+	ratio := float64(pyPer) / float64(goPer)
+	fig.Reference = fmt.Sprintf("Espressif's generator %.1f ms each: Go is %.0f×", ms(pyPer), ratio)
+	fig.Met = met(ratio >= 100)
+	add(fig)
+	return nil
+}
+
+// auditRSS writes an audit of o.Rows boards and reports the peak RSS of the
+// write (the kernel's high-water mark, reset before it where Linux allows).
+func auditRSS(ctx context.Context, o Options, add func(Figure)) error {
+	path := filepath.Join(o.Dir, "audit.db")
+	if err := ledgertest.Fill(path, "tencent", "ABCDEFGHIJ", o.Rows, time.Now().Add(-time.Duration(o.Rows)*time.Second)); err != nil {
+		return err
+	}
+	l, err := ledger.Open(path)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	runtime.GC()
+	debug.FreeOSMemory()
+	before := procStatus("VmRSS")
+	reset := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+	start := time.Now()
+	sum, err := audit.Write(l, filepath.Join(o.Dir, "audit.xlsx"), audit.Options{Station: "bench"})
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	peak := procStatus("VmHWM")
+	ref := fmt.Sprintf("%d rows in %.1f s; RSS before %.0f MB", sum.Units, elapsed.Seconds(), float64(before)/(1<<20))
+	if !reset {
+		ref += " (peak since start: this kernel cannot reset it)"
+	}
+	add(Figure{Name: fmt.Sprintf("audit workbook, %d boards", o.Rows), Value: fmt.Sprintf("%.0f MB peak RSS", float64(peak)/(1<<20)),
+		Reference: ref, Target: "< 100 MB for 100,000", Met: met(o.Rows != 100000 || peak < 100<<20)})
+	return nil
+}
+
+// procStatus reads a kB field of /proc/self/status, in bytes.
+func procStatus(field string) uint64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, rest, ok := strings.Cut(sc.Text(), ":")
+		if ok && name == field {
+			v, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return v << 10
+		}
+	}
+	return 0
+}
+
+// Print writes the figures as a table.
+func Print(w io.Writer, figs []Figure) {
+	fmt.Fprintf(w, "%-38s %-28s %-20s %s\n", "measure", "value", "target", "reference (same run)")
+	for _, f := range figs {
+		target := f.Target
+		if f.Met != nil {
+			if *f.Met {
+				target += " ✓"
+			} else {
+				target += " ✗"
+			}
+		}
+		fmt.Fprintf(w, "%-38s %-28s %-20s %s\n", f.Name, f.Value, target, f.Reference)
+	}
+}
