@@ -17,7 +17,10 @@ type CreateOptions struct {
 	Ledger   *ledger.Ledger
 	Product  string
 	Names    []string
-	// Parallel is how many platform tasks are waited on at once (default 4).
+	// Parallel is how many platform tasks are waited on at once (default 3).
+	// Tasks finish roughly in the order they were started, so a few workers
+	// taking them in order keep the status polls (which count against the
+	// platform's rate limit) to about one per task.
 	Parallel int
 	// Progress, if set, is told how many names are settled out of the total.
 	Progress func(done, total int)
@@ -46,10 +49,10 @@ type CreateResult struct {
 func Create(ctx context.Context, o CreateOptions) (CreateResult, error) {
 	res := CreateResult{Requested: len(o.Names)}
 	if o.Parallel <= 0 {
-		o.Parallel = 4
+		o.Parallel = 3
 	}
 	if o.Poll <= 0 {
-		o.Poll = 100 * time.Millisecond
+		o.Poll = 200 * time.Millisecond
 	}
 	platform := o.Platform.Name()
 
@@ -86,7 +89,9 @@ func Create(ctx context.Context, o CreateOptions) (CreateResult, error) {
 		done  int
 		first error
 	)
-	jobs := make(chan ledger.Request)
+	max := o.Platform.MaxBatch()
+	// Buffered for every chunk: starting tasks never waits for finishing them.
+	jobs := make(chan ledger.Request, (len(todo)+max-1)/max)
 	var wg sync.WaitGroup
 	for i := 0; i < o.Parallel; i++ {
 		wg.Add(1)
@@ -108,7 +113,6 @@ func Create(ctx context.Context, o CreateOptions) (CreateResult, error) {
 			}
 		}()
 	}
-	max := o.Platform.MaxBatch()
 	var startErr error
 	for start := 0; start < len(todo) && startErr == nil; start += max {
 		chunk := todo[start:min(start+max, len(todo))]
@@ -179,6 +183,8 @@ func finish(ctx context.Context, o CreateOptions, req ledger.Request, extra []re
 	return added, failed, err
 }
 
+// waitTask polls the task until it is done: at once first (a task picked up
+// late is usually done already), then backing off.
 func waitTask(ctx context.Context, o CreateOptions, taskID string) error {
 	wait := o.Poll
 	for {

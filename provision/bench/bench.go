@@ -66,7 +66,9 @@ func Run(ctx context.Context, o Options) ([]Figure, error) {
 	}
 	var figs []Figure
 	add := func(f Figure) { figs = append(figs, f); o.Report(f) }
-	steps := []func(context.Context, Options, func(Figure)) error{line, create, nvsGen, auditRSS}
+	// The audit goes first: its figure is the process's peak memory, which
+	// the other steps would raise.
+	steps := []func(context.Context, Options, func(Figure)) error{auditRSS, line, create, nvsGen}
 	for _, step := range steps {
 		if err := step(ctx, o, add); err != nil {
 			return figs, err
@@ -77,76 +79,99 @@ func Run(ctx context.Context, o Options) ([]Figure, error) {
 
 func met(ok bool) *bool { return &ok }
 
-// line burns paced AT boards on 1 port and on 8 at 115200 baud.
+// line burns paced AT boards on 1 port and on 8 at 115200 baud, each the
+// best of three rounds on fresh boards (the machine is shared and noisy).
 func line(ctx context.Context, o Options, add func(Figure)) error {
-	rate := map[int]float64{}
-	var perBoard, writeTime time.Duration
-	var imageBytes int
+	const rounds = 3
+	best := map[int]lineRun{}
 	for _, ports := range []int{1, 8} {
-		dir := filepath.Join(o.Dir, fmt.Sprintf("line%d", ports))
-		l, err := ledger.Open(filepath.Join(dir, "l.db"))
-		if err != nil {
-			return err
-		}
-		defer l.Close()
-		names := make([]string, ports)
-		creds := make([]registry.Credential, ports)
-		for i := range names {
-			names[i] = fmt.Sprintf("bench%04d", i)
-			creds[i] = registry.Credential{Platform: "tencent", ProductID: "ABCDEFGHIJ", DeviceName: names[i], DeviceSecret: fmt.Sprintf("YmVuY2gtc2VjcmV0LTAw%04d", i), Region: "ap-guangzhou"}
-		}
-		req, err := l.Journal("tencent", "ABCDEFGHIJ", names)
-		if err != nil {
-			return err
-		}
-		if _, err := l.Complete(req.ID, creds); err != nil {
-			return err
-		}
-		farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: "tencent-at", Count: ports, Baud: 115200})
-		if err != nil {
-			return err
-		}
-		defer farm.Close()
-		f, err := templates.Lookup("tencent-at")
-		if err != nil {
-			return err
-		}
-		img, _ := f.Render(creds[0])
-		imageBytes = len(img)
-		var writes time.Duration
-		start := time.Now()
-		res, err := provision.RunLine(ctx, provision.LineOptions{
-			Ledger: l, Platform: "tencent", Product: "ABCDEFGHIJ", Format: f, Station: "bench", Once: true,
-			Ports: func() ([]string, error) { return burner.Expand(filepath.Join(dir, "boards", "tty*")) },
-			Open:  provision.OpenATBoard("tencent", 115200),
-			Events: func(e provision.Event) {
-				if e.Stage == provision.StageBurned && ports == 1 {
-					writes = e.Duration
-				}
-			},
-		})
-		elapsed := time.Since(start)
-		if err != nil {
-			return err
-		}
-		if res.Burned != ports {
-			return fmt.Errorf("bench line: %d of %d boards burned", res.Burned, ports)
-		}
-		rate[ports] = float64(ports) / elapsed.Minutes()
-		if ports == 1 {
-			perBoard, writeTime = elapsed, writes
+		for r := 0; r < rounds; r++ {
+			run, err := lineOnce(ctx, filepath.Join(o.Dir, fmt.Sprintf("line%d-%d", ports, r)), ports)
+			if err != nil {
+				return err
+			}
+			if b, ok := best[ports]; !ok || run.elapsed < b.elapsed {
+				best[ports] = run
+			}
 		}
 	}
-	add(Figure{Name: "line, 1 port (AT board at 115200)", Value: fmt.Sprintf("%.0f boards/min", rate[1]),
-		Reference: fmt.Sprintf("%.0f ms a board, of which write+read-back %.0f ms", ms(perBoard), ms(writeTime))})
-	ratio := rate[8] / rate[1]
-	add(Figure{Name: "line, 8 ports", Value: fmt.Sprintf("%.0f boards/min", rate[8]),
-		Reference: fmt.Sprintf("%.1f× one port", ratio), Target: "≥ 7× one port", Met: met(ratio >= 7)})
+	one, eight := best[1], best[8]
+	rate1 := 1 / one.elapsed.Minutes()
+	rate8 := 8 / eight.elapsed.Minutes()
+	add(Figure{Name: "line, 1 port (AT board at 115200)", Value: fmt.Sprintf("%.0f boards/min", rate1),
+		Reference: fmt.Sprintf("%.0f ms a board, of which write+read-back %.0f ms (best of %d)", ms(one.elapsed), ms(one.write), rounds)})
+	ratio := rate8 / rate1
+	add(Figure{Name: "line, 8 ports", Value: fmt.Sprintf("%.0f boards/min", rate8),
+		Reference: fmt.Sprintf("%.1f× one port (best of %d)", ratio, rounds), Target: "≥ 7× one port", Met: met(ratio >= 7)})
 	lineRate := 115200.0 / 10
-	payload := float64(imageBytes) / writeTime.Seconds()
+	payload := float64(one.imageBytes) / one.write.Seconds()
 	add(Figure{Name: "AT credential write+read-back", Value: fmt.Sprintf("%.0f payload B/s", payload),
-		Reference: fmt.Sprintf("line rate %.0f B/s (%.0f%%): one %d-byte command and its round trips", lineRate, 100*payload/lineRate, imageBytes)})
+		Reference: fmt.Sprintf("line rate %.0f B/s (%.0f%%): one %d-byte command and its round trips", lineRate, 100*payload/lineRate, one.imageBytes)})
 	return nil
+}
+
+type lineRun struct {
+	elapsed, write time.Duration // whole line; write+read-back of one board
+	imageBytes     int
+}
+
+// lineOnce burns `ports` fresh simulated boards once each.
+func lineOnce(ctx context.Context, dir string, ports int) (lineRun, error) {
+	var run lineRun
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return run, err
+	}
+	l, err := ledger.Open(filepath.Join(dir, "l.db"))
+	if err != nil {
+		return run, err
+	}
+	defer l.Close()
+	names := make([]string, ports)
+	creds := make([]registry.Credential, ports)
+	for i := range names {
+		names[i] = fmt.Sprintf("bench%04d", i)
+		creds[i] = registry.Credential{Platform: "tencent", ProductID: "ABCDEFGHIJ", DeviceName: names[i], DeviceSecret: fmt.Sprintf("YmVuY2gtc2VjcmV0LTAw%04d", i), Region: "ap-guangzhou"}
+	}
+	req, err := l.Journal("tencent", "ABCDEFGHIJ", names)
+	if err != nil {
+		return run, err
+	}
+	if _, err := l.Complete(req.ID, creds); err != nil {
+		return run, err
+	}
+	farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: "tencent-at", Count: ports, Baud: 115200})
+	if err != nil {
+		return run, err
+	}
+	defer farm.Close()
+	f, err := templates.Lookup("tencent-at")
+	if err != nil {
+		return run, err
+	}
+	img, err := f.Render(creds[0])
+	if err != nil {
+		return run, err
+	}
+	run.imageBytes = len(img)
+	start := time.Now()
+	res, err := provision.RunLine(ctx, provision.LineOptions{
+		Ledger: l, Platform: "tencent", Product: "ABCDEFGHIJ", Format: f, Station: "bench", Once: true,
+		Ports: func() ([]string, error) { return burner.Expand(filepath.Join(dir, "boards", "tty*")) },
+		Open:  provision.OpenATBoard("tencent", 115200),
+		Events: func(e provision.Event) {
+			if e.Stage == provision.StageBurned {
+				run.write = e.Duration // with one port, the only board
+			}
+		},
+	})
+	run.elapsed = time.Since(start)
+	if err != nil {
+		return run, err
+	}
+	if res.Burned != ports {
+		return run, fmt.Errorf("bench line: %d of %d boards burned", res.Burned, ports)
+	}
+	return run, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
