@@ -388,8 +388,16 @@ func (r *esp32ROM) begin(op byte, d []byte) {
 // then the block, whose checksum is in the packet header.
 func (r *esp32ROM) data(op byte, d []byte, chk uint32) {
 	w := r.write
-	if w == nil || w.defl != (op == romFlashDeflData) || w.done {
+	if w == nil || w.defl != (op == romFlashDeflData) {
 		r.fail(op, romErrFailed)
+		return
+	}
+	if w.done { // the stream is complete: only a retry of its last block is welcome
+		if len(d) >= 16 && words(d, 1) == w.blocks-1 {
+			r.ok(op)
+		} else {
+			r.fail(op, romErrFailed)
+		}
 		return
 	}
 	if len(d) < 16 {
