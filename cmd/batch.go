@@ -4,27 +4,101 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/iotburn/iotburn/burner"
 	"github.com/iotburn/iotburn/provision"
 	"github.com/iotburn/iotburn/templates"
+	"github.com/iotburn/iotburn/templates/nvs"
 )
 
-// lineFlags are the flags of the commands that burn boards.
+// lineFlags are the flags of the commands that burn or read boards: the
+// image format and, for ESP32 boards (--format nvs), where it goes.
 type lineFlags struct {
-	format  string
-	baud    int
-	station string
+	format    string
+	baud      int
+	fastBaud  int
+	station   string
+	nvs       nvsFlags
+	offset    string
+	partTable string
+	partName  string
+	flash     []string
+	compress  bool
 }
 
 func (lf *lineFlags) register(c *cobra.Command) {
 	f := c.Flags()
-	f.StringVar(&lf.format, "format", "", "image format burned into each board: tencent-at or aliyun-at (default: the platform's AT format)")
+	f.StringVar(&lf.format, "format", "", "image burned into each board: tencent-at, aliyun-at (AT modules; default: the platform's) or nvs (ESP32 boards)")
 	f.IntVar(&lf.baud, "baud", 115200, "serial line rate")
 	host, _ := os.Hostname()
 	f.StringVar(&lf.station, "station", host, "this station's name in the ledger and the audit")
+	f.IntVar(&lf.fastBaud, "fast-baud", 0, "nvs: switch the ROM bootloader to this rate once connected (e.g. 921600)")
+	f.StringVar(&lf.offset, "flash-offset", "0x9000", "nvs: flash offset of the credential partition")
+	f.StringVar(&lf.partTable, "partition-table", "", "nvs: read the partition's offset and size from this ESP-IDF partition table CSV")
+	f.StringVar(&lf.partName, "partition-name", "nvs", "nvs: the partition's name in --partition-table")
+	f.StringArrayVar(&lf.flash, "flash", nil, "nvs: OFFSET=FILE written to every board in the same pass, e.g. 0x1000=bootloader.bin (repeatable)")
+	f.BoolVar(&lf.compress, "compress", true, "nvs: deflate images on the wire")
+	lf.nvs.registerKeys(c, "partition-size")
+}
+
+// board returns the format to render and how to open the boards.
+func (lf *lineFlags) board(platform string) (templates.Format, provision.OpenBoard, error) {
+	if lf.format != "nvs" {
+		f, err := lineFormat(platform, lf.format)
+		if err != nil {
+			return nil, nil, err
+		}
+		return f, provision.OpenATBoard(platform, lf.baud), nil
+	}
+	offset, err := nvs.ParseSize(lf.offset)
+	if err != nil && !strings.Contains(err.Error(), "multiple") {
+		return nil, nil, fmt.Errorf("--flash-offset: %w", err)
+	}
+	if lf.partTable != "" {
+		file, err := os.Open(lf.partTable)
+		if err != nil {
+			return nil, nil, err
+		}
+		parts, err := nvs.ReadPartitionTable(file)
+		file.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", lf.partTable, err)
+		}
+		p, err := nvs.FindPartition(parts, lf.partName)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", lf.partTable, err)
+		}
+		offset = int(p.Offset)
+		lf.nvs.size = fmt.Sprintf("0x%x", p.Size)
+	}
+	if offset%0x1000 != 0 {
+		return nil, nil, fmt.Errorf("--flash-offset 0x%x is not a multiple of 0x1000: the ROM erases whole sectors", offset)
+	}
+	f, err := lf.nvs.format(platform)
+	if err != nil {
+		return nil, nil, err
+	}
+	var common []provision.FlashRegion
+	for _, spec := range lf.flash {
+		off, path, ok := strings.Cut(spec, "=")
+		if !ok {
+			return nil, nil, fmt.Errorf("--flash %q: write it as OFFSET=FILE, e.g. 0x1000=bootloader.bin", spec)
+		}
+		o, err := strconv.ParseUint(off, 0, 32)
+		if err != nil || o%0x1000 != 0 {
+			return nil, nil, fmt.Errorf("--flash %q: the offset must be a multiple of 0x1000", spec)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--flash %q: %w", spec, err)
+		}
+		common = append(common, provision.FlashRegion{Name: path, Offset: uint32(o), Data: data})
+	}
+	return f, provision.OpenESPBoard(provision.ESPOptions{Baud: lf.baud, FastBaud: lf.fastBaud, Offset: uint32(offset), Format: f, Common: common, Compress: lf.compress}), nil
 }
 
 func newBatchCmd(g *globals) *cobra.Command {
@@ -49,13 +123,16 @@ recognised and left alone. Ctrl-C finishes the boards in flight, then stops.
 --ports takes "auto" (every USB serial port), paths and globs: /dev/ttyUSB*,'boards/tty*'.`,
 		Example: `  iotburn batch --product ABCDEFGHIJ --ports auto
   iotburn batch --product ABCDEFGHIJ --ports 'boards/tty*' --once        # the boards plugged in now
-  iotburn batch --product ABCDEFGHIJ --ports /dev/ttyUSB0,/dev/ttyUSB1 --target 200 --json`,
+  iotburn batch --product ABCDEFGHIJ --ports /dev/ttyUSB0,/dev/ttyUSB1 --target 200 --json
+  # ESP32 boards: an NVS partition each, plus the firmware every board shares, one pass
+  iotburn batch --product ABCDEFGHIJ --ports auto --format nvs --flash-offset 0x9000 --partition-size 0x6000 \
+      --flash 0x1000=bootloader.bin --flash 0x8000=partition-table.bin --flash 0x10000=app.bin --fast-baud 921600`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := pf.check(); err != nil {
 				return err
 			}
-			f, err := lineFormat(pf.platform, lf.format)
+			f, open, err := lf.board(pf.platform)
 			if err != nil {
 				return err
 			}
@@ -81,7 +158,7 @@ recognised and left alone. Ctrl-C finishes the boards in flight, then stops.
 			return runLine(cmd, g, total, provision.LineOptions{
 				Ledger: l, Platform: pf.platform, Product: pf.product, Format: f, Station: lf.station,
 				Ports: func() ([]string, error) { return burner.Expand(ports) },
-				Open:  provision.OpenATBoard(pf.platform, lf.baud),
+				Open:  open,
 				Once:  once, Target: target,
 			})
 		},

@@ -29,7 +29,7 @@ alone; a board that had one before gets the same one again.`,
 			if err := pf.check(); err != nil {
 				return err
 			}
-			f, err := lineFormat(pf.platform, lf.format)
+			f, open, err := lf.board(pf.platform)
 			if err != nil {
 				return err
 			}
@@ -44,7 +44,7 @@ alone; a board that had one before gets the same one again.`,
 			return runLine(cmd, g, 1, provision.LineOptions{
 				Ledger: l, Platform: pf.platform, Product: pf.product, Format: f, Station: lf.station,
 				Ports: func() ([]string, error) { return []string{port}, nil },
-				Open:  provision.OpenATBoard(pf.platform, lf.baud),
+				Open:  open,
 				Once:  true, Device: device,
 			})
 		},

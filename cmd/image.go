@@ -27,10 +27,16 @@ type nvsFlags struct {
 }
 
 func (n *nvsFlags) register(c *cobra.Command) {
+	c.Flags().StringVar(&n.fromCSV, "from-csv", "", "nvs: build one partition from this nvs_partition_gen CSV (no ledger), written to --out")
+	n.registerKeys(c, "size")
+}
+
+// registerKeys registers the partition settings; the size flag is --size on
+// image (as Espressif's generator calls it) and --partition-size on the line.
+func (n *nvsFlags) registerKeys(c *cobra.Command, sizeFlag string) {
 	f := c.Flags()
-	f.StringVar(&n.size, "size", "0x6000", "nvs: partition size (a multiple of 0x1000, at least 0x3000)")
+	f.StringVar(&n.size, sizeFlag, "0x6000", "nvs: partition size (a multiple of 0x1000, at least 0x3000)")
 	f.IntVar(&n.version, "nvs-version", 2, "nvs: format version, 1 or 2 (multi-page blobs)")
-	f.StringVar(&n.fromCSV, "from-csv", "", "nvs: build one partition from this nvs_partition_gen CSV (no ledger), written to --out")
 	f.StringVar(&n.namespace, "nvs-namespace", "", "nvs: namespace of the credential keys (default: the device SDK's, qcloud-key / aliyun-key)")
 	f.StringVar(&n.keyPID, "nvs-key-product", "", "nvs: key of the product id (default product_id / ProductKey)")
 	f.StringVar(&n.keyName, "nvs-key-name", "", "nvs: key of the device name (default device_name / DeviceName)")

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"bytes"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -115,5 +116,51 @@ func TestDemo(t *testing.T) {
 	}
 	if len(seen) != 4 {
 		t.Errorf("%d boards hold a credential, want 4", len(seen))
+	}
+}
+
+// ESP32 boards by the CLI: partition from the board's partition table CSV,
+// the shared firmware from --flash, one pass; bad --flash specs refused.
+func TestBatchESP32(t *testing.T) {
+	_, endpoint := startCloud(t, 10*time.Millisecond)
+	dir := t.TempDir()
+	ledgerPath := filepath.Join(dir, "l.db")
+	names := writeFile(t, dir, "n.txt", "esp1\nesp2\n")
+	if _, _, err := run(t, "--ledger", ledgerPath, "create", "--product", "ABCDEFGHIJ", "--names", names, "--endpoint", endpoint); err != nil {
+		t.Fatal(err)
+	}
+	farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: "esp32", Count: 2, Baud: 115200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer farm.Close()
+	table := writeFile(t, dir, "partitions.csv", "# Name, Type, SubType, Offset, Size\nnvs, data, nvs, , 0x4000,\ncreds, data, nvs, 0xd000, 0x3000,\nfactory, app, factory, , 1M,\n")
+	app := writeFile(t, dir, "app.bin", strings.Repeat("app!", 5000))
+	ports := filepath.Join(dir, "boards", "tty*")
+	base := []string{"--ledger", ledgerPath, "--json", "batch", "--product", "ABCDEFGHIJ", "--ports", ports, "--once", "--format", "nvs"}
+
+	_, _, err = run(t, append(base, "--flash", "0x10001="+app)...)
+	if err == nil || !strings.Contains(err.Error(), "multiple of 0x1000") {
+		t.Fatalf("unaligned --flash accepted: %v", err)
+	}
+	out, _, err := run(t, append(base, "--partition-table", table, "--partition-name", "creds", "--flash", "0x10000="+app, "--fast-baud", "921600")...)
+	if err != nil {
+		t.Fatalf("batch: %v\n%s", err, out)
+	}
+	if strings.Count(out, `"stage":"burned"`) != 2 {
+		t.Fatalf("want 2 burned:\n%s", out)
+	}
+	for _, b := range farm.Boards() {
+		part, err := b.ReadFlash(0xd000, 0x3000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(part, []byte("qcloud-key")) || !bytes.Contains(part, []byte("ABCDEFGHIJ")) {
+			t.Errorf("%s: no credential partition at 0xd000", b.Path())
+		}
+		a, _ := b.ReadFlash(0x10000, 20000)
+		if string(a) != strings.Repeat("app!", 5000) {
+			t.Errorf("%s: app region differs", b.Path())
+		}
 	}
 }

@@ -13,7 +13,7 @@ import (
 func newVerifyCmd(g *globals) *cobra.Command {
 	var (
 		pf          platformFlags
-		baud        int
+		lf          lineFlags
 		port, ports string
 		cloud       bool
 	)
@@ -45,7 +45,11 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 				return err
 			}
 			defer l.Close()
-			o := provision.VerifyOptions{Ledger: l, Platform: pf.platform, Product: pf.product, Open: provision.OpenATBoard(pf.platform, baud)}
+			_, open, err := lf.board(pf.platform)
+			if err != nil {
+				return err
+			}
+			o := provision.VerifyOptions{Ledger: l, Platform: pf.platform, Product: pf.product, Open: open}
 			if ports != "" {
 				spec := ports
 				if _, err := burner.Expand(spec); err != nil {
@@ -83,7 +87,7 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 		},
 	}
 	pf.register(c, true)
-	c.Flags().IntVar(&baud, "baud", 115200, "serial line rate")
+	lf.register(c)
 	c.Flags().StringVar(&port, "port", "", "the board's serial port")
 	c.Flags().StringVar(&ports, "ports", "", "several boards: paths or globs, comma-separated, or auto")
 	c.Flags().BoolVar(&cloud, "cloud", false, "also check each device on the platform (exists, enabled)")
