@@ -87,7 +87,8 @@ func TestEsptool(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := esprom.New(p)
-	if err := l.Connect(ctx(t)); err == nil {
+	err = l.Connect(ctx(t))
+	if err == nil {
 		err = l.WriteFlash(ctx(t), nvsOffset, other, true, nil)
 	}
 	p.Close()
