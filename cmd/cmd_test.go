@@ -28,20 +28,26 @@ func run(t *testing.T, args ...string) (string, string, error) {
 	return out.String(), errOut.String(), err
 }
 
-// startCloud serves the emulator on loopback with keys put in the environment,
+// startCloud serves the emulator (Tencent product ABCDEFGHIJ, Aliyun product
+// a1Xyz) on loopback with both key pairs put in the environment,
 // the way a user runs `iotburn sim cloud` and pastes its export line.
 func startCloud(t *testing.T, taskDelay time.Duration) (*emulator.Emulator, string) {
 	t.Helper()
-	id, key := emulator.NewKeyPair()
-	emu, err := emulator.New(emulator.Config{StateDir: t.TempDir(), SecretID: id, SecretKey: key, Products: []string{"ABCDEFGHIJ"}, TaskDelay: taskDelay})
+	cfg := emulator.Config{StateDir: t.TempDir(), Products: []string{"ABCDEFGHIJ"}, AliyunProducts: []string{"a1Xyz"}, TaskDelay: taskDelay}
+	cfg.SecretID, cfg.SecretKey = emulator.NewKeyPair()
+	cfg.AliyunAccessKeyID, cfg.AliyunAccessKeySecret = emulator.NewAliyunKeyPair()
+	emu, err := emulator.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(emu)
 	t.Cleanup(func() { srv.Close(); emu.Close() })
-	t.Setenv("TENCENTCLOUD_SECRET_ID", id)
-	t.Setenv("TENCENTCLOUD_SECRET_KEY", key)
+	t.Setenv("TENCENTCLOUD_SECRET_ID", cfg.SecretID)
+	t.Setenv("TENCENTCLOUD_SECRET_KEY", cfg.SecretKey)
 	t.Setenv("TENCENTCLOUD_REGION", "ap-guangzhou")
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", cfg.AliyunAccessKeyID)
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", cfg.AliyunAccessKeySecret)
+	t.Setenv("ALIBABA_CLOUD_REGION_ID", "cn-shanghai")
 	return emu, srv.URL
 }
 

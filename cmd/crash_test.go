@@ -14,6 +14,7 @@ import (
 	"github.com/iotburn/iotburn/burner/sim"
 	"github.com/iotburn/iotburn/provision/ledger"
 	"github.com/iotburn/iotburn/registry"
+	"github.com/iotburn/iotburn/registry/emulator"
 )
 
 // TestMain lets the test binary stand in for the iotburn binary: with
@@ -59,64 +60,80 @@ func killAfter(t *testing.T, c *exec.Cmd, d time.Duration) bool {
 
 // kill -9 of `iotburn create` while the platform's tasks run, then the same
 // command again: every device the platform created is in the ledger with its
-// secret, none twice.
+// secret, none twice. On both platforms.
 func TestCreateSurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test")
 	}
-	emu, endpoint := startCloud(t, 3*time.Second)
-	dir := t.TempDir()
-	var b strings.Builder
-	for i := 1; i <= 500; i++ {
-		fmt.Fprintf(&b, "dev%04d\n", i)
-	}
-	names := writeFile(t, dir, "names.txt", b.String())
-	ledgerPath := filepath.Join(dir, "iotburn.db")
-	args := []string{"--ledger", ledgerPath, "create", "--product", "ABCDEFGHIJ", "--names", names, "--endpoint", endpoint}
+	for _, tc := range []struct {
+		platform, product string
+		names             int
+		taskDelay         time.Duration
+		issued            func(*emulator.Emulator, string, string) (string, bool)
+		list              func(*emulator.Emulator, string) []string
+	}{
+		// Tencent: 5 tasks of 100 names, each running 3 s.
+		{"tencent", "ABCDEFGHIJ", 500, 3 * time.Second, (*emulator.Emulator).TencentDevice, (*emulator.Emulator).TencentDeviceNames},
+		// Aliyun: one application; the name check and the creation each take
+		// 1.5 s. Fewer names: a heal looks names up one by one at 50 a second.
+		{"aliyun", "a1Xyz", 150, 1500 * time.Millisecond, (*emulator.Emulator).AliyunDevice, (*emulator.Emulator).AliyunDeviceNames},
+	} {
+		t.Run(tc.platform, func(t *testing.T) {
+			emu, endpoint := startCloud(t, tc.taskDelay)
+			dir := t.TempDir()
+			var b strings.Builder
+			for i := 1; i <= tc.names; i++ {
+				fmt.Fprintf(&b, "dev%04d\n", i)
+			}
+			names := writeFile(t, dir, "names.txt", b.String())
+			ledgerPath := filepath.Join(dir, "iotburn.db")
+			args := []string{"--ledger", ledgerPath, "create", "--platform", tc.platform, "--product", tc.product, "--names", names, "--endpoint", endpoint}
 
-	kills := 0
-	for i := 0; i < 5; i++ {
-		if killAfter(t, iotburn(args...), time.Duration(50+rand.IntN(450))*time.Millisecond) {
-			kills++
-		}
-	}
-	if kills == 0 {
-		t.Fatal("create finished before every kill: the test proved nothing")
-	}
-	if out, err := iotburn(args...).CombinedOutput(); err != nil {
-		t.Fatalf("final run: %v\n%s", err, out)
-	}
+			kills := 0
+			for i := 0; i < 5; i++ {
+				if killAfter(t, iotburn(args...), time.Duration(50+rand.IntN(450))*time.Millisecond) {
+					kills++
+				}
+			}
+			if kills == 0 {
+				t.Fatal("create finished before every kill: the test proved nothing")
+			}
+			if out, err := iotburn(args...).CombinedOutput(); err != nil {
+				t.Fatalf("final run: %v\n%s", err, out)
+			}
 
-	l, err := ledger.Open(ledgerPath)
-	if err != nil {
-		t.Fatal(err)
+			l, err := ledger.Open(ledgerPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			stored := map[string]string{}
+			err = l.Credentials(tc.platform, tc.product, func(c registry.Credential) error {
+				if _, dup := stored[c.DeviceName]; dup {
+					t.Errorf("%s stored twice", c.DeviceName)
+				}
+				stored[c.DeviceName] = c.DeviceSecret
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			onPlatform := tc.list(emu, tc.product)
+			if len(onPlatform) != tc.names || len(stored) != tc.names {
+				t.Fatalf("after %d kills: platform has %d devices, ledger %d, want %d", kills, len(onPlatform), len(stored), tc.names)
+			}
+			for _, n := range onPlatform {
+				if secret, _ := tc.issued(emu, tc.product, n); secret != stored[n] {
+					t.Errorf("%s: ledger secret is not the platform's", n)
+				}
+			}
+			open, _ := l.OpenRequests(tc.platform, tc.product)
+			if len(open) != 0 {
+				t.Errorf("%d requests still open", len(open))
+			}
+			t.Logf("%d kills", kills)
+		})
 	}
-	defer l.Close()
-	stored := map[string]string{}
-	err = l.Credentials("tencent", "ABCDEFGHIJ", func(c registry.Credential) error {
-		if _, dup := stored[c.DeviceName]; dup {
-			t.Errorf("%s stored twice", c.DeviceName)
-		}
-		stored[c.DeviceName] = c.DeviceSecret
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	onPlatform := emu.TencentDeviceNames("ABCDEFGHIJ")
-	if len(onPlatform) != 500 || len(stored) != 500 {
-		t.Fatalf("after %d kills: platform has %d devices, ledger %d, want 500", kills, len(onPlatform), len(stored))
-	}
-	for _, n := range onPlatform {
-		if psk, _ := emu.TencentDevice("ABCDEFGHIJ", n); psk != stored[n] {
-			t.Errorf("%s: ledger secret is not the platform's", n)
-		}
-	}
-	open, _ := l.OpenRequests("tencent", "ABCDEFGHIJ")
-	if len(open) != 0 {
-		t.Errorf("%d requests still open", len(open))
-	}
-	t.Logf("%d kills", kills)
 }
 
 // kill -9 of `iotburn batch` mid-burn, then again: every board ends burned

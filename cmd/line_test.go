@@ -164,3 +164,25 @@ func TestBatchESP32(t *testing.T) {
 		}
 	}
 }
+
+func TestDemoAliyun(t *testing.T) {
+	dir := t.TempDir()
+	out, _, err := run(t, "demo", "--platform", "aliyun", "--dir", dir)
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	wb, err := excelize.OpenFile(filepath.Join(dir, "audit.xlsx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := wb.GetRows("Units")
+	if len(rows) != 5 {
+		t.Fatalf("audit has %d rows, want a header and 4 boards", len(rows))
+	}
+	for _, r := range rows[1:] {
+		line := strings.Join(r, "|")
+		if !strings.Contains(line, "|aliyun|a1Xyz|cn-shanghai|") {
+			t.Errorf("audit row does not say platform, product and region: %q", line)
+		}
+	}
+}
