@@ -28,6 +28,7 @@ type lineFlags struct {
 	partName  string
 	flash     []string
 	compress  bool
+	readBack  bool // verify: read ESP partitions back and check every key
 }
 
 func (lf *lineFlags) register(c *cobra.Command) {
@@ -98,7 +99,7 @@ func (lf *lineFlags) board(platform string) (templates.Format, provision.OpenBoa
 		}
 		common = append(common, provision.FlashRegion{Name: path, Offset: uint32(o), Data: data})
 	}
-	return f, provision.OpenESPBoard(provision.ESPOptions{Baud: lf.baud, FastBaud: lf.fastBaud, Offset: uint32(offset), Format: f, Common: common, Compress: lf.compress}), nil
+	return f, provision.OpenESPBoard(provision.ESPOptions{Baud: lf.baud, FastBaud: lf.fastBaud, Offset: uint32(offset), Format: f, Common: common, Compress: lf.compress, ReadBack: lf.readBack}), nil
 }
 
 func newBatchCmd(g *globals) *cobra.Command {

@@ -45,6 +45,7 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 				return err
 			}
 			defer l.Close()
+			lf.readBack = true // QA reads the NVS back and checks every key
 			_, open, err := lf.board(pf.platform)
 			if err != nil {
 				return err

@@ -29,6 +29,15 @@ type ESPOptions struct {
 	Format   templates.Format
 	Common   []FlashRegion // written to every board in the same connection
 	Compress bool          // deflate on the wire (FLASH_DEFL_*)
+	// ReadBack makes Verify also read the partition back (READ_FLASH_SLOW)
+	// and check every key, for QA: slower than the MD5, but it tells which
+	// key is wrong.
+	ReadBack bool
+}
+
+// checker is a format that can check a partition read back from a board.
+type checker interface {
+	Check(img []byte, c registry.Credential) error
 }
 
 // OpenESPBoard opens ESP32 boards: the board's identity is its factory MAC
@@ -106,6 +115,21 @@ func (b *espBoard) Verify(ctx context.Context, c registry.Credential) error {
 	if err != nil {
 		return err
 	}
+	if !b.o.ReadBack {
+		return b.ldr.VerifyFlash(ctx, b.o.Offset, image)
+	}
+	ck, ok := b.o.Format.(checker)
+	if !ok {
+		return b.ldr.VerifyFlash(ctx, b.o.Offset, image)
+	}
+	got, err := b.ldr.ReadFlash(ctx, b.o.Offset, uint32(len(image)))
+	if err != nil {
+		return err
+	}
+	if err := ck.Check(got, c); err != nil {
+		return err
+	}
+	// Keys right but other bytes not: still not the partition that was burned.
 	return b.ldr.VerifyFlash(ctx, b.o.Offset, image)
 }
 

@@ -68,3 +68,55 @@ func TestLineESP32(t *testing.T) {
 		t.Fatalf("second pass %+v %v, want 2 skipped", res, err)
 	}
 }
+
+// QA on ESP32 boards reads the partition back and names the wrong key.
+func TestVerifyESP32ReadBack(t *testing.T) {
+	l := openLedger(t)
+	seedLedger(t, l, 2)
+	farm, err := sim.Start(sim.Options{Dir: t.TempDir(), Kind: "esp32", Count: 1, Baud: 921600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer farm.Close()
+	format := nvs.Format{Size: 0x3000, Version: 2, Keys: nvs.TencentKeys}
+	o := lineOpts(l, farm, 921600)
+	o.Format = format
+	o.Open = OpenESPBoard(ESPOptions{Baud: 921600, Offset: 0x9000, Format: format, Compress: true})
+	if res, err := RunLine(context.Background(), o); err != nil || res.Burned != 1 {
+		t.Fatalf("burn: %+v %v", res, err)
+	}
+	v := VerifyOptions{Ledger: l, Platform: "tencent", Product: testProduct, Ports: o.Ports,
+		Open: OpenESPBoard(ESPOptions{Baud: 921600, Offset: 0x9000, Format: format, ReadBack: true})}
+	if res, err := Verify(context.Background(), v); err != nil || res.Verified != 1 {
+		t.Fatalf("verify: %+v %v", res, err)
+	}
+
+	// Burn another device's partition over it behind the ledger's back.
+	b := farm.Boards()[0]
+	u, _, _ := l.UnitByHW(strings.ToLower(b.MAC()))
+	other := u.Cred
+	other.DeviceName = "intruder"
+	img, err := format.Render(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := OpenESPBoard(ESPOptions{Baud: 921600, Offset: 0x9000, Format: format})
+	bd, err := w(b.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bd.Identify(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := bd.Write(context.Background(), img); err != nil {
+		t.Fatal(err)
+	}
+	bd.Close()
+	res, err := Verify(context.Background(), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failed != 1 || !strings.Contains(strings.Join(res.Failures, ""), "qcloud-key/device_name") {
+		t.Fatalf("got %+v, want a failure naming qcloud-key/device_name", res)
+	}
+}

@@ -100,3 +100,43 @@ func (f Format) Render(c registry.Credential) ([]byte, error) {
 	}
 	return img, nil
 }
+
+// Check parses a partition read back from a board and compares every
+// credential key with c; a difference names the key, never a secret value.
+func (f Format) Check(img []byte, c registry.Credential) error {
+	keys := f.Keys
+	if keys == (Keys{}) {
+		var err error
+		if keys, err = DefaultKeys(c.Platform); err != nil {
+			return err
+		}
+	}
+	items, err := Read(img)
+	if err != nil {
+		return err
+	}
+	got := make(map[string]any, len(items))
+	for _, it := range items {
+		if it.Namespace == keys.Namespace {
+			got[it.Key] = it.Value
+		}
+	}
+	for _, kv := range [...]struct{ key, want string }{
+		{keys.ProductID, c.ProductID},
+		{keys.DeviceName, c.DeviceName},
+		{keys.DeviceSecret, c.DeviceSecret},
+		{keys.Region, c.Region},
+	} {
+		if kv.key == "" || kv.want == "" {
+			continue
+		}
+		v, ok := got[kv.key]
+		switch {
+		case !ok:
+			return fmt.Errorf("nvs: key %s/%s is missing", keys.Namespace, kv.key)
+		case v != kv.want:
+			return fmt.Errorf("nvs: key %s/%s holds another value than the ledger's", keys.Namespace, kv.key)
+		}
+	}
+	return nil
+}
