@@ -51,6 +51,9 @@ type aliDevice struct {
 	Secret  string `json:"s"`
 	IotID   string `json:"i"`
 	Created int64  `json:"c"` // unix milliseconds
+	// Activated is when the device first logged in over MQTT (unix
+	// milliseconds; 0 = never): after it, dynamic registration is refused.
+	Activated int64 `json:"act,omitempty"`
 }
 
 // aliApp is one batch-registration application.

@@ -52,6 +52,13 @@ type Config struct {
 	Log *slog.Logger
 	// Now is the clock (nil = time.Now); tests move it.
 	Now func() time.Time
+	// DynReg are the device-side registration settings every product gets
+	// at its first start (zero = all off, as on the clouds); DynRegProducts
+	// overrides them per product, keyed "tencent:<ProductId>" or
+	// "aliyun:<ProductKey>". Later starts keep the settings on disk
+	// (SetProductSettings changes them).
+	DynReg         ProductSettings
+	DynRegProducts map[string]ProductSettings
 }
 
 const (
@@ -74,6 +81,10 @@ type Emulator struct {
 	journal *journal // nil when memory only
 	tc      *tencentState
 	ali     *aliyunState
+	dr      *dynregState
+
+	mqttMu sync.Mutex // guards broker; never held together with mu (see Close)
+	broker *mqttBroker
 }
 
 // route sends the requests a vendor recognises as its own to that vendor.
@@ -101,6 +112,7 @@ func New(cfg Config) (*Emulator, error) {
 		log:    cfg.Log,
 		faults: newFaults(),
 		tc:     newTencentState(),
+		dr:     newDynregState(),
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -111,6 +123,9 @@ func New(cfg Config) (*Emulator, error) {
 	e.limiter = newRateLimiter(cfg.RateLimit, e.now)
 	e.ali = newAliyunState(newAliyunFront(aliyunRate, e.now))
 	e.routes = []route{
+		// First: the device endpoints are told apart by path, and Tencent's
+		// carry X-TC-* headers that would otherwise look like API 3.0.
+		{vendor: "dynreg", match: isDynRegRequest, serve: e.serveDynReg},
 		{vendor: "tencent", match: isTencentRequest, serve: e.serveTencent},
 		{vendor: "aliyun", match: isAliyunRequest, serve: e.serveAliyun},
 	}
@@ -146,6 +161,12 @@ func New(cfg Config) (*Emulator, error) {
 			return nil, fmt.Errorf("emulator: aliyun product %q: %w", p, err)
 		}
 	}
+	if err := e.drInit(); err != nil {
+		if e.journal != nil {
+			e.journal.close()
+		}
+		return nil, fmt.Errorf("emulator: product settings: %w", err)
+	}
 	return e, nil
 }
 
@@ -163,8 +184,11 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.StatusBadRequest)
 }
 
-// Close flushes and closes the state; later requests are answered with InternalError.
+// Close stops the MQTT broker, flushes and closes the state; later requests
+// are answered with InternalError.
 func (e *Emulator) Close() error {
+	// The broker's hooks take e.mu, so it is stopped before e.mu is held.
+	e.stopMQTT()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -199,6 +223,8 @@ func (e *Emulator) replay(rec record) error {
 		return e.tc.apply(rec.Op, rec.Data)
 	case "aliyun":
 		return e.ali.apply(rec.Op, rec.Data)
+	case "dynreg":
+		return e.drApply(rec.Op, rec.Data)
 	default:
 		return fmt.Errorf("record of unknown vendor %q", rec.Vendor)
 	}
@@ -207,7 +233,9 @@ func (e *Emulator) replay(rec record) error {
 // snapshot is the whole state as journal records.
 func (e *Emulator) snapshot() []record {
 	now := e.now()
-	return append(e.tc.snapshot(now), e.ali.snapshot(now)...)
+	recs := append(e.tc.snapshot(now), e.ali.snapshot(now)...)
+	// After the vendors' records: settings and registrations name their products.
+	return append(recs, e.dr.snapshot()...)
 }
 
 // commit persists records, then applies them: what a client is told has

@@ -28,6 +28,9 @@ type tcDevice struct {
 	Name    string `json:"n"`
 	PSK     string `json:"psk"`
 	Created int64  `json:"c"` // unix seconds
+	// Activated is when the device first logged in over MQTT (unix
+	// milliseconds; 0 = never): after it, dynamic registration is refused.
+	Activated int64 `json:"act,omitempty"`
 }
 
 // tcTask is a CreateMultiDevice task. Its devices are created when it
