@@ -88,3 +88,24 @@ type Platform interface {
 	// DeleteDevice removes a device (a scrapped board's credential).
 	DeleteDevice(ctx context.Context, product, name string) error
 }
+
+// Product is what the line needs of a product for the product-level modes.
+type Product struct {
+	ID string
+	// Secret is the ProductSecret, burned into every board of a product-level
+	// batch. A secret: never log or print it.
+	Secret string
+	// What the platform says of its registration switches, where its API
+	// says it (Tencent does; Aliyun's QueryProduct does not, and Known is
+	// false there).
+	Known           bool
+	DynamicRegister bool // devices may fetch their own secret
+	AutoCreate      bool // Tencent: unknown names are created on registration
+	AutoCreateLimit int  // Tencent: how many may be created that way
+}
+
+// ProductInfo is implemented by platforms that can tell a product's secret
+// and registration settings (for the product-level modes).
+type ProductInfo interface {
+	Product(ctx context.Context, id string) (Product, error)
+}

@@ -342,7 +342,11 @@ type tcProductInfo struct {
 		ProductType        uint64
 		Format             string
 		Platform           string
-		RegisterType       uint64
+		// RegisterType: 0 dynamic registration off, 1 on for created
+		// devices, 2 on and unknown names are created (auto-create).
+		RegisterType  uint64
+		ProductSecret string `json:",omitempty"`
+		RegisterLimit uint64 // auto-created devices allowed
 	}
 }
 
@@ -365,6 +369,16 @@ func (e *Emulator) tcDescribeProducts(p params) (any, *apiError) {
 		i.ProductProperties.Region = "gz"
 		i.ProductProperties.Format = "json"
 		i.ProductProperties.Platform = "0"
+		if dp := e.dr.products[drKey("tencent", id)]; dp != nil {
+			i.ProductProperties.ProductSecret = dp.secret
+			switch {
+			case dp.DynamicRegistration && dp.AutoCreate:
+				i.ProductProperties.RegisterType = 2
+			case dp.DynamicRegistration:
+				i.ProductProperties.RegisterType = 1
+			}
+			i.ProductProperties.RegisterLimit = uint64(dp.AutoCreateQuota)
+		}
 		out = append(out, i)
 	}
 	return map[string]any{"TotalCount": len(ids), "Products": out}, nil
