@@ -31,6 +31,7 @@ func newSimCmd(g *globals) *cobra.Command {
 func newSimCloudCmd(g *globals) *cobra.Command {
 	var (
 		listen, state string
+		mqttListen    string
 		products      []string
 	)
 	c := &cobra.Command{
@@ -81,7 +82,11 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 				return fmt.Errorf("cannot listen on %s: %w (another sim cloud running? pick another --listen)", listen, err)
 			}
 			endpoint := "http://" + ln.Addr().String()
-			fmt.Fprintf(g.out, "iotburn sim cloud at %s, state in %s\n", endpoint, state)
+			mqttAddr, err := emu.StartMQTT(mqttListen)
+			if err != nil {
+				return fmt.Errorf("cannot start the MQTT broker on %s: %w (pick another --mqtt-listen)", mqttListen, err)
+			}
+			fmt.Fprintf(g.out, "iotburn sim cloud at %s, MQTT broker at %s, state in %s\n", endpoint, mqttAddr, state)
 			fmt.Fprintf(g.out, "  Tencent IoT Hub (iotcloud 2018-06-14, region ap-guangzhou): products %s\n", strings.Join(tencentProducts, ", "))
 			fmt.Fprintf(g.out, "  Alibaba Cloud IoT Platform (Iot 2018-01-20, region cn-shanghai): products %s\n", strings.Join(aliyunProducts, ", "))
 			if keys.madeTencent || keys.madeAliyun {
@@ -102,6 +107,7 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 		},
 	}
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "address to serve on")
+	c.Flags().StringVar(&mqttListen, "mqtt-listen", "127.0.0.1:1883", "address of the MQTT broker devices log in to (verify --mqtt --mqtt-broker)")
 	c.Flags().StringVar(&state, "state", "iotburn-cloud", "directory holding the emulator's state (devices, secrets, tasks)")
 	c.Flags().StringArrayVar(&products, "product", []string{"tencent:ABCDEFGHIJ", "aliyun:a1Xyz"}, "a product to have, as tencent:PRODUCTID or aliyun:PRODUCTKEY (repeatable)")
 	return c

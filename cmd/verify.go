@@ -16,18 +16,22 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		lf          lineFlags
 		port, ports string
 		cloud       bool
+		mqttLogin   bool
+		broker      string
 	)
 	c := &cobra.Command{
 		Use:   "verify --product P [--port PATH | --ports SPEC] [--cloud]",
 		Short: "QA: check boards against the ledger and the platform",
 		Long: `verify reads each board back (AT query) and compares it with the credential the ledger gave
 that board (by its MAC/IMEI); with --cloud it also checks that the device exists on the platform
-and is enabled. Without --port/--ports it checks every burned unit of the product in the ledger
+and is enabled, and with --mqtt that the board's credential logs in to the platform's MQTT broker
+(the broker's reason is reported when it refuses). Without --port/--ports it checks every burned unit of the product in the ledger
 against the platform (the whole batch, no boards needed; implies --cloud).
 
 Each result goes into the ledger (verified, or failed with the reason) and so into the audit.`,
 		Example: `  iotburn verify --product ABCDEFGHIJ --port /dev/ttyUSB0 --cloud
   iotburn verify --product ABCDEFGHIJ --ports 'boards/tty*' --cloud --json
+  iotburn verify --product ABCDEFGHIJ --ports 'boards/tty*' --mqtt --mqtt-broker 127.0.0.1:1883
   iotburn verify --product ABCDEFGHIJ                 # the whole batch, against the platform`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -63,6 +67,9 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 					return err
 				}
 			}
+			if mqttLogin {
+				o.Login = provision.MQTTLogin(broker)
+			}
 			o.Events = func(e provision.Event) {
 				if g.json {
 					_ = g.printJSON(e)
@@ -92,5 +99,7 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 	c.Flags().StringVar(&port, "port", "", "the board's serial port")
 	c.Flags().StringVar(&ports, "ports", "", "several boards: paths or globs, comma-separated, or auto")
 	c.Flags().BoolVar(&cloud, "cloud", false, "also check each device on the platform (exists, enabled)")
+	c.Flags().BoolVar(&mqttLogin, "mqtt", false, "also log in to the platform's MQTT broker with each board's own credential")
+	c.Flags().StringVar(&broker, "mqtt-broker", "", "broker host:port instead of the vendor's public one (the emulator's: see `iotburn sim cloud`)")
 	return c
 }

@@ -68,3 +68,34 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("whole batch: %+v", res)
 	}
 }
+
+// verify --mqtt: each board's credential logs in to the emulator's broker
+// through paho; a wrong secret is refused with the broker's reason.
+func TestVerifyMQTT(t *testing.T) {
+	emu, client := cloud(t, emulator.Config{})
+	broker, err := emu.StartMQTT("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := openLedger(t)
+	ctx := context.Background()
+	if _, err := Create(ctx, CreateOptions{Platform: client, Ledger: l, Product: testProduct, Names: names("dev", 2)}); err != nil {
+		t.Fatal(err)
+	}
+	farm := startBoards(t, 2, 921600)
+	lo := lineOpts(l, farm, 921600)
+	if res, err := RunLine(ctx, lo); err != nil || res.Burned != 2 {
+		t.Fatalf("burn: %+v %v", res, err)
+	}
+	res, err := Verify(ctx, VerifyOptions{Ledger: l, Platform: "tencent", Product: testProduct, Ports: lo.Ports, Open: lo.Open, Login: MQTTLogin(broker)})
+	if err != nil || res.Verified != 2 {
+		t.Fatalf("verify --mqtt: %+v %v", res, err)
+	}
+	u, _, _ := l.UnitByHW(strings.ToLower(farm.Boards()[0].MAC()))
+	bad := u.Cred
+	bad.DeviceSecret = "AAAAAAAAAAAAAAAAAAAAAA=="
+	err = MQTTLogin(broker)(ctx, bad)
+	if err == nil || !strings.Contains(err.Error(), "bad user name or password") {
+		t.Fatalf("wrong secret: %v", err)
+	}
+}

@@ -101,6 +101,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	go srv.Serve(ln)
 	defer srv.Close()
 	res.Endpoint = "http://" + ln.Addr().String()
+	mqttAddr, err := emu.StartMQTT("")
+	if err != nil {
+		return res, err
+	}
 	say("1. platform emulator (%s API) at %s, product %s", v.title, res.Endpoint, o.Product)
 
 	// 2. The boards.
@@ -153,7 +157,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 
 	// 5. QA: read every board back, check the device on the platform.
 	vr, err := provision.Verify(ctx, provision.VerifyOptions{
-		Ledger: l, Platform: o.Platform, Product: o.Product, Cloud: client,
+		Ledger: l, Platform: o.Platform, Product: o.Product, Cloud: client, Login: provision.MQTTLogin(mqttAddr),
 		Ports: func() ([]string, error) { return burner.Expand(pattern) },
 		Open:  provision.OpenATBoard(o.Platform, o.Baud), Events: o.Events,
 	})
@@ -170,7 +174,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err := crossCheck(res.Boards, issued, o.Boards); err != nil {
 		return res, err
 	}
-	say("5. verified %d boards: each holds the secret the platform issued for its name, no two share one, every device exists on the platform", vr.Verified)
+	say("5. verified %d boards: each holds the secret the platform issued for its name, no two share one, every device exists on the platform and logged in to its MQTT broker (%s)", vr.Verified, mqttAddr)
 
 	// 6. The record.
 	sum, err := audit.Write(l, res.Audit, audit.Options{Station: "demo"})
