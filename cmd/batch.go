@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"sort"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/iotburn/iotburn/burner"
 	"github.com/iotburn/iotburn/provision"
+	"github.com/iotburn/iotburn/provision/ledger"
+	"github.com/iotburn/iotburn/registry"
 	"github.com/iotburn/iotburn/templates"
 	"github.com/iotburn/iotburn/templates/nvs"
 )
@@ -29,6 +32,9 @@ type lineFlags struct {
 	flash     []string
 	compress  bool
 	readBack  bool // verify: read ESP partitions back and check every key
+	mode      string
+	nameFrom  string
+	prefix    string
 }
 
 func (lf *lineFlags) register(c *cobra.Command) {
@@ -43,6 +49,9 @@ func (lf *lineFlags) register(c *cobra.Command) {
 	f.StringVar(&lf.partName, "partition-name", "nvs", "nvs: the partition's name in --partition-table")
 	f.StringArrayVar(&lf.flash, "flash", nil, "nvs: OFFSET=FILE written to every board in the same pass, e.g. 0x1000=bootloader.bin (repeatable)")
 	f.BoolVar(&lf.compress, "compress", true, "nvs: deflate images on the wire")
+	f.StringVar(&lf.mode, "mode", "device", "credential mode: device, product-preregistered, product-autocreate (Tencent), registration-free (Aliyun)")
+	f.StringVar(&lf.nameFrom, "name-from", "mac", "product-level modes: the board's name is its mac or imei")
+	f.StringVar(&lf.prefix, "name-prefix", "", "product-level modes: put this in front of the board's name")
 	lf.nvs.registerKeys(c, "partition-size")
 }
 
@@ -140,28 +149,32 @@ recognised and left alone. Ctrl-C finishes the boards in flight, then stops.
 			if _, err := burner.Expand(ports); err != nil {
 				return err
 			}
-			l, err := g.openExistingLedger()
+			l, err := lf.openLedger(g)
 			if err != nil {
 				return err
 			}
 			defer l.Close()
+			o := provision.LineOptions{
+				Ledger: l, Platform: pf.platform, Product: pf.product, Format: f, Station: lf.station,
+				Ports: func() ([]string, error) { return burner.Expand(ports) },
+				Open:  open,
+				Once:  once, Target: target,
+			}
+			if err := lf.modeOptions(cmd.Context(), &pf, &o); err != nil {
+				return err
+			}
 			counts, err := l.Counts(pf.platform, pf.product)
 			if err != nil {
 				return err
 			}
-			if counts.Total == 0 {
+			if counts.Total == 0 && !o.Mode.NamesOnTheFly() {
 				return fmt.Errorf("the ledger has no devices of %s product %s: run `iotburn create --product %s --names FILE` first", pf.platform, pf.product, pf.product)
 			}
 			total := counts.Free
 			if target > 0 {
 				total = target
 			}
-			return runLine(cmd, g, total, provision.LineOptions{
-				Ledger: l, Platform: pf.platform, Product: pf.product, Format: f, Station: lf.station,
-				Ports: func() ([]string, error) { return burner.Expand(ports) },
-				Open:  open,
-				Once:  once, Target: target,
-			})
+			return runLine(cmd, g, total, o)
 		},
 	}
 	pf.register(c, true)
@@ -237,4 +250,50 @@ func reportLine(g *globals, res provision.LineResult) error {
 		return &exitError{code: 1, err: fmt.Errorf("%d board(s) failed: see the lines above; `iotburn audit` has the details", res.Failed)}
 	}
 	return nil
+}
+
+// modeOptions fills the line's mode settings; the product-level modes fetch
+// the ProductSecret from the platform (keys from the environment) and check
+// that the product is set up for the mode.
+func (lf *lineFlags) modeOptions(ctx context.Context, pf *platformFlags, o *provision.LineOptions) error {
+	mode, err := provision.ParseMode(lf.mode)
+	if err != nil {
+		return err
+	}
+	if err := provision.CheckMode(mode, pf.platform, nil); err != nil {
+		return err
+	}
+	o.Mode, o.NameFrom, o.NamePrefix = mode, lf.nameFrom, lf.prefix
+	if !mode.ProductLevel() {
+		return nil
+	}
+	if _, err := provision.BoardName(lf.nameFrom, "", "00:00:00:00:00:00", "0"); err != nil {
+		return err
+	}
+	client, err := pf.client()
+	if err != nil {
+		return fmt.Errorf("--mode %s needs the platform, for the product's secret: %w", mode, err)
+	}
+	pi, ok := client.(registry.ProductInfo)
+	if !ok {
+		return fmt.Errorf("--mode %s: %s cannot tell product secrets", mode, pf.platform)
+	}
+	p, err := pi.Product(ctx, pf.product)
+	if err != nil {
+		return err
+	}
+	if err := provision.CheckMode(mode, pf.platform, &p); err != nil {
+		return err
+	}
+	o.ProductSecret, o.Region = p.Secret, client.Region()
+	return nil
+}
+
+// openLedger opens the ledger: one that exists, except in the modes where
+// the line names the devices itself and needs nothing created beforehand.
+func (lf *lineFlags) openLedger(g *globals) (*ledger.Ledger, error) {
+	if m, err := provision.ParseMode(lf.mode); err == nil && m.NamesOnTheFly() {
+		return g.openLedger()
+	}
+	return g.openExistingLedger()
 }

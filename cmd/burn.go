@@ -36,17 +36,21 @@ alone; a board that had one before gets the same one again.`,
 			if _, err := os.Stat(port); err != nil {
 				return errors.New("port " + port + " does not exist: run `iotburn ports` to see what is plugged in")
 			}
-			l, err := g.openExistingLedger()
+			l, err := lf.openLedger(g)
 			if err != nil {
 				return err
 			}
 			defer l.Close()
-			return runLine(cmd, g, 1, provision.LineOptions{
+			o := provision.LineOptions{
 				Ledger: l, Platform: pf.platform, Product: pf.product, Format: f, Station: lf.station,
 				Ports: func() ([]string, error) { return []string{port}, nil },
 				Open:  open,
 				Once:  true, Device: device,
-			})
+			}
+			if err := lf.modeOptions(cmd.Context(), &pf, &o); err != nil {
+				return err
+			}
+			return runLine(cmd, g, 1, o)
 		},
 	}
 	pf.register(c, true)

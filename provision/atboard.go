@@ -32,7 +32,12 @@ func OpenATBoard(platform string, baud int) OpenBoard {
 type atBoard struct {
 	port burner.Port
 	drv  *at.Driver
+	id   at.Identity // from the last Identify
 }
+
+// MAC and IMEI are the board's own ids, for product-level names.
+func (b *atBoard) MAC() string  { return b.id.MAC }
+func (b *atBoard) IMEI() string { return b.id.IMEI }
 
 func (b *atBoard) Identify(ctx context.Context) (string, error) {
 	if err := b.drv.Hello(ctx); err != nil {
@@ -42,6 +47,7 @@ func (b *atBoard) Identify(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	b.id = id
 	return id.HardwareID(), nil
 }
 

@@ -57,7 +57,12 @@ type espBoard struct {
 	ldr      *esprom.Loader
 	o        ESPOptions
 	prepared bool
+	mac      string
 }
+
+// MAC and IMEI are the board's own ids, for product-level names.
+func (b *espBoard) MAC() string  { return b.mac }
+func (b *espBoard) IMEI() string { return "" }
 
 func (b *espBoard) Identify(ctx context.Context) (string, error) {
 	if err := b.ldr.Connect(ctx); err != nil {
@@ -67,7 +72,8 @@ func (b *espBoard) Identify(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return strings.ToLower(mac.String()), nil
+	b.mac = strings.ToLower(mac.String())
+	return b.mac, nil
 }
 
 // prepare attaches the SPI flash and raises the baud rate, once a connection.

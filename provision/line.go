@@ -80,6 +80,14 @@ type LineOptions struct {
 	Target int
 	// Device, if set, is the one credential to burn (`iotburn burn --device`).
 	Device string
+	// Mode is how boards get their identity (default ModeDevice). In the
+	// product-level modes every board gets ProductSecret and its own name
+	// (NameFrom "mac" or "imei", after NamePrefix); Region goes with names
+	// the line adds itself.
+	Mode                 Mode
+	ProductSecret        string
+	NameFrom, NamePrefix string
+	Region               string
 	// Scan is how often ports are rescanned and a finished board is checked
 	// for having been swapped (default 1 s).
 	Scan time.Duration
@@ -322,9 +330,12 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) {
 	step(StageClaim)
 	var unit ledger.Unit
 	var err error
-	if l.o.Device != "" {
+	switch {
+	case l.o.Mode.ProductLevel():
+		unit, err = l.claimOwnName(b, hw, path)
+	case l.o.Device != "":
 		unit, err = l.o.Ledger.ClaimName(l.o.Platform, l.o.Product, l.o.Device, hw, l.o.Station, path)
-	} else {
+	default:
 		unit, err = l.o.Ledger.Claim(l.o.Platform, l.o.Product, hw, l.o.Station, path)
 	}
 	if err != nil {
@@ -339,6 +350,12 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) {
 	}
 	cred := unit.Cred
 	ev.DeviceName, ev.Fingerprint = cred.DeviceName, registry.Fingerprint(cred.DeviceSecret)
+	if l.o.Mode.ProductLevel() {
+		// The image is the product's: its secret and the board's own name.
+		// The device secret is the board's to fetch, not ours to burn.
+		cred.DeviceSecret, cred.ProductSecret = "", l.o.ProductSecret
+		ev.Fingerprint = registry.Fingerprint(l.o.ProductSecret)
+	}
 	ev.Attempt = unit.Attempts
 
 	switch unit.State {
@@ -384,4 +401,35 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) {
 	}
 	outcome = StageBurned
 	step(StageBurned)
+}
+
+// boardIDs is what a board tells of itself beyond its hardware id.
+type boardIDs interface {
+	MAC() string
+	IMEI() string
+}
+
+// claimOwnName claims the credential named after the board (product-level
+// modes): a pre-registered name must be in the ledger already (created by
+// `iotburn create`); in the modes where the platform creates the device on
+// registration the line adds the name itself.
+func (l *line) claimOwnName(b Board, hw, path string) (ledger.Unit, error) {
+	var mac, imei string
+	if ids, ok := b.(boardIDs); ok {
+		mac, imei = ids.MAC(), ids.IMEI()
+	}
+	name, err := BoardName(l.o.NameFrom, l.o.NamePrefix, mac, imei)
+	if err != nil {
+		return ledger.Unit{}, fmt.Errorf("board %s: %w", hw, err)
+	}
+	if l.o.Mode.NamesOnTheFly() {
+		if err := l.o.Ledger.AddName(l.o.Platform, l.o.Product, l.o.Region, name); err != nil {
+			return ledger.Unit{}, err
+		}
+	}
+	u, err := l.o.Ledger.ClaimName(l.o.Platform, l.o.Product, name, hw, l.o.Station, path)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return u, fmt.Errorf("board %s is named %s, which is not pre-registered in %s product %s: add it with `iotburn create --names`, or check --name-from/--name-prefix", hw, name, l.o.Platform, l.o.Product)
+	}
+	return u, err
 }

@@ -12,13 +12,20 @@ import (
 )
 
 // Credential is what a board needs to authenticate to the platform.
-// DeviceSecret is a secret: never log or print it; use Fingerprint.
+// DeviceSecret and ProductSecret are secrets: never log or print them; use
+// Fingerprint.
+//
+// A device-level credential carries DeviceSecret. A product-level one carries
+// ProductSecret and no DeviceSecret: the board registers itself with the
+// platform under DeviceName (its own SN/IMEI/MAC) and obtains its device
+// secret, or an Aliyun registration-free token, on its own.
 type Credential struct {
-	Platform     string // "tencent", "aliyun"
-	ProductID    string // Tencent ProductId / Aliyun ProductKey
-	DeviceName   string
-	DeviceSecret string // Tencent: base64 PSK; Aliyun: DeviceSecret
-	Region       string // e.g. "ap-guangzhou"; empty means the platform default
+	Platform      string // "tencent", "aliyun"
+	ProductID     string // Tencent ProductId / Aliyun ProductKey
+	DeviceName    string
+	DeviceSecret  string // Tencent: base64 PSK; Aliyun: DeviceSecret
+	ProductSecret string // product-level credentials only: the product's secret for dynamic registration
+	Region        string // e.g. "ap-guangzhou"; empty means the platform default
 }
 
 // Fingerprint returns the first 8 hex digits of SHA-256 of the secret: enough to

@@ -599,3 +599,27 @@ func TestClaimName(t *testing.T) {
 	}
 	checkInvariants(t, l)
 }
+
+func TestAddName(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "l.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := 0; i < 2; i++ { // twice: the second is a no-op
+		if err := l.AddName("tencent", "P1", "ap-guangzhou", "240AC4000001"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err := l.ClaimName("tencent", "P1", "240AC4000001", "24:0a:c4:00:00:01", "st", "p0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Cred.DeviceName != "240AC4000001" || u.Cred.DeviceSecret != "" || u.State != Reserved {
+		t.Fatalf("claimed %+v", u)
+	}
+	c, _ := l.Counts("tencent", "P1")
+	if c.Total != 1 {
+		t.Fatalf("%d credentials, want 1", c.Total)
+	}
+}

@@ -422,3 +422,18 @@ func (l *Ledger) Credential(platform, product, deviceName string) (registry.Cred
 	}
 	return c, nil
 }
+
+// AddName records a device that the line names itself, for the product-level
+// modes where the platform creates the device when the board registers
+// (Tencent auto-create, Aliyun registration-free). It has no secret: the
+// board fetches its own. A name already present is left as it is.
+func (l *Ledger) AddName(platform, product, region, deviceName string) error {
+	if platform == "" || product == "" || deviceName == "" {
+		return errors.New("ledger: a name needs a platform, a product and a device name")
+	}
+	return l.write(func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO credentials (platform, product, region, device_name, created_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (platform, product, device_name) DO NOTHING`, platform, product, region, deviceName, l.nowMS())
+		return err
+	})
+}

@@ -1,0 +1,97 @@
+package provision
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/iotburn/iotburn/registry"
+)
+
+// Mode is how a batch's boards get their identity (DESIGN §2).
+type Mode string
+
+const (
+	// ModeDevice: a device-level key per board, created beforehand.
+	ModeDevice Mode = "device"
+	// ModePreregistered: the product's key in every board; the board's own
+	// name (SN/IMEI/MAC) was created beforehand; the board fetches its
+	// secret by dynamic registration.
+	ModePreregistered Mode = "product-preregistered"
+	// ModeAutocreate (Tencent): like pre-registered, but the platform
+	// creates the name when the board registers, within a quota.
+	ModeAutocreate Mode = "product-autocreate"
+	// ModeRegistrationFree (Aliyun): the product's key; the board gets a
+	// ClientID + DeviceToken on its first connection.
+	ModeRegistrationFree Mode = "registration-free"
+)
+
+// Modes lists the modes, for --help and errors.
+var Modes = []Mode{ModeDevice, ModePreregistered, ModeAutocreate, ModeRegistrationFree}
+
+// ParseMode reads --mode.
+func ParseMode(s string) (Mode, error) {
+	for _, m := range Modes {
+		if string(m) == s {
+			return m, nil
+		}
+	}
+	names := make([]string, len(Modes))
+	for i, m := range Modes {
+		names[i] = string(m)
+	}
+	return "", fmt.Errorf("unknown --mode %q: use one of %s", s, strings.Join(names, ", "))
+}
+
+// ProductLevel reports whether every board gets the product's key.
+func (m Mode) ProductLevel() bool { return m != ModeDevice && m != "" }
+
+// NamesOnTheFly reports whether the line adds the board's name to the ledger
+// itself (the platform creates the device when the board registers).
+func (m Mode) NamesOnTheFly() bool { return m == ModeAutocreate || m == ModeRegistrationFree }
+
+// CheckMode refuses a mode that does not fit the platform, or, where the
+// platform says how the product is set up (p.Known), the product.
+func CheckMode(m Mode, platform string, p *registry.Product) error {
+	switch {
+	case m == ModeRegistrationFree && platform != "aliyun":
+		return fmt.Errorf("--mode registration-free is Alibaba Cloud's (ClientID + DeviceToken): use --platform aliyun, or --mode product-autocreate on Tencent")
+	case m == ModeAutocreate && platform != "tencent":
+		return fmt.Errorf("--mode product-autocreate is Tencent's (dynamic registration creates the device): on Aliyun use --mode registration-free")
+	}
+	if p == nil || !m.ProductLevel() {
+		return nil
+	}
+	if p.Secret == "" {
+		return fmt.Errorf("%s product %s has no ProductSecret the API shows: switch dynamic registration on for it in the console", platform, p.ID)
+	}
+	if !p.Known {
+		return nil
+	}
+	switch {
+	case !p.DynamicRegister:
+		return fmt.Errorf("%s product %s has dynamic registration switched off: switch it on in the console, or use --mode device", platform, p.ID)
+	case m == ModeAutocreate && !p.AutoCreate:
+		return fmt.Errorf("%s product %s does not create devices on registration: switch auto-create on in the console, or create the names and use --mode product-preregistered", platform, p.ID)
+	}
+	return nil
+}
+
+// BoardName makes a product-level board's device name from its own id:
+// "mac" gives the MAC as 12 upper-case hex digits, "imei" the IMEI; prefix
+// goes in front.
+func BoardName(from, prefix, mac, imei string) (string, error) {
+	switch from {
+	case "mac", "":
+		if mac == "" {
+			return "", fmt.Errorf("the board has no MAC: use --name-from imei")
+		}
+		return prefix + strings.ToUpper(strings.NewReplacer(":", "", "-", "").Replace(mac)), nil
+	case "imei":
+		if imei == "" {
+			return "", fmt.Errorf("the board has no IMEI: use --name-from mac")
+		}
+		return prefix + imei, nil
+	default:
+		return "", fmt.Errorf("unknown --name-from %q: use mac or imei", from)
+	}
+}
