@@ -252,41 +252,57 @@ func reportLine(g *globals, res provision.LineResult) error {
 	return nil
 }
 
-// modeOptions fills the line's mode settings; the product-level modes fetch
-// the ProductSecret from the platform (keys from the environment) and check
-// that the product is set up for the mode.
+// modeOptions fills the line's mode settings from the flags.
 func (lf *lineFlags) modeOptions(ctx context.Context, pf *platformFlags, o *provision.LineOptions) error {
-	mode, err := provision.ParseMode(lf.mode)
+	ms, err := lf.modeSettings(ctx, pf)
 	if err != nil {
 		return err
 	}
-	if err := provision.CheckMode(mode, pf.platform, nil); err != nil {
-		return err
+	o.Mode, o.NameFrom, o.NamePrefix = ms.mode, lf.nameFrom, lf.prefix
+	o.ProductSecret, o.Region = ms.productSecret, ms.region
+	return nil
+}
+
+type modeSettings struct {
+	mode                  provision.Mode
+	productSecret, region string
+}
+
+// modeSettings checks --mode against the platform; the product-level modes
+// fetch the ProductSecret from the platform (keys from the environment: no
+// secret on the command line) and check that the product is set up for it.
+func (lf *lineFlags) modeSettings(ctx context.Context, pf *platformFlags) (modeSettings, error) {
+	mode, err := provision.ParseMode(lf.mode)
+	if err != nil {
+		return modeSettings{}, err
 	}
-	o.Mode, o.NameFrom, o.NamePrefix = mode, lf.nameFrom, lf.prefix
+	if err := provision.CheckMode(mode, pf.platform, nil); err != nil {
+		return modeSettings{}, err
+	}
+	ms := modeSettings{mode: mode}
 	if !mode.ProductLevel() {
-		return nil
+		return ms, nil
 	}
 	if _, err := provision.BoardName(lf.nameFrom, "", "00:00:00:00:00:00", "0"); err != nil {
-		return err
+		return ms, err
 	}
 	client, err := pf.client()
 	if err != nil {
-		return fmt.Errorf("--mode %s needs the platform, for the product's secret: %w", mode, err)
+		return ms, fmt.Errorf("--mode %s needs the platform, for the product's secret: %w", mode, err)
 	}
 	pi, ok := client.(registry.ProductInfo)
 	if !ok {
-		return fmt.Errorf("--mode %s: %s cannot tell product secrets", mode, pf.platform)
+		return ms, fmt.Errorf("--mode %s: %s cannot tell product secrets", mode, pf.platform)
 	}
 	p, err := pi.Product(ctx, pf.product)
 	if err != nil {
-		return err
+		return ms, err
 	}
 	if err := provision.CheckMode(mode, pf.platform, &p); err != nil {
-		return err
+		return ms, err
 	}
-	o.ProductSecret, o.Region = p.Secret, client.Region()
-	return nil
+	ms.productSecret, ms.region = p.Secret, client.Region()
+	return ms, nil
 }
 
 // openLedger opens the ledger: one that exists, except in the modes where

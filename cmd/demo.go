@@ -27,14 +27,17 @@ the secret the platform issued for its name, and writes the audit workbook.
 Everything goes into a temporary directory, or --dir (kept afterwards, to look at).`,
 		Example: `  iotburn demo
   iotburn demo --dir demo-out --boards 8
-  iotburn demo --platform aliyun`,
+  iotburn demo --platform aliyun
+  iotburn demo --mode product-preregistered          # the boards register themselves
+  iotburn demo --platform aliyun --mode registration-free`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if platform != "tencent" && platform != "aliyun" {
 				return fmt.Errorf("demo --platform %s: use tencent or aliyun", platform)
 			}
-			if mode != "device" {
-				return fmt.Errorf("demo --mode %s is not supported yet: use device (device-level keys)", mode)
+			m, err := provision.ParseMode(mode)
+			if err != nil {
+				return err
 			}
 			if dir == "" {
 				tmp, err := os.MkdirTemp("", "iotburn-demo-")
@@ -49,7 +52,7 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
 				display = newLineDisplay(g.errOut, boards)
 				events = display.Event
 			}
-			res, err := demo.Run(cmd.Context(), demo.Options{Dir: dir, Platform: platform, Boards: boards, Out: g.out, Events: events})
+			res, err := demo.Run(cmd.Context(), demo.Options{Dir: dir, Platform: platform, Mode: m, Boards: boards, Out: g.out, Events: events})
 			if display != nil {
 				display.Close()
 			}
@@ -70,7 +73,7 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
 	}
 	c.Flags().StringVar(&dir, "dir", "", "keep everything in this directory (default: a new temporary one)")
 	c.Flags().StringVar(&platform, "platform", "tencent", "platform to emulate: tencent or aliyun")
-	c.Flags().StringVar(&mode, "mode", "device", "credential mode: device (device-level keys)")
+	c.Flags().StringVar(&mode, "mode", "device", "credential mode: device, product-preregistered, product-autocreate (tencent), registration-free (aliyun)")
 	c.Flags().IntVar(&boards, "boards", 4, "how many simulated boards")
 	return c
 }

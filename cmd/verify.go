@@ -18,6 +18,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		cloud       bool
 		mqttLogin   bool
 		broker      string
+		register    bool
 	)
 	c := &cobra.Command{
 		Use:   "verify --product P [--port PATH | --ports SPEC] [--cloud]",
@@ -25,13 +26,16 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		Long: `verify reads each board back (AT query) and compares it with the credential the ledger gave
 that board (by its MAC/IMEI); with --cloud it also checks that the device exists on the platform
 and is enabled, and with --mqtt that the board's credential logs in to the platform's MQTT broker
-(the broker's reason is reported when it refuses). Without --port/--ports it checks every burned unit of the product in the ledger
+(the broker's reason is reported when it refuses). In the product-level modes (--mode) each
+board is first told to register itself with the platform, as it will in the field, and then
+logs in with what it obtained. Without --port/--ports it checks every burned unit of the product in the ledger
 against the platform (the whole batch, no boards needed; implies --cloud).
 
 Each result goes into the ledger (verified, or failed with the reason) and so into the audit.`,
 		Example: `  iotburn verify --product ABCDEFGHIJ --port /dev/ttyUSB0 --cloud
   iotburn verify --product ABCDEFGHIJ --ports 'boards/tty*' --cloud --json
   iotburn verify --product ABCDEFGHIJ --ports 'boards/tty*' --mqtt --mqtt-broker 127.0.0.1:1883
+  iotburn verify --platform aliyun --product a1Xyz --mode registration-free --ports 'boards/tty*' --mqtt
   iotburn verify --product ABCDEFGHIJ                 # the whole batch, against the platform`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -67,8 +71,22 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 					return err
 				}
 			}
+			ms, err := lf.modeSettings(cmd.Context(), &pf)
+			if err != nil {
+				return err
+			}
+			o.Mode, o.ProductSecret = ms.mode, ms.productSecret
+			o.Register = register || (mqttLogin && ms.mode.ProductLevel())
+			if o.Register && o.Cloud == nil {
+				// A registered board is checked on the platform (and a
+				// Tencent board's new secret can only be read there).
+				if o.Cloud, err = pf.client(); err != nil {
+					return err
+				}
+			}
 			if mqttLogin {
 				o.Login = provision.MQTTLogin(broker)
+				o.TokenLogin = provision.MQTTTokenLogin(broker)
 			}
 			o.Events = func(e provision.Event) {
 				if g.json {
@@ -100,6 +118,7 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 	c.Flags().StringVar(&ports, "ports", "", "several boards: paths or globs, comma-separated, or auto")
 	c.Flags().BoolVar(&cloud, "cloud", false, "also check each device on the platform (exists, enabled)")
 	c.Flags().BoolVar(&mqttLogin, "mqtt", false, "also log in to the platform's MQTT broker with each board's own credential")
+	c.Flags().BoolVar(&register, "register", false, "product-level modes: have each board register itself with the platform first (implied by --mqtt)")
 	c.Flags().StringVar(&broker, "mqtt-broker", "", "broker host:port instead of the vendor's public one (the emulator's: see `iotburn sim cloud`)")
 	return c
 }

@@ -85,3 +85,20 @@ func pahoConnect(ctx context.Context, addr string, useTLS bool, clientID, user, 
 	client.Disconnect(100)
 	return nil
 }
+
+// MQTTTokenLogin returns a TokenLogin for VerifyOptions: an Aliyun
+// registration-free board's ClientID + DeviceToken login.
+func MQTTTokenLogin(broker string) func(ctx context.Context, c registry.Credential, clientID, token string) error {
+	return func(ctx context.Context, c registry.Credential, clientID, token string) error {
+		addr, useTLS := broker, false
+		if addr == "" {
+			region := c.Region
+			if region == "" {
+				region = "cn-shanghai"
+			}
+			addr, useTLS = fmt.Sprintf("%s.iot-as-mqtt.%s.aliyuncs.com:443", c.ProductID, region), true
+		}
+		cid, user, pass := devauth.AliyunMQTTToken(c.ProductID, c.DeviceName, clientID, token)
+		return pahoConnect(ctx, addr, useTLS, cid, user, pass)
+	}
+}

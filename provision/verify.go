@@ -28,9 +28,17 @@ type VerifyOptions struct {
 	Cloud registry.Platform
 	// Login, if set, connects to the platform's MQTT broker with the board's
 	// credential and returns the broker's reason when it refuses.
-	Login     func(ctx context.Context, c registry.Credential) error
-	OpTimeout time.Duration
-	Events    func(Event)
+	Login func(ctx context.Context, c registry.Credential) error
+	// TokenLogin is Login for registration-free boards (ClientID + DeviceToken).
+	TokenLogin func(ctx context.Context, c registry.Credential, clientID, token string) error
+	// Mode and ProductSecret: in the product-level modes a board holds the
+	// product's credential; Register has it register itself with the
+	// platform (as it will in the field) before the platform and MQTT checks.
+	Mode          Mode
+	ProductSecret string
+	Register      bool
+	OpTimeout     time.Duration
+	Events        func(Event)
 }
 
 // VerifyResult counts QA's outcomes.
@@ -161,12 +169,42 @@ func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, por
 		defer cancel()
 		return f(c)
 	}
-	if b != nil {
+	cred := u.Cred // what logs in: the device's credential
+	var clientID, token string
+	switch {
+	case b != nil && o.Mode.ProductLevel():
+		pc := u.Cred
+		pc.DeviceSecret, pc.ProductSecret = "", o.ProductSecret
+		if err := op(func(c context.Context) error { return b.Verify(c, pc) }); err != nil {
+			return fail(fmt.Errorf("board does not hold the product's credential: %w", err))
+		}
+		if !o.Register {
+			break
+		}
+		sr, ok := b.(selfRegistering)
+		if !ok {
+			return fail(fmt.Errorf("this board cannot be told to register itself"))
+		}
+		if err := op(func(c context.Context) error { return sr.Register(c, o.Mode) }); err != nil {
+			return fail(fmt.Errorf("dynamic registration: %w", err))
+		}
+		var err error
+		if o.Mode == ModeRegistrationFree {
+			err = op(func(c context.Context) (err error) { clientID, token, err = sr.Token(c); return err })
+		} else {
+			err = op(func(c context.Context) (err error) { cred, err = sr.DeviceCredential(c, u.Cred, o.Cloud); return err })
+		}
+		if err != nil {
+			return fail(fmt.Errorf("after registration: %w", err))
+		}
+	case b != nil:
 		if err := op(func(c context.Context) error { return b.Verify(c, u.Cred) }); err != nil {
 			return fail(fmt.Errorf("board does not hold its credential: %w", err))
 		}
 	}
-	if o.Cloud != nil {
+	// A registration-free device is known to the platform by its token, not
+	// as a listed device: the broker login is its check.
+	if o.Cloud != nil && o.Mode != ModeRegistrationFree {
 		var d registry.Device
 		err := op(func(c context.Context) (err error) {
 			d, err = o.Cloud.Device(c, o.Product, u.Cred.DeviceName)
@@ -181,8 +219,13 @@ func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, por
 			return fail(fmt.Errorf("device %s is disabled on the platform", u.Cred.DeviceName))
 		}
 	}
-	if o.Login != nil {
-		if err := op(func(c context.Context) error { return o.Login(c, u.Cred) }); err != nil {
+	switch {
+	case token != "" && o.TokenLogin != nil:
+		if err := op(func(c context.Context) error { return o.TokenLogin(c, u.Cred, clientID, token) }); err != nil {
+			return fail(fmt.Errorf("mqtt login: %w", err))
+		}
+	case o.Login != nil && (!o.Mode.ProductLevel() || o.Register):
+		if err := op(func(c context.Context) error { return o.Login(c, cred) }); err != nil {
 			return fail(fmt.Errorf("mqtt login: %w", err))
 		}
 	}
@@ -191,4 +234,16 @@ func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, por
 	}
 	ev.Stage = StageVerified
 	return ev
+}
+
+// selfRegistering boards run the vendor's dynamic registration themselves
+// (an AT command of their firmware) and tell what they obtained.
+type selfRegistering interface {
+	Register(ctx context.Context, mode Mode) error
+	// DeviceCredential returns the device-level credential the board now
+	// holds, checked against the board (cloud is asked where the board
+	// only shows a checksum of its secret).
+	DeviceCredential(ctx context.Context, c registry.Credential, cloud registry.Platform) (registry.Credential, error)
+	// Token returns a registration-free board's ClientID and DeviceToken.
+	Token(ctx context.Context) (clientID, token string, err error)
 }

@@ -16,6 +16,7 @@ const (
 	aliMaxProductKey = 20
 	aliMaxName       = 32
 	aliMaxSecret     = 64
+	aliMaxPrdSecret  = 64 // PRODUCT_SECRET_LEN
 )
 
 // aliField checks one value for the AT command and the JSON file: present,
@@ -46,6 +47,15 @@ func aliCheck(format string, c registry.Credential) error {
 		return err
 	}
 	// Never the value itself in the error: it is the secret.
+	if c.ProductSecret != "" {
+		if err := aliField(format, "product secret", c.ProductSecret, aliMaxPrdSecret); err != nil {
+			return fmt.Errorf("%s: product secret for %s is unusable (over %d characters, or holding '\"', ',' or a control character)",
+				format, c.DeviceName, aliMaxPrdSecret)
+		}
+	}
+	if productLevel(c) {
+		return nil // the board gets its DeviceSecret by registering
+	}
 	if err := aliField(format, "device secret", c.DeviceSecret, aliMaxSecret); err != nil {
 		return fmt.Errorf("%s: device secret of %s is unusable (empty, over %d characters, or holding '\"', ',' or a control character)",
 			format, c.DeviceName, aliMaxSecret)
@@ -71,6 +81,15 @@ func aliCheck(format string, c registry.Credential) error {
 //	OK
 //
 // so the burner compares the secret itself (unlike Tencent's checksum).
+//
+// A product-level credential ("one-type-one-secret": ProductSecret, no
+// DeviceSecret) leaves the third field empty and fills the fourth, the form
+// the LinkSDK's AT header lists for one-type-one-secret (aliyun.md §5):
+//
+//	AT+IDMAU="PRODUCT_KEY","DEVICE_NAME","","PRODUCT_SECRET"
+//
+// and the board obtains its DeviceSecret (or a registration-free token) by
+// registering itself. A credential holding both secrets writes both.
 type AliyunAT struct{}
 
 func (AliyunAT) Name() string { return "aliyun-at" }
@@ -80,7 +99,7 @@ func (AliyunAT) Render(c registry.Credential) ([]byte, error) {
 	if err := aliCheck("aliyun-at", c); err != nil {
 		return nil, err
 	}
-	return []byte(fmt.Sprintf("AT+IDMAU=\"%s\",\"%s\",\"%s\",\"\"\r\n", c.ProductID, c.DeviceName, c.DeviceSecret)), nil
+	return []byte(fmt.Sprintf("AT+IDMAU=\"%s\",\"%s\",\"%s\",\"%s\"\r\n", c.ProductID, c.DeviceName, c.DeviceSecret, c.ProductSecret)), nil
 }
 
 // AliyunJSON renders the device triple as a JSON object with the platform's
@@ -98,22 +117,28 @@ func (AliyunAT) Render(c registry.Credential) ([]byte, error) {
 //	    "DeviceName": "example1",
 //	    "DeviceSecret": "ga7XA6KdlEeiPXQPpRbAjOZXwG8ydgSe"
 //	}
+//
+// A product-level credential has "ProductSecret" (the API's spelling, as in
+// QueryProduct) in place of "DeviceSecret": the absent DeviceSecret is what
+// tells the application to register first.
 type AliyunJSON struct{}
 
 func (AliyunJSON) Name() string { return "aliyun-json" }
 func (AliyunJSON) Ext() string  { return ".json" }
 
 type aliyunTriple struct {
-	ProductKey   string `json:"ProductKey"`
-	DeviceName   string `json:"DeviceName"`
-	DeviceSecret string `json:"DeviceSecret"`
+	ProductKey    string `json:"ProductKey"`
+	DeviceName    string `json:"DeviceName"`
+	DeviceSecret  string `json:"DeviceSecret,omitempty"`
+	ProductSecret string `json:"ProductSecret,omitempty"`
 }
 
 func (AliyunJSON) Render(c registry.Credential) ([]byte, error) {
 	if err := aliCheck("aliyun-json", c); err != nil {
 		return nil, err
 	}
-	out, err := json.MarshalIndent(aliyunTriple{ProductKey: c.ProductID, DeviceName: c.DeviceName, DeviceSecret: c.DeviceSecret}, "", "    ")
+	out, err := json.MarshalIndent(aliyunTriple{ProductKey: c.ProductID, DeviceName: c.DeviceName,
+		DeviceSecret: c.DeviceSecret, ProductSecret: c.ProductSecret}, "", "    ")
 	if err != nil {
 		return nil, err
 	}

@@ -51,3 +51,8 @@ func Lookup(name string) (Format, error) {
 	}
 	return nil, fmt.Errorf("unknown format %q: use one of %s", name, strings.Join(Names(), ", "))
 }
+
+// productLevel reports a product-level credential (registry.Credential):
+// a ProductSecret and no DeviceSecret. Its images carry the product secret
+// and the board's name, and the board registers itself to get the rest.
+func productLevel(c registry.Credential) bool { return c.ProductSecret != "" && c.DeviceSecret == "" }

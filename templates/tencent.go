@@ -15,6 +15,7 @@ const (
 	tcMaxProductID  = 10
 	tcMaxName       = 48
 	tcMaxSecret     = 44
+	tcMaxPrdSecret  = 32 // AT+TCPRDINFOSET; MAX_SIZE_OF_PRODUCT_SECRET in the C SDK
 	tcMaxRegion     = 24
 	tcMaxCommand    = 256
 	tcDefaultTLS    = 1 // TLS with key: the only mode every module supports
@@ -27,6 +28,14 @@ const (
 //
 // one line, CRLF-terminated. The burner sends it and reads it back with
 // AT+TCDEVINFOSET?, which returns the secret's XOR checksum, not the secret.
+//
+// A product-level credential (ProductSecret, no DeviceSecret) renders the
+// product-info command instead, which the module keeps for AT+TCDEVREG
+// (dynamic registration, tencent.md §6):
+//
+//	AT+TCPRDINFOSET=1,"PRODUCTID","PRODUCTSECRET","NAME","ap-guangzhou"
+//
+// read back with AT+TCPRDINFOSET?, again as the secret's checksum.
 type TencentAT struct{}
 
 func (TencentAT) Name() string { return "tencent-at" }
@@ -34,13 +43,22 @@ func (TencentAT) Ext() string  { return ".at" }
 
 func (TencentAT) Render(c registry.Credential) ([]byte, error) {
 	region := c.Region
+	// The secret's field and command differ between the two levels; the
+	// message names the field, never its value.
+	secret := struct {
+		what, v string
+		max     int
+	}{"device secret", c.DeviceSecret, tcMaxSecret}
+	if productLevel(c) {
+		secret.what, secret.v, secret.max = "product secret", c.ProductSecret, tcMaxPrdSecret
+	}
 	for _, f := range []struct {
 		what, v string
 		max     int
 	}{
 		{"product id", c.ProductID, tcMaxProductID},
 		{"device name", c.DeviceName, tcMaxName},
-		{"device secret", c.DeviceSecret, tcMaxSecret},
+		secret,
 		{"region", region, tcMaxRegion},
 	} {
 		if f.v == "" && f.what != "region" {
@@ -52,6 +70,10 @@ func (TencentAT) Render(c registry.Credential) ([]byte, error) {
 	}
 	line := fmt.Sprintf("AT+TCDEVINFOSET=%d,%s,%s,%s", tcDefaultTLS,
 		atQuote(c.ProductID), atQuote(c.DeviceName), atQuote(c.DeviceSecret))
+	if productLevel(c) { // the product secret comes before the name here
+		line = fmt.Sprintf("AT+TCPRDINFOSET=%d,%s,%s,%s", tcDefaultTLS,
+			atQuote(c.ProductID), atQuote(c.ProductSecret), atQuote(c.DeviceName))
+	}
 	if region != "" { // the firmware defaults to ap-guangzhou
 		line += "," + atQuote(region)
 	}
@@ -80,7 +102,11 @@ func atQuote(s string) string {
 }
 
 // TencentJSON renders the device_info.json that Tencent's C device SDK reads
-// (qcloud-iot-sdk-embedded-c, HAL_Device_linux.c), in key mode.
+// (qcloud-iot-sdk-embedded-c, HAL_Device_linux.c), in key mode. For a
+// product-level credential it fills productSecret and leaves the device
+// secret at the SDK's "YOUR_IOT_PSK" sentinel, which makes the SDK register
+// dynamically on first start and rewrite the file with the PSK it obtained
+// (tencent.md §5).
 type TencentJSON struct{}
 
 func (TencentJSON) Name() string { return "tencent-json" }
@@ -97,14 +123,28 @@ type tencentDeviceInfo struct {
 	Region string `json:"region,omitempty"`
 }
 
+// Placeholders of the SDK's sample device_info.json: the SDK treats them as
+// "not set" (tencent.md §5).
+const (
+	tcNoProductSecret = "YOUR_PRODUCT_SECRET"
+	tcNoDeviceSecret  = "YOUR_IOT_PSK" // "register first"
+)
+
 func (TencentJSON) Render(c registry.Credential) ([]byte, error) {
-	if c.ProductID == "" || c.DeviceName == "" || c.DeviceSecret == "" {
+	if c.ProductID == "" || c.DeviceName == "" || (c.DeviceSecret == "" && c.ProductSecret == "") {
 		return nil, fmt.Errorf("tencent-json: product id, device name and secret are all needed (device %q)", c.DeviceName)
 	}
+	if len(c.ProductSecret) > tcMaxPrdSecret {
+		return nil, fmt.Errorf("tencent-json: product secret is %d characters, the device SDK takes at most %d", len(c.ProductSecret), tcMaxPrdSecret)
+	}
 	info := tencentDeviceInfo{AuthMode: "KEY", ProductID: c.ProductID, DeviceName: c.DeviceName, Region: c.Region}
-	// The SDK treats this placeholder as "no product secret" (device-level keys).
-	info.ProductSecret = "YOUR_PRODUCT_SECRET"
-	info.KeyDeviceInfo.DeviceSecret = c.DeviceSecret
+	info.ProductSecret, info.KeyDeviceInfo.DeviceSecret = tcNoProductSecret, c.DeviceSecret
+	if c.ProductSecret != "" {
+		info.ProductSecret = c.ProductSecret
+	}
+	if productLevel(c) {
+		info.KeyDeviceInfo.DeviceSecret = tcNoDeviceSecret
+	}
 	out, err := json.MarshalIndent(info, "", "    ")
 	if err != nil {
 		return nil, err

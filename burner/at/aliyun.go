@@ -87,15 +87,19 @@ func (d *Driver) AliyunDevInfo(ctx context.Context) (AliyunInfo, error) {
 
 // VerifyAliyun reads the triple back and compares it with want: product key
 // (want.ProductID), device name and device secret. The product secret is not
-// compared: a device-level credential burns it empty. A mismatch names every
-// field that differs, never a secret.
+// compared: a device-level credential burns it empty. A product-level want
+// (ProductSecret, no DeviceSecret) is compared on product key, device name
+// and product secret instead; the device secret is not, as the board may
+// have registered and stored one since. A mismatch names every field that
+// differs, never a secret.
 func (d *Driver) VerifyAliyun(ctx context.Context, want registry.Credential) error {
 	got, err := d.AliyunDevInfo(ctx)
 	if err != nil {
 		return err
 	}
 	port := d.port.Name()
-	if got.ProductKey == "" && got.DeviceName == "" && got.DeviceSecret == "" {
+	pl := productLevel(want)
+	if got.ProductKey == "" && got.DeviceName == "" && got.DeviceSecret == "" && (!pl || got.ProductSecret == "") {
 		return fmt.Errorf("board on %s holds no Alibaba device triple (want %s/%s): burn it again: %w",
 			port, want.ProductID, want.DeviceName, ErrMismatch)
 	}
@@ -106,7 +110,10 @@ func (d *Driver) VerifyAliyun(ctx context.Context, want registry.Credential) err
 	if got.DeviceName != want.DeviceName {
 		bad = append(bad, fmt.Sprintf("device name is %q, want %q", got.DeviceName, want.DeviceName))
 	}
-	if got.DeviceSecret != want.DeviceSecret {
+	switch {
+	case pl && got.ProductSecret != want.ProductSecret:
+		bad = append(bad, "product secret differs")
+	case !pl && got.DeviceSecret != want.DeviceSecret:
 		bad = append(bad, "device secret differs")
 	}
 	if len(bad) > 0 {

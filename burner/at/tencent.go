@@ -88,8 +88,13 @@ func (d *Driver) TencentDevInfo(ctx context.Context) (DevInfo, error) {
 
 // VerifyTencent reads the device info back and compares it with want: product
 // id, device name, the secret's BCC, and the region when want names one. A
-// mismatch names every field that differs, never the secret.
+// mismatch names every field that differs, never the secret. A product-level
+// want (ProductSecret, no DeviceSecret) is compared with the product info
+// instead (AT+TCPRDINFOSET?), which stays as burned after registration.
 func (d *Driver) VerifyTencent(ctx context.Context, want registry.Credential) error {
+	if productLevel(want) {
+		return d.verifyTencentProduct(ctx, want)
+	}
 	got, err := d.TencentDevInfo(ctx)
 	if err != nil {
 		return err
@@ -154,4 +159,40 @@ func BCC(s string) int {
 		x ^= s[i]
 	}
 	return int(x)
+}
+
+// productLevel reports a product-level credential: a ProductSecret and no
+// DeviceSecret (registry.Credential).
+func productLevel(c registry.Credential) bool { return c.ProductSecret != "" && c.DeviceSecret == "" }
+
+// verifyTencentProduct compares the product info with a product-level want:
+// product id, device name, the product secret's BCC, and the region when
+// want names one.
+func (d *Driver) verifyTencentProduct(ctx context.Context, want registry.Credential) error {
+	got, err := d.TencentProductInfo(ctx)
+	if err != nil {
+		return err
+	}
+	port := d.port.Name()
+	if got == (ProductInfo{}) {
+		return fmt.Errorf("board on %s holds no Tencent product info (want %s/%s): burn it again: %w",
+			port, want.ProductID, want.DeviceName, ErrMismatch)
+	}
+	var bad []string
+	if got.ProductID != want.ProductID {
+		bad = append(bad, fmt.Sprintf("product id is %q, want %q", got.ProductID, want.ProductID))
+	}
+	if got.DeviceName != want.DeviceName {
+		bad = append(bad, fmt.Sprintf("device name is %q, want %q", got.DeviceName, want.DeviceName))
+	}
+	if got.SecretBCC != BCC(want.ProductSecret) {
+		bad = append(bad, "product secret differs (its checksum does not match)")
+	}
+	if want.Region != "" && got.Region != want.Region {
+		bad = append(bad, fmt.Sprintf("region is %q, want %q", got.Region, want.Region))
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("board on %s does not hold what was burned: %s: %w", port, strings.Join(bad, "; "), ErrMismatch)
+	}
+	return nil
 }

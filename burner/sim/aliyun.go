@@ -1,8 +1,11 @@
 package sim
 
 import (
+	"context"
 	"fmt"
 	"strings"
+
+	"github.com/iotburn/iotburn/registry/devauth"
 )
 
 // aliyunAT plays a Wi-Fi module running Alibaba's IoT AT firmware ("直连固件",
@@ -18,6 +21,30 @@ import (
 //	AT+RESTORE             ESP-AT's factory reset: wipes what is stored, OK
 //	AT+IDMAU="pk","dn","ds","ps"   store the triple and product secret
 //	AT+IDMAU?              +IDMAU:<pk>,<dn>,<ds>,<ps> then OK, unquoted
+//	AT+IDMREG[=0]          dynamic registration, pre-registered name (iotburn's)
+//	AT+IDMREG=1            registration-free registration (iotburn's)
+//	AT+IDMTOKEN?           +IDMTOKEN:<clientid>,<token> then OK (iotburn's)
+//
+// The reference names no AT command for dynamic registration (aliyun.md §5
+// lists only the commands that store the triple), so AT+IDMREG and
+// AT+IDMTOKEN are defined here, in the IDM family's style and with
+// Tencent's AT+TCDEVREG's shape, since the registration takes a network
+// round trip: OK at once, then a result URC.
+//   - AT+IDMREG / AT+IDMREG=0: with a ProductKey, DeviceName and
+//     ProductSecret stored and no DeviceSecret, pre-registers over HTTPS
+//     (POST /auth/register/device at Options.Cloud, devauth.AliyunRegister)
+//     and stores the DeviceSecret it gets, so AT+IDMAU? shows it.
+//   - AT+IDMREG=1: registration-free over MQTT (authType=regnwl at
+//     Options.MQTT, devauth.AliyunRegisterFree); stores the ClientID and
+//     DeviceToken, read with AT+IDMTOKEN?. A DeviceSecret may be stored: this
+//     flow does not use it.
+//   - Nothing to register with (no PK, DN or PS; or, for =0, a DeviceSecret
+//     already stored) or another parameter: +CME ERROR:50, nothing sent.
+//   - Success: OK, the result stored durably, then +IDMREG:OK. Failure: OK,
+//     then +IDMREG:FAIL,<code>: the cloud's code (the HTTPS answer's number,
+//     "mqtt:5" for a refused CONNECT), or -1 (no cloud / unreachable), -2
+//     (unusable answer), -3 (flash write failed), as for AT+TCDEVREG.
+//   - AT+IDMTOKEN? on a board without a token answers "+IDMTOKEN:,".
 //
 // AT+IDMAU follows the handler idm_au_handler in the smart_living AT module
 // firmware's app_at_cmd.c (Alibaba YoC, copies for BL602/TG7100C and W800):
@@ -108,6 +135,13 @@ func (a *aliyunAT) dispatch(line string) {
 		a.idmauSet(rest[1:])
 	case name == "AT+IDMAU":
 		// No test or execute form in the handler: silence.
+	case name == "AT+IDMREG" && (rest == "" || rest == "=0" || rest == "=1"):
+		a.register(rest == "=1")
+	case name == "AT+IDMREG":
+		atReply(a.h.send, "", aliyunCMEBadArg)
+	case name == "AT+IDMTOKEN" && rest == "?":
+		f := a.h.file().Aliyun
+		a.h.send([]byte(fmt.Sprintf("+IDMTOKEN:%s,%s\r\nOK\r\n", f.ClientID, f.DeviceToken)))
 	default:
 		a.h.send([]byte(atError))
 	}
@@ -150,4 +184,48 @@ func parseIDMAUSet(arg string) (aliyunFlash, bool) {
 		vals[i], rest = rest[:j], rest[j+len(sep):]
 	}
 	return aliyunFlash{ProductKey: vals[0], DeviceName: vals[1], DeviceSecret: vals[2], ProductSecret: vals[3]}, true
+}
+
+// register runs AT+IDMREG: see the type's comment.
+func (a *aliyunAT) register(free bool) {
+	f := a.h.file().Aliyun
+	if f.ProductKey == "" || f.DeviceName == "" || f.ProductSecret == "" || (!free && f.DeviceSecret != "") {
+		atReply(a.h.send, "", aliyunCMEBadArg)
+		return
+	}
+	a.h.send([]byte(atOK))
+	base, broker := a.h.cloud()
+	if (!free && base == "") || (free && broker == "") {
+		atReply(a.h.send, "+IDMREG:FAIL,"+regFailNetwork)
+		return
+	}
+	ctx, cancel := context.WithTimeout(a.h.ctx(), regTimeout)
+	defer cancel()
+	var change func(*boardFile)
+	if free {
+		cid, token, err := devauth.AliyunRegisterFree(ctx, broker, nil, f.ProductKey, f.ProductSecret, f.DeviceName)
+		if err != nil {
+			a.fail(err)
+			return
+		}
+		change = func(bf *boardFile) { bf.Aliyun.ClientID, bf.Aliyun.DeviceToken = cid, token }
+	} else {
+		ds, err := devauth.AliyunRegister(ctx, base, f.ProductKey, f.ProductSecret, f.DeviceName)
+		if err != nil {
+			a.fail(err)
+			return
+		}
+		change = func(bf *boardFile) { bf.Aliyun.DeviceSecret = ds }
+	}
+	if err := a.h.commit(change); err != nil {
+		atReply(a.h.send, "+IDMREG:FAIL,"+regFailFlash)
+		return
+	}
+	atReply(a.h.send, "+IDMREG:OK")
+}
+
+func (a *aliyunAT) fail(err error) {
+	code := regFailCode(err)
+	a.h.logger().Info("sim: dynamic registration failed", "code", code)
+	atReply(a.h.send, "+IDMREG:FAIL,"+code)
 }

@@ -10,9 +10,14 @@ type aliyunFlash struct {
 	DeviceName    string `json:"device_name"`
 	DeviceSecret  string `json:"device_secret"`
 	ProductSecret string `json:"product_secret"`
+	// What AT+IDMREG=1 (registration-free) obtained; a new AT+IDMAU= write
+	// clears them, as they belong to the identity they were issued for.
+	ClientID    string `json:"client_id,omitempty"`
+	DeviceToken string `json:"device_token,omitempty"`
 }
 
 // flash is the kind-neutral view: ProductID is the ProductKey.
 func (a aliyunFlash) flash() Flash {
-	return Flash{ProductID: a.ProductKey, DeviceName: a.DeviceName, DeviceSecret: a.DeviceSecret, ProductSecret: a.ProductSecret}
+	return Flash{ProductID: a.ProductKey, DeviceName: a.DeviceName, DeviceSecret: a.DeviceSecret, ProductSecret: a.ProductSecret,
+		ClientID: a.ClientID, DeviceToken: a.DeviceToken}
 }

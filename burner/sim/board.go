@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,6 +21,8 @@ type Board struct {
 	baud     int
 	kind     string
 	log      *slog.Logger
+	cloudURL string // Options.Cloud
+	mqttAddr string // Options.MQTT
 
 	mu  sync.Mutex // guards bf and flt
 	bf  boardFile
@@ -34,6 +37,8 @@ type plug struct {
 	master, slave *os.File
 	pts           string
 	stop          chan struct{}
+	ctx           context.Context // cancelled at unplug: ends a registration in flight
+	cancel        context.CancelFunc
 	wg            sync.WaitGroup
 	out           outQueue
 	rx, tx        pacer
@@ -80,6 +85,7 @@ func (b *Board) unplugLocked() error {
 	if errors.Is(err, fs.ErrNotExist) {
 		err = nil
 	}
+	p.cancel()
 	close(p.stop)
 	p.master.Close() // wakes the reader and a writer blocked on a full pty
 	p.slave.Close()
@@ -126,6 +132,7 @@ func (b *Board) plugLocked() error {
 		slave.Close()
 		return fmt.Errorf("sim: board %s: link: %w", b.path, err)
 	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
 	fw := kinds[b.kind](&plugHost{b: b, p: p})
 	b.cur = p
 	p.wg.Add(2)
@@ -292,8 +299,10 @@ func (h *plugHost) setBaud(baud int) {
 	h.p.rx = pacer{baud: baud}
 	h.p.out.switchBaud(baud)
 }
-func (h *plugHost) fault() Fault         { return h.b.fault() }
-func (h *plugHost) logger() *slog.Logger { return h.b.log.With("port", h.b.path) }
+func (h *plugHost) fault() Fault                      { return h.b.fault() }
+func (h *plugHost) cloud() (baseURL, mqttAddr string) { return h.b.cloudURL, h.b.mqttAddr }
+func (h *plugHost) ctx() context.Context              { return h.p.ctx }
+func (h *plugHost) logger() *slog.Logger              { return h.b.log.With("port", h.b.path) }
 
 func (h *plugHost) file() boardFile {
 	h.b.mu.Lock()

@@ -19,6 +19,13 @@ type Options struct {
 	Count int    // boards to run; 0 = as many as Dir holds, at least 1
 	Baud  int    // 0 = 115200; Unpaced for no pacing
 	Log   *slog.Logger
+	// Cloud is the base URL the boards' dynamic registration goes to (the
+	// emulator's, e.g. "http://127.0.0.1:8443"): Tencent's AT+TCDEVREG and
+	// Aliyun's AT+IDMREG pre-registration. "" = no network: they fail.
+	Cloud string
+	// MQTT is the broker address ("host:port", plain TCP) of Aliyun's
+	// MQTT-based registration-free flow (AT+IDMREG=1). "" = none.
+	MQTT string
 }
 
 // Farm is a running set of simulated boards.
@@ -106,6 +113,7 @@ func (f *Farm) start(opts Options) error {
 		b := &Board{
 			index: i, path: linkName(opts.Dir, i), filePath: boardFileName(opts.Dir, i),
 			baud: opts.Baud, kind: opts.Kind, log: opts.Log, bf: bf,
+			cloudURL: opts.Cloud, mqttAddr: opts.MQTT,
 		}
 		b.plugMu.Lock()
 		err := b.plugLocked()

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -26,6 +27,12 @@ type host interface {
 	commit(change func(*boardFile)) error
 	fault() Fault
 	logger() *slog.Logger
+	// cloud is where a board that registers itself goes: the emulator's base
+	// URL and MQTT broker address (Options.Cloud, Options.MQTT; "" = none).
+	cloud() (baseURL, mqttAddr string)
+	// ctx ends when the board loses power (Unplug, Replug, Close), so a
+	// registration in flight does not keep a dead board's reader alive.
+	ctx() context.Context
 }
 
 // kinds maps --kind to a firmware constructor. Adding "aliyun-at" or "esp32"

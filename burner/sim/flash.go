@@ -35,8 +35,12 @@ type Flash struct {
 	DeviceName   string
 	DeviceSecret string
 	Region       string
-	// ProductSecret is set by AT+TCPRDINFOSET (dynamic registration).
+	// ProductSecret is set by AT+TCPRDINFOSET or AT+IDMAU's fourth field
+	// (dynamic registration).
 	ProductSecret string
+	// ClientID and DeviceToken are what an Aliyun board obtained by
+	// registration-free registration (AT+IDMREG=1). DeviceToken is a secret.
+	ClientID, DeviceToken string
 }
 
 func boardFileName(dir string, i int) string {

@@ -1,8 +1,14 @@
 package sim
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"time"
+
+	"github.com/iotburn/iotburn/registry/devauth"
 )
 
 // tencentAT plays Tencent's QCloud_AT firmware on an ESP8266 module
@@ -16,6 +22,16 @@ import (
 //   - A flash write that fails answers ERROR (the write happens before OK).
 //   - Answers use no space after the colon, as the real transcripts do.
 //   - AT+TCRESTORE wipes and answers OK without the reboot banner.
+//   - AT+TCDEVREG (dynamic registration with the stored product info) answers
+//     ERROR when there is no product info, else OK at once, then registers
+//     with the cloud (Options.Cloud, through devauth.TencentRegister: the real
+//     HTTP exchange), stores the PSK as the device info (durably, before the
+//     result) and reports +TCDEVREG:OK. A failure reports
+//     +TCDEVREG:FAIL,<code>: the cloud's own code when it refused
+//     ("ResourceNotFound.DeviceNotExist"), else -1 for no cloud configured
+//     or unreachable, -2 for an answer the board could not use, -3 for a
+//     flash write that failed. The board is busy meanwhile: bytes that
+//     arrive wait, as its reader is the one running the registration.
 type tencentAT struct {
 	h  host
 	at atLine
@@ -72,6 +88,8 @@ func (t *tencentAT) dispatch(line string) {
 		t.devInfo(rest)
 	case "AT+TCPRDINFOSET":
 		t.prdInfo(rest)
+	case "AT+TCDEVREG":
+		t.devReg()
 	default:
 		t.error()
 	}
@@ -181,4 +199,59 @@ func parsePrdInfoSet(s string) (tencentPrd, bool) {
 		p.Region, ok[4] = str(args, 4, 24)
 	}
 	return p, ok == [5]bool{true, true, true, true, true}
+}
+
+// regTimeout bounds one registration in the simulated firmware; the driver
+// waits a little longer for the result (at.RegisterTimeout).
+const regTimeout = 10 * time.Second
+
+// Local failure codes of +TCDEVREG:FAIL / +IDMREG:FAIL, where the cloud gave
+// none (the firmware's own numbers; the reference documents none).
+const (
+	regFailNetwork = "-1" // no cloud configured, or it could not be reached
+	regFailAnswer  = "-2" // the cloud answered something unusable
+	regFailFlash   = "-3" // the result could not be stored
+)
+
+// regFailCode is what a board reports for a failed registration: the
+// vendor's code for a refusal, never a message (it might echo a secret).
+func regFailCode(err error) string {
+	if e, ok := devauth.Refused(err); ok && e.Code != "" && !strings.ContainsAny(e.Code, ",\r\n") {
+		return e.Code
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return regFailNetwork
+	}
+	return regFailAnswer
+}
+
+func (t *tencentAT) devReg() {
+	prd := t.h.file().Tencent.Prd
+	if prd == nil {
+		t.error() // nothing to register with
+		return
+	}
+	t.ok()
+	base, _ := t.h.cloud()
+	if base == "" {
+		t.reply("+TCDEVREG:FAIL," + regFailNetwork)
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.h.ctx(), regTimeout)
+	defer cancel()
+	psk, err := devauth.TencentRegister(ctx, base, prd.ProductID, prd.ProductSecret, prd.DeviceName)
+	if err != nil {
+		// The code only: the error's text is the cloud's and never logged here.
+		code := regFailCode(err)
+		t.h.logger().Info("sim: dynamic registration failed", "code", code)
+		t.reply("+TCDEVREG:FAIL," + code)
+		return
+	}
+	dev := tencentDev{TLSMode: prd.TLSMode, ProductID: prd.ProductID, DeviceName: prd.DeviceName, DeviceSecret: psk, Region: prd.Region}
+	if err := t.h.commit(func(bf *boardFile) { bf.Tencent.Dev = &dev }); err != nil {
+		t.reply("+TCDEVREG:FAIL," + regFailFlash)
+		return
+	}
+	t.reply("+TCDEVREG:OK")
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -16,12 +17,16 @@ type fakeHost struct {
 	bf        boardFile
 	flt       Fault
 	commitErr error
+	// Where registration goes; "" = nowhere (the commands then FAIL).
+	cloudURL, mqttAddr string
 }
 
-func (h *fakeHost) send(p []byte)        { h.out.Write(p) }
-func (h *fakeHost) file() boardFile      { return h.bf.clone() }
-func (h *fakeHost) fault() Fault         { return h.flt }
-func (h *fakeHost) logger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func (h *fakeHost) send(p []byte)           { h.out.Write(p) }
+func (h *fakeHost) file() boardFile         { return h.bf.clone() }
+func (h *fakeHost) fault() Fault            { return h.flt }
+func (h *fakeHost) logger() *slog.Logger    { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func (h *fakeHost) cloud() (string, string) { return h.cloudURL, h.mqttAddr }
+func (h *fakeHost) ctx() context.Context    { return context.Background() }
 func (h *fakeHost) commit(change func(*boardFile)) error {
 	if h.commitErr != nil {
 		return h.commitErr

@@ -29,11 +29,12 @@ import (
 
 // Options configures `iotburn demo`.
 type Options struct {
-	Dir      string // everything the demo makes goes here
-	Platform string // "tencent" (default) or "aliyun"
-	Boards   int    // simulated boards (default 4)
-	Baud     int    // default 115200
-	Product  string // default ABCDEFGHIJ (Tencent), a1Xyz (Aliyun)
+	Dir      string         // everything the demo makes goes here
+	Platform string         // "tencent" (default) or "aliyun"
+	Mode     provision.Mode // default device
+	Boards   int            // simulated boards (default 4)
+	Baud     int            // default 115200
+	Product  string         // default ABCDEFGHIJ (Tencent), a1Xyz (Aliyun)
 	Out      io.Writer
 	Events   func(provision.Event) // the line's events (progress display)
 }
@@ -85,7 +86,19 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	say := func(format string, a ...any) { fmt.Fprintf(o.Out, format+"\n", a...) }
 
 	// 1. The platform.
+	if o.Mode == "" {
+		o.Mode = provision.ModeDevice
+	}
+	if err := provision.CheckMode(o.Mode, o.Platform, nil); err != nil {
+		return res, err
+	}
 	cfg := emulator.Config{StateDir: res.CloudState, Products: []string{o.Product}, AliyunProducts: []string{o.Product}}
+	if o.Mode.ProductLevel() {
+		// The product set up for the mode, as its owner would in the console.
+		st := emulator.ProductSettings{DynamicRegistration: true,
+			AutoCreate: o.Mode == provision.ModeAutocreate, RegistrationFree: o.Mode == provision.ModeRegistrationFree}
+		cfg.DynReg = st
+	}
 	cfg.SecretID, cfg.SecretKey = emulator.NewKeyPair()
 	cfg.AliyunAccessKeyID, cfg.AliyunAccessKeySecret = emulator.NewAliyunKeyPair()
 	emu, err := emulator.New(cfg)
@@ -108,7 +121,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	say("1. platform emulator (%s API) at %s, product %s", v.title, res.Endpoint, o.Product)
 
 	// 2. The boards.
-	farm, err := sim.Start(sim.Options{Dir: res.Boards, Kind: v.format, Count: o.Boards, Baud: o.Baud})
+	farm, err := sim.Start(sim.Options{Dir: res.Boards, Kind: v.format, Count: o.Boards, Baud: o.Baud, Cloud: res.Endpoint, MQTT: mqttAddr})
 	if err != nil {
 		return res, err
 	}
@@ -125,16 +138,43 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return res, err
 	}
 	defer l.Close()
-	names := make([]string, o.Boards)
-	for i := range names {
-		names[i] = fmt.Sprintf("demo-%04d", i+1)
+	var names []string
+	switch o.Mode {
+	case provision.ModeDevice:
+		for i := 0; i < o.Boards; i++ {
+			names = append(names, fmt.Sprintf("demo-%04d", i+1))
+		}
+	case provision.ModePreregistered:
+		// Pre-registered names are the boards' own: their MACs.
+		for _, b := range farm.Boards() {
+			n, err := provision.BoardName("mac", "", b.MAC(), "")
+			if err != nil {
+				return res, err
+			}
+			names = append(names, n)
+		}
 	}
-	cr, err := provision.Create(ctx, provision.CreateOptions{Platform: client, Ledger: l, Product: o.Product, Names: names})
-	if err != nil {
-		return res, fmt.Errorf("create: %w", err)
+	if len(names) > 0 {
+		cr, err := provision.Create(ctx, provision.CreateOptions{Platform: client, Ledger: l, Product: o.Product, Names: names})
+		if err != nil {
+			return res, fmt.Errorf("create: %w", err)
+		}
+		res.Created = cr.Created + cr.Skipped
+		say("3. created %d devices through the %s SDK, secrets in the ledger %s", res.Created, o.Platform, res.Ledger)
+	} else {
+		say("3. nothing to create: in mode %s the platform creates each device when its board registers", o.Mode)
 	}
-	res.Created = cr.Created + cr.Skipped
-	say("3. created %d devices through the %s SDK, secrets in the ledger %s", res.Created, o.Platform, res.Ledger)
+	var productSecret string
+	if o.Mode.ProductLevel() {
+		p, err := client.(registry.ProductInfo).Product(ctx, o.Product)
+		if err != nil {
+			return res, err
+		}
+		if err := provision.CheckMode(o.Mode, o.Platform, &p); err != nil {
+			return res, err
+		}
+		productSecret = p.Secret
+	}
 
 	// 4. The line.
 	format, err := templates.Lookup(v.format)
@@ -147,6 +187,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		Ledger: l, Platform: o.Platform, Product: o.Product, Format: format, Station: "demo",
 		Ports: func() ([]string, error) { return burner.Expand(pattern) },
 		Open:  provision.OpenATBoard(o.Platform, o.Baud), Once: true, Events: o.Events,
+		Mode: o.Mode, ProductSecret: productSecret, NameFrom: "mac", Region: client.Region(),
 	})
 	if err != nil {
 		return res, err
@@ -157,7 +198,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 
 	// 5. QA: read every board back, check the device on the platform.
 	vr, err := provision.Verify(ctx, provision.VerifyOptions{
-		Ledger: l, Platform: o.Platform, Product: o.Product, Cloud: client, Login: provision.MQTTLogin(mqttAddr),
+		Ledger: l, Platform: o.Platform, Product: o.Product, Cloud: client,
+		Login: provision.MQTTLogin(mqttAddr), TokenLogin: provision.MQTTTokenLogin(mqttAddr),
+		Mode: o.Mode, ProductSecret: productSecret, Register: o.Mode.ProductLevel(),
 		Ports: func() ([]string, error) { return burner.Expand(pattern) },
 		Open:  provision.OpenATBoard(o.Platform, o.Baud), Events: o.Events,
 	})
@@ -171,10 +214,17 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	// And independently of the ledger: every board's flash holds exactly what
 	// the platform issued for its name.
 	issued := func(name string) (string, bool) { return v.issued(emu, o.Product, name) }
+	if o.Mode == provision.ModeRegistrationFree {
+		issued = nil // the board holds a token, no device secret
+	}
 	if err := crossCheck(res.Boards, issued, o.Boards); err != nil {
 		return res, err
 	}
-	say("5. verified %d boards: each holds the secret the platform issued for its name, no two share one, every device exists on the platform and logged in to its MQTT broker (%s)", vr.Verified, mqttAddr)
+	if o.Mode.ProductLevel() {
+		say("5. verified %d boards: each registered itself with the product's key (%s), got its own identity from the platform and logged in to its MQTT broker (%s)", vr.Verified, o.Mode, mqttAddr)
+	} else {
+		say("5. verified %d boards: each holds the secret the platform issued for its name, no two share one, every device exists on the platform and logged in to its MQTT broker (%s)", vr.Verified, mqttAddr)
+	}
 
 	// 6. The record.
 	sum, err := audit.Write(l, res.Audit, audit.Options{Station: "demo"})
@@ -206,17 +256,19 @@ func crossCheck(boardsDir string, issued func(name string) (string, bool), want 
 			errs = append(errs, fmt.Errorf("board %s holds no credential", k))
 			continue
 		}
-		psk, ok := issued(f.DeviceName)
-		switch {
-		case !ok:
-			errs = append(errs, fmt.Errorf("board %s holds %s, which the platform does not know", k, f.DeviceName))
-		case psk != f.DeviceSecret:
-			errs = append(errs, fmt.Errorf("board %s holds a secret for %s that is not the one the platform issued", k, f.DeviceName))
+		if issued != nil {
+			psk, ok := issued(f.DeviceName)
+			switch {
+			case !ok:
+				errs = append(errs, fmt.Errorf("board %s holds %s, which the platform does not know", k, f.DeviceName))
+			case psk != f.DeviceSecret:
+				errs = append(errs, fmt.Errorf("board %s holds a secret for %s that is not the one the platform issued", k, f.DeviceName))
+			}
 		}
 		if other, dup := names[f.DeviceName]; dup {
 			errs = append(errs, fmt.Errorf("boards %s and %s both hold %s", other, k, f.DeviceName))
 		}
-		if other, dup := secrets[f.DeviceSecret]; dup {
+		if other, dup := secrets[f.DeviceSecret]; dup && f.DeviceSecret != "" {
 			errs = append(errs, fmt.Errorf("boards %s and %s share a secret", other, k))
 		}
 		names[f.DeviceName], secrets[f.DeviceSecret] = k, k

@@ -11,9 +11,12 @@ import (
 const DefaultSize = 0x6000
 
 // Keys names the namespace and the keys a credential is stored under. An
-// empty key name leaves that field out of the image.
+// empty key name leaves that field out of the image. ProductSecret is only
+// written for a credential that has one (product-level: the firmware
+// registers itself with it).
 type Keys struct {
 	Namespace, ProductID, DeviceName, DeviceSecret, Region string
+	ProductSecret                                          string
 }
 
 // TencentKeys are the names Espressif's Tencent IoT Explorer kit reads:
@@ -22,14 +25,20 @@ type Keys struct {
 // 336a64d), the CSV its README feeds to nvs_partition_gen.py. That kit takes
 // the region from its build configuration; "region" is iotburn's convention
 // for firmware that wants it in NVS (it is only written when the credential
-// has a region, and other firmware ignores it).
-var TencentKeys = Keys{Namespace: "qcloud-key", ProductID: "product_id", DeviceName: "device_name", DeviceSecret: "device_secret", Region: "region"}
+// has a region, and other firmware ignores it). product_secret follows the
+// kit's snake_case spelling and the C SDK's productSecret; it is iotburn's
+// name [NOT FROM A SOURCE: the kit's CSV has no product secret].
+var TencentKeys = Keys{Namespace: "qcloud-key", ProductID: "product_id", DeviceName: "device_name", DeviceSecret: "device_secret", Region: "region",
+	ProductSecret: "product_secret"}
 
 // AliyunKeys are the names Espressif's Alibaba Cloud kit reads: namespace
 // "aliyun-key", keys ProductKey, DeviceName, DeviceSecret, from
 // espressif/esp-aliyun config/mass_mfg/single_mfg_config.csv (commit
-// 0c984fa). That kit has no region key, so none is written.
-var AliyunKeys = Keys{Namespace: "aliyun-key", ProductID: "ProductKey", DeviceName: "DeviceName", DeviceSecret: "DeviceSecret"}
+// 0c984fa). That kit has no region key, so none is written. "ProductSecret"
+// for product-level credentials follows the kit's spelling of the other keys
+// (the API's field names); it is iotburn's choice [NOT FROM A SOURCE].
+var AliyunKeys = Keys{Namespace: "aliyun-key", ProductID: "ProductKey", DeviceName: "DeviceName", DeviceSecret: "DeviceSecret",
+	ProductSecret: "ProductSecret"}
 
 // DefaultKeys returns the key set for a platform ("tencent", "aliyun").
 func DefaultKeys(platform string) (Keys, error) {
@@ -43,8 +52,9 @@ func DefaultKeys(platform string) (Keys, error) {
 }
 
 // Format renders one credential as an NVS partition: one namespace holding
-// the product id, device name, device secret and (when set) region as
-// strings, in that order, so the image is byte-identical to what
+// the product id, device name, device secret (a product-level credential has
+// none), product secret (when set) and region (when set) as strings, in that
+// order, so the image is byte-identical to what
 // nvs_partition_gen.py makes from the equivalent CSV
 // (testdata/nvs/cred_tencent.csv).
 type Format struct {
@@ -69,21 +79,28 @@ func (f Format) Render(c registry.Credential) ([]byte, error) {
 	if keys.Namespace == "" {
 		return nil, fmt.Errorf("nvs: no namespace name for the credential")
 	}
+	// A product-level credential has no device secret: the firmware
+	// registers with the product secret, which must then have a key.
+	productLevel := c.ProductSecret != "" && c.DeviceSecret == ""
+	if productLevel && keys.ProductSecret == "" {
+		return nil, fmt.Errorf("nvs: %q is a product-level credential but no key name is set for the product secret", c.DeviceName)
+	}
 	for _, fv := range []struct{ what, key, v string }{
 		{"product id", keys.ProductID, c.ProductID},
 		{"device name", keys.DeviceName, c.DeviceName},
 		{"device secret", keys.DeviceSecret, c.DeviceSecret},
 	} {
-		if fv.key != "" && fv.v == "" {
+		if fv.key != "" && fv.v == "" && !(productLevel && fv.what == "device secret") {
 			return nil, fmt.Errorf("nvs: %s of %q is empty", fv.what, c.DeviceName)
 		}
 	}
-	entries := make([]Entry, 0, 5)
+	entries := make([]Entry, 0, 6)
 	entries = append(entries, Entry{Namespace: keys.Namespace, Key: keys.Namespace, Kind: Namespace})
 	for _, kv := range [...]struct{ key, v string }{
 		{keys.ProductID, c.ProductID},
 		{keys.DeviceName, c.DeviceName},
 		{keys.DeviceSecret, c.DeviceSecret},
+		{keys.ProductSecret, c.ProductSecret},
 		{keys.Region, c.Region},
 	} {
 		if kv.key != "" && kv.v != "" {
@@ -125,6 +142,7 @@ func (f Format) Check(img []byte, c registry.Credential) error {
 		{keys.ProductID, c.ProductID},
 		{keys.DeviceName, c.DeviceName},
 		{keys.DeviceSecret, c.DeviceSecret},
+		{keys.ProductSecret, c.ProductSecret},
 		{keys.Region, c.Region},
 	} {
 		if kv.key == "" || kv.want == "" {

@@ -1,0 +1,190 @@
+package provision
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iotburn/iotburn/burner/sim"
+	"github.com/iotburn/iotburn/provision/ledger"
+	"github.com/iotburn/iotburn/registry"
+	"github.com/iotburn/iotburn/registry/aliyun"
+	"github.com/iotburn/iotburn/registry/emulator"
+	"github.com/iotburn/iotburn/registry/tencent"
+	"github.com/iotburn/iotburn/templates"
+)
+
+// productWorld is one emulator (both vendors, dynamic registration set per
+// product, its MQTT broker), simulated boards that register themselves
+// against it, and a ledger.
+type productWorld struct {
+	emu    *emulator.Emulator
+	url    string
+	broker string
+	cloud  registry.Platform
+	ledger *ledger.Ledger
+	farm   *sim.Farm
+}
+
+func newProductWorld(t *testing.T, platform, kind string, settings emulator.ProductSettings, boards int) *productWorld {
+	t.Helper()
+	cfg := emulator.Config{Products: []string{testProduct}, AliyunProducts: []string{"a1Prod"}, TaskDelay: -1, RateLimit: -1,
+		DynRegProducts: map[string]emulator.ProductSettings{"tencent:" + testProduct: settings, "aliyun:a1Prod": settings}}
+	cfg.SecretID, cfg.SecretKey = emulator.NewKeyPair()
+	cfg.AliyunAccessKeyID, cfg.AliyunAccessKeySecret = emulator.NewAliyunKeyPair()
+	emu, err := emulator.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(func() { srv.Close(); emu.Close() })
+	broker, err := emu.StartMQTT("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &productWorld{emu: emu, url: srv.URL, broker: broker, ledger: openLedger(t)}
+	if platform == "tencent" {
+		w.cloud, err = tencent.New(tencent.Config{SecretID: cfg.SecretID, SecretKey: cfg.SecretKey, Region: tencent.DefaultRegion, Endpoint: srv.URL})
+	} else {
+		w.cloud, err = aliyun.New(aliyun.Config{AccessKeyID: cfg.AliyunAccessKeyID, AccessKeySecret: cfg.AliyunAccessKeySecret, Region: aliyun.DefaultRegion, Endpoint: srv.URL})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.farm, err = sim.Start(sim.Options{Dir: t.TempDir(), Kind: kind, Count: boards, Baud: 921600, Cloud: srv.URL, MQTT: broker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.farm.Close() })
+	return w
+}
+
+func (w *productWorld) product(platform string) string {
+	if platform == "tencent" {
+		return testProduct
+	}
+	return "a1Prod"
+}
+
+// run burns every board in mode and then verifies them (registering
+// themselves, checked on the platform, logging in over MQTT).
+func (w *productWorld) run(t *testing.T, platform string, mode Mode, productSecret string, tamperToken bool) (LineResult, VerifyResult) {
+	t.Helper()
+	ctx := context.Background()
+	product := w.product(platform)
+	format, err := templates.Lookup(platform + "-at")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, b := range w.farm.Boards() {
+		paths = append(paths, b.Path())
+	}
+	ports := func() ([]string, error) { return paths, nil }
+	open := OpenATBoard(platform, 921600)
+	lr, err := RunLine(ctx, LineOptions{Ledger: w.ledger, Platform: platform, Product: product, Format: format, Station: "t",
+		Ports: ports, Open: open, Once: true, OpTimeout: 10 * time.Second,
+		Mode: mode, ProductSecret: productSecret, NameFrom: "mac", Region: w.cloud.Region()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenLogin := MQTTTokenLogin(w.broker)
+	if tamperToken {
+		tokenLogin = func(ctx context.Context, c registry.Credential, cid, token string) error {
+			return MQTTTokenLogin(w.broker)(ctx, c, cid, "x"+token[1:])
+		}
+	}
+	vr, err := Verify(ctx, VerifyOptions{Ledger: w.ledger, Platform: platform, Product: product, Ports: ports, Open: open,
+		Cloud: w.cloud, Login: MQTTLogin(w.broker), TokenLogin: tokenLogin,
+		Mode: mode, ProductSecret: productSecret, Register: true, OpTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lr, vr
+}
+
+func (w *productWorld) secret(t *testing.T, platform string) string {
+	p, err := w.cloud.(registry.ProductInfo).Product(context.Background(), w.product(platform))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Secret
+}
+
+// preCreate creates the boards' own names on the platform and in the ledger.
+func (w *productWorld) preCreate(t *testing.T, platform string) []string {
+	var list []string
+	for _, b := range w.farm.Boards() {
+		n, _ := BoardName("mac", "", b.MAC(), "")
+		list = append(list, n)
+	}
+	if _, err := Create(context.Background(), CreateOptions{Platform: w.cloud, Ledger: w.ledger, Product: w.product(platform), Names: list}); err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+func failuresMention(vr VerifyResult, s string) bool {
+	return strings.Contains(strings.Join(vr.Failures, "\n"), s)
+}
+
+func TestModePreregisteredTencent(t *testing.T) {
+	w := newProductWorld(t, "tencent", "tencent-at", emulator.ProductSettings{DynamicRegistration: true}, 2)
+	list := w.preCreate(t, "tencent")
+	// The second board's name disappears from the platform: not pre-registered any more.
+	if err := w.cloud.DeleteDevice(context.Background(), testProduct, list[1]); err != nil {
+		t.Fatal(err)
+	}
+	lr, vr := w.run(t, "tencent", ModePreregistered, w.secret(t, "tencent"), false)
+	if lr.Burned != 2 {
+		t.Fatalf("line: %+v", lr)
+	}
+	if vr.Verified != 1 || vr.Failed != 1 || !failuresMention(vr, "ResourceNotFound.DeviceNotExist") {
+		t.Fatalf("verify: %+v, want 1 verified and the platform's DeviceNotExist for the other", vr)
+	}
+}
+
+func TestModeAutocreateTencent(t *testing.T) {
+	w := newProductWorld(t, "tencent", "tencent-at", emulator.ProductSettings{DynamicRegistration: true, AutoCreate: true, AutoCreateQuota: 1}, 2)
+	lr, vr := w.run(t, "tencent", ModeAutocreate, w.secret(t, "tencent"), false)
+	if lr.Burned != 2 {
+		t.Fatalf("line: %+v", lr)
+	}
+	if vr.Verified != 1 || vr.Failed != 1 || !failuresMention(vr, "LimitExceeded") {
+		t.Fatalf("verify: %+v, want 1 verified and the quota refusal for the other", vr)
+	}
+	if n := len(w.emu.TencentDeviceNames(testProduct)); n != 1 {
+		t.Errorf("the platform created %d devices, want 1 (quota)", n)
+	}
+}
+
+func TestModePreregisteredAliyunWrongSecret(t *testing.T) {
+	w := newProductWorld(t, "aliyun", "aliyun-at", emulator.ProductSettings{DynamicRegistration: true}, 1)
+	w.preCreate(t, "aliyun")
+	lr, vr := w.run(t, "aliyun", ModePreregistered, w.secret(t, "aliyun"), false)
+	if lr.Burned != 1 || vr.Verified != 1 {
+		t.Fatalf("right secret: line %+v, verify %+v", lr, vr)
+	}
+
+	w2 := newProductWorld(t, "aliyun", "aliyun-at", emulator.ProductSettings{DynamicRegistration: true}, 1)
+	w2.preCreate(t, "aliyun")
+	lr, vr = w2.run(t, "aliyun", ModePreregistered, "not-the-product-secret", false)
+	if lr.Burned != 1 || vr.Failed != 1 || !failuresMention(vr, "dynamic registration") {
+		t.Fatalf("wrong secret: line %+v, verify %+v, want the registration refused", lr, vr)
+	}
+}
+
+func TestModeRegistrationFreeAliyun(t *testing.T) {
+	w := newProductWorld(t, "aliyun", "aliyun-at", emulator.ProductSettings{DynamicRegistration: true, RegistrationFree: true}, 1)
+	lr, vr := w.run(t, "aliyun", ModeRegistrationFree, w.secret(t, "aliyun"), false)
+	if lr.Burned != 1 || vr.Verified != 1 {
+		t.Fatalf("line %+v, verify %+v", lr, vr)
+	}
+	w2 := newProductWorld(t, "aliyun", "aliyun-at", emulator.ProductSettings{DynamicRegistration: true, RegistrationFree: true}, 1)
+	lr, vr = w2.run(t, "aliyun", ModeRegistrationFree, w2.secret(t, "aliyun"), true)
+	if lr.Burned != 1 || vr.Failed != 1 || !failuresMention(vr, "bad user name or password") {
+		t.Fatalf("tampered token: line %+v, verify %+v, want the broker's refusal", lr, vr)
+	}
+}
