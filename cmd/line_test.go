@@ -186,3 +186,40 @@ func TestDemoAliyun(t *testing.T) {
 		}
 	}
 }
+
+// `iotburn demo --mode product-preregistered` and `--mode registration-free`:
+// every board registers itself and logs in over MQTT; the audit has them.
+func TestDemoProductModes(t *testing.T) {
+	for _, args := range [][]string{
+		{"--mode", "product-preregistered"},
+		{"--platform", "aliyun", "--mode", "registration-free"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			out, _, err := run(t, append([]string{"--json", "demo", "--dir", dir}, args...)...)
+			if err != nil {
+				t.Fatalf("demo: %v\n%s", err, out)
+			}
+			if !strings.Contains(out, `"verified":4`) {
+				t.Fatalf("want 4 boards verified:\n%s", out)
+			}
+			wb, err := excelize.OpenFile(filepath.Join(dir, "audit.xlsx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, _ := wb.GetRows("Units")
+			verified := 0
+			for _, r := range rows[1:] {
+				if strings.Contains(strings.Join(r, "|"), "|verified|") {
+					verified++
+				}
+			}
+			if verified != 4 {
+				t.Errorf("audit: %d verified rows, want 4", verified)
+			}
+		})
+	}
+	if _, _, err := run(t, "demo", "--mode", "registration-free", "--dir", t.TempDir()); err == nil || !strings.Contains(err.Error(), "aliyun") {
+		t.Errorf("registration-free on Tencent: %v, want advice to use aliyun", err)
+	}
+}
