@@ -122,7 +122,11 @@ func boardLine(e provision.Event) string {
 	case provision.StageSkipped:
 		return fmt.Sprintf("%s  %-8s skipped  %s already holds %s", e.Time.Format("15:04:05"), port, e.HWID, e.DeviceName)
 	case provision.StageVerified:
-		return fmt.Sprintf("%s  %-8s verified %s holds %s (secret %s)", e.Time.Format("15:04:05"), port, e.HWID, e.DeviceName, e.Fingerprint)
+		line := fmt.Sprintf("%s  %-8s verified %s holds %s (secret %s)", e.Time.Format("15:04:05"), port, e.HWID, e.DeviceName, e.Fingerprint)
+		if e.MQTT != "" {
+			line += ", mqtt " + e.MQTT
+		}
+		return line
 	default:
 		who := e.HWID
 		if who == "" {

@@ -62,6 +62,9 @@ type Event struct {
 	Attempt     int           `json:"attempt,omitempty"`
 	Duration    time.Duration `json:"duration_ns,omitempty"`
 	Err         string        `json:"error,omitempty"`
+	// MQTT is "connected" when verify logged in to the broker with the
+	// board's credential.
+	MQTT string `json:"mqtt,omitempty"`
 }
 
 // LineOptions configures the station loop behind `iotburn batch`.

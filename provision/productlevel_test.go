@@ -188,3 +188,36 @@ func TestModeRegistrationFreeAliyun(t *testing.T) {
 		t.Fatalf("tampered token: line %+v, verify %+v, want the broker's refusal", lr, vr)
 	}
 }
+
+// Pre-registered mode: a board whose own name was never created is refused
+// on the line with a message that says what to do; the others go on.
+func TestLineRefusesNameNotPreregistered(t *testing.T) {
+	w := newProductWorld(t, "tencent", "tencent-at", emulator.ProductSettings{DynamicRegistration: true}, 2)
+	first, _ := BoardName("mac", "", w.farm.Boards()[0].MAC(), "")
+	if _, err := Create(context.Background(), CreateOptions{Platform: w.cloud, Ledger: w.ledger, Product: testProduct, Names: []string{first}}); err != nil {
+		t.Fatal(err)
+	}
+	format, _ := templates.Lookup("tencent-at")
+	var paths []string
+	for _, b := range w.farm.Boards() {
+		paths = append(paths, b.Path())
+	}
+	var failures []string
+	lr, err := RunLine(context.Background(), LineOptions{Ledger: w.ledger, Platform: "tencent", Product: testProduct, Format: format,
+		Ports: func() ([]string, error) { return paths, nil }, Open: OpenATBoard("tencent", 921600), Once: true,
+		Mode: ModePreregistered, ProductSecret: w.secret(t, "tencent"), NameFrom: "mac",
+		Events: func(e Event) {
+			if e.Stage == StageFailed {
+				failures = append(failures, e.Err)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lr.Burned != 1 || lr.Failed != 1 || len(failures) != 1 || !strings.Contains(failures[0], "not pre-registered") || !strings.Contains(failures[0], "iotburn create") {
+		t.Fatalf("line %+v, failures %q", lr, failures)
+	}
+	if fl := w.farm.Boards()[1].Flash(); fl.ProductID != "" {
+		t.Errorf("the refused board was written: %+v", fl.ProductID)
+	}
+}

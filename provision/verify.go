@@ -224,10 +224,12 @@ func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, por
 		if err := op(func(c context.Context) error { return o.TokenLogin(c, u.Cred, clientID, token) }); err != nil {
 			return fail(fmt.Errorf("mqtt login: %w", err))
 		}
+		ev.MQTT = "connected"
 	case o.Login != nil && (!o.Mode.ProductLevel() || o.Register):
 		if err := op(func(c context.Context) error { return o.Login(c, cred) }); err != nil {
 			return fail(fmt.Errorf("mqtt login: %w", err))
 		}
+		ev.MQTT = "connected"
 	}
 	if err := o.Ledger.Verified(u.ID); err != nil {
 		return fail(err)

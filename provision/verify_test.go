@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/iotburn/iotburn/burner"
@@ -87,9 +88,15 @@ func TestVerifyMQTT(t *testing.T) {
 	if res, err := RunLine(ctx, lo); err != nil || res.Burned != 2 {
 		t.Fatalf("burn: %+v %v", res, err)
 	}
-	res, err := Verify(ctx, VerifyOptions{Ledger: l, Platform: "tencent", Product: testProduct, Ports: lo.Ports, Open: lo.Open, Login: MQTTLogin(broker)})
-	if err != nil || res.Verified != 2 {
-		t.Fatalf("verify --mqtt: %+v %v", res, err)
+	var connected atomic.Int32
+	res, err := Verify(ctx, VerifyOptions{Ledger: l, Platform: "tencent", Product: testProduct, Ports: lo.Ports, Open: lo.Open, Login: MQTTLogin(broker),
+		Events: func(e Event) {
+			if e.MQTT == "connected" {
+				connected.Add(1)
+			}
+		}})
+	if err != nil || res.Verified != 2 || connected.Load() != 2 {
+		t.Fatalf("verify --mqtt: %+v %v, %d connected", res, err, connected.Load())
 	}
 	u, _, _ := l.UnitByHW(strings.ToLower(farm.Boards()[0].MAC()))
 	bad := u.Cred
