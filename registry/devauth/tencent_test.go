@@ -93,7 +93,7 @@ func TestTencentDynRegSignature(t *testing.T) {
 		t.Fatalf("headers %v", hdr)
 	}
 	// The reference's own (unpublished) hmacsha256 computation of the same inputs.
-	body, hdr = TencentDynRegRequest("PRODUCT_ID1", "PRODUCT_SECRETKEY", "DEVICENAME1", time.Unix(1629362589, 0), 333464802)
+	_, hdr = TencentDynRegRequest("PRODUCT_ID1", "PRODUCT_SECRETKEY", "DEVICENAME1", time.Unix(1629362589, 0), 333464802)
 	if got := hdr.Get("X-TC-Signature"); got != "69kjTTAAkL07xH0GQoEn44Zmp0BusuM7TepzEwuTXNM=" || hdr.Get("X-TC-Algorithm") != "hmacsha256" {
 		t.Fatalf("hmacsha256 signature %s", got)
 	}

@@ -61,7 +61,7 @@ func parseTC3Authorization(h string) (tc3Auth, error) {
 	}
 	parts := strings.Split(cred, "/")
 	if len(parts) != 4 || parts[0] == "" || parts[1] == "" || parts[2] == "" || parts[3] != tc3Terminator {
-		return a, errors.New("Credential must be SecretId/Date/Service/tc3_request")
+		return a, errors.New("the Credential must be SecretId/Date/Service/tc3_request")
 	}
 	a.SecretID, a.Date, a.Service = parts[0], parts[1], parts[2]
 	if signed == "" {
@@ -74,7 +74,7 @@ func parseTC3Authorization(h string) (tc3Auth, error) {
 		a.SignedHeaders = append(a.SignedHeaders, name)
 	}
 	if len(sig) != 64 || strings.Trim(sig, "0123456789abcdef") != "" {
-		return a, errors.New("Signature must be 64 lowercase hex digits")
+		return a, errors.New("the Signature must be 64 lowercase hex digits")
 	}
 	a.Signature = sig
 	return a, nil
