@@ -92,17 +92,23 @@ func (d *Driver) TencentDevInfo(ctx context.Context) (DevInfo, error) {
 // want (ProductSecret, no DeviceSecret) is compared with the product info
 // instead (AT+TCPRDINFOSET?), which stays as burned after registration.
 func (d *Driver) VerifyTencent(ctx context.Context, want registry.Credential) error {
+	what, secret := "device", want.DeviceSecret
+	var got DevInfo
+	var err error
 	if productLevel(want) {
-		return d.verifyTencentProduct(ctx, want)
+		var pi ProductInfo
+		pi, err = d.TencentProductInfo(ctx)
+		got, what, secret = DevInfo(pi), "product", want.ProductSecret
+	} else {
+		got, err = d.TencentDevInfo(ctx)
 	}
-	got, err := d.TencentDevInfo(ctx)
 	if err != nil {
 		return err
 	}
 	port := d.port.Name()
 	if got == (DevInfo{}) {
-		return fmt.Errorf("board on %s holds no Tencent device info (want %s/%s): burn it again: %w",
-			port, want.ProductID, want.DeviceName, ErrMismatch)
+		return fmt.Errorf("board on %s holds no Tencent %s info (want %s/%s): burn it again: %w",
+			port, what, want.ProductID, want.DeviceName, ErrMismatch)
 	}
 	var bad []string
 	if got.ProductID != want.ProductID {
@@ -111,8 +117,8 @@ func (d *Driver) VerifyTencent(ctx context.Context, want registry.Credential) er
 	if got.DeviceName != want.DeviceName {
 		bad = append(bad, fmt.Sprintf("device name is %q, want %q", got.DeviceName, want.DeviceName))
 	}
-	if got.SecretBCC != BCC(want.DeviceSecret) {
-		bad = append(bad, "device secret differs (its checksum does not match)")
+	if got.SecretBCC != BCC(secret) {
+		bad = append(bad, what+" secret differs (its checksum does not match)")
 	}
 	if want.Region != "" && got.Region != want.Region {
 		bad = append(bad, fmt.Sprintf("region is %q, want %q", got.Region, want.Region))
@@ -164,35 +170,3 @@ func BCC(s string) int {
 // productLevel reports a product-level credential: a ProductSecret and no
 // DeviceSecret (registry.Credential).
 func productLevel(c registry.Credential) bool { return c.ProductSecret != "" && c.DeviceSecret == "" }
-
-// verifyTencentProduct compares the product info with a product-level want:
-// product id, device name, the product secret's BCC, and the region when
-// want names one.
-func (d *Driver) verifyTencentProduct(ctx context.Context, want registry.Credential) error {
-	got, err := d.TencentProductInfo(ctx)
-	if err != nil {
-		return err
-	}
-	port := d.port.Name()
-	if got == (ProductInfo{}) {
-		return fmt.Errorf("board on %s holds no Tencent product info (want %s/%s): burn it again: %w",
-			port, want.ProductID, want.DeviceName, ErrMismatch)
-	}
-	var bad []string
-	if got.ProductID != want.ProductID {
-		bad = append(bad, fmt.Sprintf("product id is %q, want %q", got.ProductID, want.ProductID))
-	}
-	if got.DeviceName != want.DeviceName {
-		bad = append(bad, fmt.Sprintf("device name is %q, want %q", got.DeviceName, want.DeviceName))
-	}
-	if got.SecretBCC != BCC(want.ProductSecret) {
-		bad = append(bad, "product secret differs (its checksum does not match)")
-	}
-	if want.Region != "" && got.Region != want.Region {
-		bad = append(bad, fmt.Sprintf("region is %q, want %q", got.Region, want.Region))
-	}
-	if len(bad) > 0 {
-		return fmt.Errorf("board on %s does not hold what was burned: %s: %w", port, strings.Join(bad, "; "), ErrMismatch)
-	}
-	return nil
-}
