@@ -185,10 +185,14 @@ func newSimDeviceCmd(g *globals) *cobra.Command {
 		Use:   "device",
 		Short: "Simulate boards on pseudo-terminals: each appears as DIR/ttySIMnn",
 		Long: `sim device starts --count simulated boards, each a pseudo-terminal speaking a module's firmware
-(tencent-at: the Tencent IoT AT firmware) at --baud, with its own MAC and IMEI. Each board's
+(tencent-at: the Tencent IoT AT firmware; aliyun-at: Alibaba's IoT AT firmware; esp32: the ESP32
+ROM serial bootloader) at --baud, with its own MAC and IMEI. Given --cloud (and --mqtt), boards
+with a product's key register themselves with the platform when told to, as real modules do. Each board's
 flash is a file in --dir: restart on the same --dir and the same boards come back with what was
 burned into them. Point the line at them with --ports 'DIR/tty*'.`,
 		Example: `  iotburn sim device --kind tencent-at --count 8 --dir boards/
+  iotburn sim device --kind aliyun-at --count 4 --dir ali/ --cloud http://127.0.0.1:8443 --mqtt 127.0.0.1:1883
+  iotburn sim device --kind esp32 --count 4 --dir esp/
   # in another shell
   iotburn batch --product ABCDEFGHIJ --ports 'boards/tty*'`,
 		Args: cobra.NoArgs,
@@ -218,5 +222,7 @@ burned into them. Point the line at them with --ports 'DIR/tty*'.`,
 	c.Flags().IntVar(&opts.Count, "count", 8, "how many boards")
 	c.Flags().StringVar(&opts.Dir, "dir", "iotburn-boards", "directory for the boards' ports and flash files")
 	c.Flags().IntVar(&opts.Baud, "baud", 115200, "line rate the boards are paced at")
+	c.Flags().StringVar(&opts.Cloud, "cloud", "", "the platform the boards register themselves with (product-level modes), e.g. http://127.0.0.1:8443")
+	c.Flags().StringVar(&opts.MQTT, "mqtt", "", "the platform's MQTT broker, for Aliyun registration-free boards, e.g. 127.0.0.1:1883")
 	return c
 }
