@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,7 @@ func newSimCloudCmd(g *globals) *cobra.Command {
 		listen, state string
 		mqttListen    string
 		products      []string
+		dynreg        []string
 	)
 	c := &cobra.Command{
 		Use:   "cloud",
@@ -46,6 +48,7 @@ It accepts the key pairs in TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY and
 ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up, keeps them in
 --state and prints them: paste the export lines into the shell that runs iotburn.`,
 		Example: `  iotburn sim cloud --listen 127.0.0.1:8443 --state cloud/ --product tencent:ABCDEFGHIJ --product aliyun:a1Xyz
+  iotburn sim cloud --dynamic-registration tencent:ABCDEFGHIJ:autocreate=100 --dynamic-registration aliyun:a1Xyz:registration-free
   # in another shell: the printed export line, then
   iotburn create --product ABCDEFGHIJ --names names.txt --endpoint http://127.0.0.1:8443`,
 		Args: cobra.NoArgs,
@@ -67,12 +70,16 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 			if err := os.MkdirAll(state, 0o700); err != nil {
 				return err
 			}
+			settings, err := parseDynReg(dynreg)
+			if err != nil {
+				return err
+			}
 			keys, err := emulatorKeys(state)
 			if err != nil {
 				return err
 			}
 			emu, err := emulator.New(emulator.Config{StateDir: state, SecretID: keys.SecretID, SecretKey: keys.SecretKey, Products: tencentProducts,
-				AliyunAccessKeyID: keys.AliyunAccessKeyID, AliyunAccessKeySecret: keys.AliyunAccessKeySecret, AliyunProducts: aliyunProducts, Log: g.logger()})
+				AliyunAccessKeyID: keys.AliyunAccessKeyID, AliyunAccessKeySecret: keys.AliyunAccessKeySecret, AliyunProducts: aliyunProducts, DynRegProducts: settings, Log: g.logger()})
 			if err != nil {
 				return err
 			}
@@ -107,10 +114,46 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 		},
 	}
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "address to serve on")
+	c.Flags().StringArrayVar(&dynreg, "dynamic-registration", nil, "switch a product's dynamic registration on at first start: tencent:PID, tencent:PID:autocreate[=QUOTA], aliyun:PK, aliyun:PK:registration-free (repeatable)")
 	c.Flags().StringVar(&mqttListen, "mqtt-listen", "127.0.0.1:1883", "address of the MQTT broker devices log in to (verify --mqtt --mqtt-broker)")
 	c.Flags().StringVar(&state, "state", "iotburn-cloud", "directory holding the emulator's state (devices, secrets, tasks)")
 	c.Flags().StringArrayVar(&products, "product", []string{"tencent:ABCDEFGHIJ", "aliyun:a1Xyz"}, "a product to have, as tencent:PRODUCTID or aliyun:PRODUCTKEY (repeatable)")
 	return c
+}
+
+// parseDynReg reads --dynamic-registration values into the emulator's
+// per-product settings.
+func parseDynReg(specs []string) (map[string]emulator.ProductSettings, error) {
+	out := map[string]emulator.ProductSettings{}
+	for _, spec := range specs {
+		parts := strings.Split(spec, ":")
+		if len(parts) < 2 || (parts[0] != "tencent" && parts[0] != "aliyun") || parts[1] == "" {
+			return nil, fmt.Errorf("--dynamic-registration %q: write it as tencent:PID[:autocreate[=N]] or aliyun:PK[:registration-free]", spec)
+		}
+		st := emulator.ProductSettings{DynamicRegistration: true}
+		if len(parts) == 3 {
+			opt, n, hasN := strings.Cut(parts[2], "=")
+			switch {
+			case parts[0] == "tencent" && opt == "autocreate":
+				st.AutoCreate = true
+				if hasN {
+					q, err := strconv.Atoi(n)
+					if err != nil || q < 0 {
+						return nil, fmt.Errorf("--dynamic-registration %q: the quota is a number", spec)
+					}
+					st.AutoCreateQuota = q
+				}
+			case parts[0] == "aliyun" && opt == "registration-free" && !hasN:
+				st.RegistrationFree = true
+			default:
+				return nil, fmt.Errorf("--dynamic-registration %q: %s takes %s", spec, parts[0], map[string]string{"tencent": "autocreate[=N]", "aliyun": "registration-free"}[parts[0]])
+			}
+		} else if len(parts) > 3 {
+			return nil, fmt.Errorf("--dynamic-registration %q: too many parts", spec)
+		}
+		out[parts[0]+":"+parts[1]] = st
+	}
+	return out, nil
 }
 
 func firstOr(s []string, def string) string {

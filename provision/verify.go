@@ -197,6 +197,8 @@ func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, por
 		if err != nil {
 			return fail(fmt.Errorf("after registration: %w", err))
 		}
+		// What the board obtained, by fingerprint: its own secret or token.
+		ev.Fingerprint = registry.Fingerprint(cred.DeviceSecret + token)
 	case b != nil:
 		if err := op(func(c context.Context) error { return b.Verify(c, u.Cred) }); err != nil {
 			return fail(fmt.Errorf("board does not hold its credential: %w", err))
