@@ -171,7 +171,7 @@ func TestModePreregisteredAliyunWrongSecret(t *testing.T) {
 	w2 := newProductWorld(t, "aliyun", "aliyun-at", emulator.ProductSettings{DynamicRegistration: true}, 1)
 	w2.preCreate(t, "aliyun")
 	lr, vr = w2.run(t, "aliyun", ModePreregistered, "not-the-product-secret", false)
-	if lr.Burned != 1 || vr.Failed != 1 || !failuresMention(vr, "dynamic registration") {
+	if lr.Burned != 1 || vr.Failed != 1 || !failuresMention(vr, "dynamic registration") || !failuresMention(vr, "6292") {
 		t.Fatalf("wrong secret: line %+v, verify %+v, want the registration refused", lr, vr)
 	}
 }
