@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/iotburn/iotburn/burner"
+	"github.com/iotburn/iotburn/burner/esprom"
 	"github.com/iotburn/iotburn/burner/sim"
 	"github.com/iotburn/iotburn/provision"
 	"github.com/iotburn/iotburn/provision/audit"
@@ -68,7 +69,7 @@ func Run(ctx context.Context, o Options) ([]Figure, error) {
 	add := func(f Figure) { figs = append(figs, f); o.Report(f) }
 	// The audit goes first: its figure is the process's peak memory, which
 	// the other steps would raise.
-	steps := []func(context.Context, Options, func(Figure)) error{auditRSS, line, create, nvsGen}
+	steps := []func(context.Context, Options, func(Figure)) error{auditRSS, line, espBurn, create, nvsGen}
 	for _, step := range steps {
 		if err := step(ctx, o, add); err != nil {
 			return figs, err
@@ -172,6 +173,67 @@ func lineOnce(ctx context.Context, dir string, ports int) (lineRun, error) {
 		return run, fmt.Errorf("bench line: %d of %d boards burned", res.Burned, ports)
 	}
 	return run, nil
+}
+
+// espBurn writes a 0x6000 NVS partition to paced simulated ESP32s through
+// the ROM bootloader at 115200 and, after CHANGE_BAUDRATE, 921600, raw and
+// deflated, each against the line rate (baud/10). One board per figure: a
+// board stays at a changed rate until it is reset.
+func espBurn(ctx context.Context, o Options, add func(Figure)) error {
+	img, err := nvs.Format{Size: 0x6000, Version: 2, Keys: nvs.TencentKeys}.Render(registry.Credential{Platform: "tencent",
+		ProductID: "ABCDEFGHIJ", DeviceName: "dev0001", DeviceSecret: "7WmFA/MEs+Fy+32QwJWtYw==", Region: "ap-guangzhou"})
+	if err != nil {
+		return err
+	}
+	cases := []struct {
+		baud     int
+		compress bool
+	}{{115200, false}, {921600, false}, {115200, true}, {921600, true}}
+	farm, err := sim.Start(sim.Options{Dir: filepath.Join(o.Dir, "esp"), Kind: "esp32", Count: len(cases), Baud: 115200})
+	if err != nil {
+		return err
+	}
+	defer farm.Close()
+	for i, c := range cases {
+		p, err := burner.Open(farm.Boards()[i].Path(), 115200)
+		if err != nil {
+			return err
+		}
+		ldr := esprom.New(p)
+		err = ldr.Connect(ctx)
+		if err == nil {
+			err = ldr.Attach(ctx)
+		}
+		if err == nil && c.baud != 115200 {
+			err = ldr.ChangeBaud(ctx, c.baud)
+		}
+		var elapsed time.Duration
+		if err == nil {
+			start := time.Now()
+			err = ldr.WriteFlash(ctx, 0x9000, img, c.compress, nil)
+			elapsed = time.Since(start)
+		}
+		if err == nil {
+			err = ldr.VerifyFlash(ctx, 0x9000, img)
+		}
+		p.Close()
+		if err != nil {
+			return fmt.Errorf("bench esp32 at %d: %w", c.baud, err)
+		}
+		rate := float64(len(img)) / elapsed.Seconds()
+		line := float64(c.baud) / 10
+		how := "raw"
+		if c.compress {
+			how = "deflated"
+		}
+		f := Figure{Name: fmt.Sprintf("ESP32 ROM write, %d, %s", c.baud, how), Value: fmt.Sprintf("%.0f payload B/s", rate),
+			Reference: fmt.Sprintf("line rate %.0f B/s: %.0f%%; %d-byte NVS partition, MD5-verified", line, 100*rate/line, len(img))}
+		if !c.compress {
+			f.Target, f.Met = "≥ 90% of line rate", met(rate >= 0.9*line)
+		}
+		add(f)
+	}
+	return nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
