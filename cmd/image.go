@@ -104,6 +104,7 @@ func newImageCmd(g *globals) *cobra.Command {
 		nf             nvsFlags
 		format, outDir string
 		device         string
+		perProduct     bool
 	)
 	c := &cobra.Command{
 		Use:   "image --format F --out DIR",
@@ -124,7 +125,8 @@ With --format nvs --from-csv FILE it is a drop-in for Espressif's generator: the
   iotburn image --format tencent-at --product ABCDEFGHIJ --device dev001 --out images/
   iotburn image --format nvs --product ABCDEFGHIJ --size 0x6000 --out images/
   iotburn image --format nvs --from-csv mfg.csv --size 0x6000 --nvs-version 2 --out nvs.bin
-  iotburn image --format template:my.cfg.tmpl --product ABCDEFGHIJ --out images/`,
+  iotburn image --format template:my.cfg.tmpl --product ABCDEFGHIJ --out images/
+  iotburn image --format nvs --product ABCDEFGHIJ --per-product --out images/     # product-level keys`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if nf.fromCSV != "" {
@@ -157,14 +159,17 @@ With --format nvs --from-csv FILE it is a drop-in for Espressif's generator: the
 			if err != nil {
 				return err
 			}
+			if err := os.MkdirAll(outDir, 0o700); err != nil {
+				return err
+			}
+			if perProduct {
+				return writePerProduct(cmd, g, &pf, f, outDir)
+			}
 			l, err := g.openExistingLedger()
 			if err != nil {
 				return err
 			}
 			defer l.Close()
-			if err := os.MkdirAll(outDir, 0o700); err != nil {
-				return err
-			}
 			var written []string
 			write := func(c registry.Credential) error {
 				img, err := f.Render(c)
@@ -206,5 +211,40 @@ With --format nvs --from-csv FILE it is a drop-in for Espressif's generator: the
 	c.Flags().StringVar(&format, "format", "tencent-at", "image format: tencent-at, tencent-json, aliyun-at, aliyun-json, nvs, template:FILE")
 	c.Flags().StringVar(&outDir, "out", "images", "directory to write the images to (with --from-csv: the .bin file)")
 	c.Flags().StringVar(&device, "device", "", "only this device")
+	c.Flags().BoolVar(&perProduct, "per-product", false, "one image for every board of the product: its ProductSecret (fetched from the platform), no device name or secret (for firmware that names itself and registers)")
 	return c
+}
+
+// writePerProduct renders the product-level image shared by every board of
+// the product, with the ProductSecret the platform tells (cloud keys from
+// the environment, never the command line).
+func writePerProduct(cmd *cobra.Command, g *globals, pf *platformFlags, f templates.Format, outDir string) error {
+	client, err := pf.client()
+	if err != nil {
+		return fmt.Errorf("--per-product needs the platform, for the product's secret: %w", err)
+	}
+	pi, ok := client.(registry.ProductInfo)
+	if !ok {
+		return fmt.Errorf("%s cannot tell product secrets", pf.platform)
+	}
+	p, err := pi.Product(cmd.Context(), pf.product)
+	if err != nil {
+		return err
+	}
+	if p.Secret == "" {
+		return fmt.Errorf("%s product %s has no ProductSecret the API shows: switch dynamic registration on for it", pf.platform, pf.product)
+	}
+	img, err := f.Render(registry.Credential{Platform: pf.platform, ProductID: pf.product, ProductSecret: p.Secret, Region: client.Region()})
+	if err != nil {
+		return fmt.Errorf("%w (a per-product image has no device name: this format needs one, burn with `iotburn batch --mode product-preregistered` instead)", err)
+	}
+	path := filepath.Join(outDir, pf.product+f.Ext())
+	if err := provision.WriteSecretFile(path, img); err != nil {
+		return err
+	}
+	if g.json {
+		return g.printJSON(map[string]string{"product": pf.product, "file": path, "secret_fingerprint": registry.Fingerprint(p.Secret)})
+	}
+	fmt.Fprintf(g.out, "wrote %s, the %s image for every board of %s (0600: it holds the product secret)\n", path, f.Name(), pf.product)
+	return nil
 }

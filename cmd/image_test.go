@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/iotburn/iotburn/registry/emulator"
 )
 
 // `image --format nvs --from-csv` is a drop-in for Espressif's generator: the
@@ -60,5 +63,28 @@ func TestImageNVSBadCSVWritesNothing(t *testing.T) {
 				t.Fatal("a file was written for a bad CSV")
 			}
 		})
+	}
+}
+
+func TestImagePerProduct(t *testing.T) {
+	emu, endpoint := startCloud(t, 10*time.Millisecond)
+	if err := emu.SetProductSettings("tencent", "ABCDEFGHIJ", emulator.ProductSettings{DynamicRegistration: true}); err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := emu.ProductSecret("tencent", "ABCDEFGHIJ")
+	dir := t.TempDir()
+	if _, _, err := run(t, "image", "--format", "nvs", "--product", "ABCDEFGHIJ", "--per-product", "--size", "0x3000", "--out", dir, "--endpoint", endpoint); err != nil {
+		t.Fatal(err)
+	}
+	img, err := os.ReadFile(filepath.Join(dir, "ABCDEFGHIJ.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(img, []byte(secret)) || !bytes.Contains(img, []byte("product_secret")) {
+		t.Fatal("per-product partition lacks the product secret")
+	}
+	_, _, err = run(t, "image", "--format", "tencent-at", "--product", "ABCDEFGHIJ", "--per-product", "--out", dir, "--endpoint", endpoint)
+	if err == nil || !strings.Contains(err.Error(), "device name") {
+		t.Fatalf("tencent-at per product: %v, want it refused for want of a device name", err)
 	}
 }

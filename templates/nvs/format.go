@@ -90,7 +90,9 @@ func (f Format) Render(c registry.Credential) ([]byte, error) {
 		{"device name", keys.DeviceName, c.DeviceName},
 		{"device secret", keys.DeviceSecret, c.DeviceSecret},
 	} {
-		if fv.key != "" && fv.v == "" && !(productLevel && fv.what == "device secret") {
+		// A per-product partition (one image for every board of a product)
+		// has no name either: the firmware names itself, from its MAC.
+		if fv.key != "" && fv.v == "" && !(productLevel && fv.what != "product id") {
 			return nil, fmt.Errorf("nvs: %s of %q is empty", fv.what, c.DeviceName)
 		}
 	}

@@ -78,3 +78,23 @@ func keysOf(m map[string]string) []string {
 	}
 	return out
 }
+
+// One partition for every board of a product: product id and secret, no
+// name (the firmware names itself) and no device secret.
+func TestPerProductPartition(t *testing.T) {
+	img, err := Format{Size: 0x3000, Keys: TencentKeys}.Render(registry.Credential{Platform: "tencent", ProductID: "ABCDEFGHIJ", ProductSecret: "cHJvZHVjdC1zZWNyZXQ="})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := Read(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{}
+	for _, it := range items {
+		got[it.Key] = it.Value
+	}
+	if len(got) != 2 || got["product_id"] != "ABCDEFGHIJ" || got["product_secret"] != "cHJvZHVjdC1zZWNyZXQ=" {
+		t.Fatalf("items %v, want product_id and product_secret only", got)
+	}
+}
