@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -190,4 +191,75 @@ func TestBatchSurvivesKill9(t *testing.T) {
 		t.Errorf("after %d kills %d credentials are free, want 4: a killed run must not leak credentials", kills, counts.Free)
 	}
 	t.Logf("%d kills", kills)
+}
+
+// Ctrl-C during `iotburn batch`: the boards in flight are finished, then the
+// line stops; none is left half-burned.
+func TestBatchCtrlCFinishesBoardsInFlight(t *testing.T) {
+	if testing.Short() {
+		t.Skip("signal test")
+	}
+	_, endpoint := startCloud(t, 10*time.Millisecond)
+	dir := t.TempDir()
+	names := writeFile(t, dir, "names.txt", "d1\nd2\nd3\nd4\nd5\nd6\n")
+	ledgerPath := filepath.Join(dir, "iotburn.db")
+	if out, err := iotburn("--ledger", ledgerPath, "create", "--product", "ABCDEFGHIJ", "--names", names, "--endpoint", endpoint).CombinedOutput(); err != nil {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	// 2400 baud: a burn takes long enough for the signal to land mid-burn.
+	farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: "tencent-at", Count: 4, Baud: 2400})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer farm.Close()
+	c := iotburn("--ledger", ledgerPath, "--json", "batch", "--product", "ABCDEFGHIJ", "--ports", filepath.Join(dir, "boards", "tty*"), "--baud", "2400")
+	var out strings.Builder
+	c.Stdout = &out
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(700 * time.Millisecond)
+	signalled := time.Now()
+	if err := c.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		c.Process.Kill()
+		t.Fatal("batch did not stop within 30 s of Ctrl-C")
+	}
+	l, err := ledger.Open(ledgerPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	counts, err := l.Counts("tencent", "ABCDEFGHIJ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts.ByState[ledger.Burning] != 0 || counts.ByState[ledger.Reserved] != 0 || counts.ByState[ledger.Failed] != 0 {
+		t.Fatalf("after Ctrl-C: %v: boards were left half-done\n%s", counts.ByState, out.String())
+	}
+	if counts.ByState[ledger.Burned] == 0 {
+		t.Fatalf("no board finished: the signal came before any burn started?\n%s", out.String())
+	}
+	// At least one board finished after the signal: it was in flight and
+	// the line completed it rather than cutting it off.
+	after := 0
+	for _, line := range strings.Split(out.String(), "\n") {
+		var e struct {
+			Stage string    `json:"stage"`
+			Time  time.Time `json:"time"`
+		}
+		if json.Unmarshal([]byte(line), &e) == nil && e.Stage == "burned" && e.Time.After(signalled) {
+			after++
+		}
+	}
+	if after == 0 {
+		t.Fatalf("no board finished after Ctrl-C, so none was in flight: the test proved nothing\n%s", out.String())
+	}
+	t.Logf("states after Ctrl-C: %v; %d board(s) finished after the signal", counts.ByState, after)
 }
