@@ -258,3 +258,56 @@ func TestLineNoPorts(t *testing.T) {
 		t.Fatalf("err = %v, want advice about --ports", err)
 	}
 }
+
+// The line all shift: when a board is done the technician swaps it for the
+// next one on the same port; the line notices the new board (another MAC)
+// and burns it, until the target.
+func TestLineContinuousWithSwaps(t *testing.T) {
+	l := openLedger(t)
+	secrets := seedLedger(t, l, 10)
+	farm := startBoards(t, 2, 921600)
+	byPath := map[string]*sim.Board{}
+	for _, b := range farm.Boards() {
+		byPath[b.Path()] = b
+	}
+	o := lineOpts(l, farm, 921600)
+	o.Once, o.Target = false, 5
+	var mu sync.Mutex
+	seen := map[string]string{} // hw id -> device
+	o.Events = func(e Event) {
+		if e.Stage != StageBurned {
+			return
+		}
+		mu.Lock()
+		if prev, dup := seen[e.HWID]; dup {
+			t.Errorf("board %s burned twice (%s, %s)", e.HWID, prev, e.DeviceName)
+		}
+		seen[e.HWID] = e.DeviceName
+		mu.Unlock()
+		go func() { // the technician's hand: a moment later, the next board
+			time.Sleep(20 * time.Millisecond)
+			if err := byPath[e.Port].Swap(); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := RunLine(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Burned != 5 || res.Failed != 0 || ctx.Err() != nil {
+		t.Fatalf("got %+v (ctx %v), want 5 boards burned across 2 ports", res, ctx.Err())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	devices := map[string]bool{}
+	for hw, dev := range seen {
+		u, ok, err := l.UnitByHW(hw)
+		if err != nil || !ok || u.Cred.DeviceName != dev || u.Cred.DeviceSecret != secrets[dev] || devices[dev] {
+			t.Errorf("board %s: unit %+v (%v), device %s", hw, u.Cred.DeviceName, err, dev)
+		}
+		devices[dev] = true
+	}
+}
