@@ -273,6 +273,8 @@ func TestLineContinuousWithSwaps(t *testing.T) {
 	o := lineOpts(l, farm, 921600)
 	o.Once, o.Target = false, 5
 	var mu sync.Mutex
+	var swaps sync.WaitGroup
+	defer swaps.Wait() // before the boards are closed
 	seen := map[string]string{} // hw id -> device
 	o.Events = func(e Event) {
 		if e.Stage != StageBurned {
@@ -284,7 +286,9 @@ func TestLineContinuousWithSwaps(t *testing.T) {
 		}
 		seen[e.HWID] = e.DeviceName
 		mu.Unlock()
+		swaps.Add(1)
 		go func() { // the technician's hand: a moment later, the next board
+			defer swaps.Done()
 			time.Sleep(20 * time.Millisecond)
 			if err := byPath[e.Port].Swap(); err != nil {
 				t.Error(err)
