@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -23,6 +24,8 @@ type globals struct {
 	verbose bool
 	out     io.Writer
 	errOut  io.Writer
+	// mu keeps lines whole: the line's workers print from many goroutines.
+	mu sync.Mutex
 }
 
 // Execute runs the root command; it is all main does.
@@ -90,7 +93,16 @@ func (g *globals) logger() *slog.Logger {
 
 // printJSON writes one JSON object on one line.
 func (g *globals) printJSON(v any) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	return json.NewEncoder(g.out).Encode(v)
+}
+
+// printLine writes one line to w, whole, from any goroutine.
+func (g *globals) printLine(w io.Writer, line string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	fmt.Fprintln(w, line)
 }
 
 // interruptContext is cancelled by the first Ctrl-C (or SIGTERM); a second

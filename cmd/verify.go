@@ -92,7 +92,7 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 				if g.json {
 					_ = g.printJSON(e)
 				} else {
-					fmt.Fprintln(g.errOut, boardLine(e))
+					g.printLine(g.errOut, boardLine(e))
 				}
 			}
 			res, err := provision.Verify(cmd.Context(), o)
