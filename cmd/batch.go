@@ -146,8 +146,12 @@ recognised and left alone. Ctrl-C finishes the boards in flight, then stops.
 			if err != nil {
 				return err
 			}
-			if _, err := burner.Expand(ports); err != nil {
+			now, err := burner.Expand(ports)
+			if err != nil {
 				return err
+			}
+			if len(now) == 0 && !once && !g.json {
+				fmt.Fprintf(g.errOut, "no board on %s yet: waiting for boards to be plugged in (`iotburn ports` lists what the system sees)\n", ports)
 			}
 			l, err := lf.openLedger(g)
 			if err != nil {
