@@ -158,7 +158,7 @@ void its credential instead.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&hw, "hw", "", "the board's hardware id (MAC or imei:N), as `iotburn audit` shows it (required)")
+	c.Flags().StringVar(&hw, "hw", "", "the board's `HWID`: its MAC or imei:N, as the audit shows it (required)")
 	_ = c.MarkFlagRequired("hw")
 	return c
 }

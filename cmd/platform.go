@@ -24,7 +24,7 @@ func (p *platformFlags) register(c *cobra.Command, productRequired bool) {
 	f := c.Flags()
 	f.StringVar(&p.platform, "platform", "tencent", "the IoT platform: tencent or aliyun")
 	f.StringVar(&p.product, "product", "", "the product (Tencent ProductId, Aliyun ProductKey)")
-	f.StringVar(&p.endpoint, "endpoint", "", "API base URL instead of the public cloud, e.g. http://127.0.0.1:8443 for `iotburn sim cloud`")
+	f.StringVar(&p.endpoint, "endpoint", "", "API base `URL` instead of the public cloud, e.g. http://127.0.0.1:8443 for the built-in emulator (iotburn sim cloud)")
 	if productRequired {
 		_ = c.MarkFlagRequired("product")
 	}

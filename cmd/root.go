@@ -47,13 +47,15 @@ func newRoot(g *globals) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "iotburn",
 		Short: "Factory provisioning for IoT boards: create devices, render images, burn and verify them",
-		Long: `iotburn gives each board on the line its own cloud identity (Tencent Cloud IoT Hub),
-proves it landed by reading it back, and keeps a ledger and an audit workbook an auditor can trust.
+		Long: `iotburn gives each board on the line its own cloud identity (Tencent Cloud IoT Hub, Alibaba
+Cloud IoT Platform), proves it landed by reading it back, and keeps a ledger and an audit workbook
+an auditor can trust. AT-command modules and ESP32 boards; device-level and product-level keys.
 
 Start with the demo: it runs a whole batch on the built-in platform emulator and simulated boards.`,
 		Example: `  iotburn demo
   iotburn create --product ABCDEFGHIJ --names sn.csv
-  iotburn batch  --product ABCDEFGHIJ --ports auto --format tencent-at
+  iotburn batch  --product ABCDEFGHIJ --ports auto
+  iotburn verify --product ABCDEFGHIJ --ports auto --cloud --mqtt
   iotburn audit  --out audit.xlsx`,
 		SilenceUsage:  true,
 		SilenceErrors: true,

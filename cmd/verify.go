@@ -119,6 +119,6 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 	c.Flags().BoolVar(&cloud, "cloud", false, "also check each device on the platform (exists, enabled)")
 	c.Flags().BoolVar(&mqttLogin, "mqtt", false, "also log in to the platform's MQTT broker with each board's own credential")
 	c.Flags().BoolVar(&register, "register", false, "product-level modes: have each board register itself with the platform first (implied by --mqtt)")
-	c.Flags().StringVar(&broker, "mqtt-broker", "", "broker host:port instead of the vendor's public one (the emulator's: see `iotburn sim cloud`)")
+	c.Flags().StringVar(&broker, "mqtt-broker", "", "broker `host:port` instead of the vendor's public one (the emulator's is printed by iotburn sim cloud)")
 	return c
 }
