@@ -225,7 +225,16 @@ func (l *line) work(stop context.Context, path string) {
 				l.mu.Lock()
 				l.res.Failed++
 				l.mu.Unlock()
-				l.emit(Event{Port: path, Stage: StageFailed, Err: lastErr})
+				ev := Event{Port: path, Stage: StageFailed, Err: lastErr}
+				// A board that never told its id has no unit: only the
+				// history can show it was there. Recorded once per reported
+				// failure, as counted above, not at every rescan. A port
+				// that cannot be opened is not a board, so it is not recorded.
+				var idErr identifyError
+				if errors.As(err, &idErr) {
+					l.refused(&ev, "")
+				}
+				l.emit(ev)
 			}
 			if l.o.Once {
 				return
@@ -268,7 +277,7 @@ func (l *line) pass(stop context.Context, path, lastHW string) (string, bool, er
 			// so whatever answers next is a new board.
 			return "", false, nil
 		}
-		return "", false, fmt.Errorf("identify: %w", err)
+		return "", false, identifyError{fmt.Errorf("identify: %w", err)}
 	}
 	if hw == lastHW {
 		return hw, false, nil // the same board is still on the port
@@ -278,6 +287,25 @@ func (l *line) pass(stop context.Context, path, lastHW string) (string, bool, er
 	}
 	l.board(work, b, path, hw)
 	return hw, true, nil
+}
+
+// identifyError marks a pass that failed because the board on the port could
+// not be identified (as opposed to a port that could not be opened).
+type identifyError struct{ error }
+
+func (e identifyError) Unwrap() error { return e.error }
+
+// refused records in the ledger a board turned away before it had a
+// credential. ev.Err is the reason; it is the line's own text (identify and
+// claim errors name boards, devices and what to do, never a secret). A ledger
+// that cannot record it is said in the event, as for Fail.
+func (l *line) refused(ev *Event, hw string) {
+	if l.o.Ledger == nil {
+		return
+	}
+	if err := l.o.Ledger.Refused(hw, l.o.Station, ev.Port, l.o.Platform, l.o.Product, ev.Err); err != nil {
+		ev.Err += "; and the ledger could not record it: " + err.Error()
+	}
 }
 
 // reserve takes a slot toward the target; false means stop taking boards.
@@ -348,7 +376,10 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) {
 			l.mu.Unlock()
 			l.stop()
 		}
-		fail(0, err)
+		// No unit, so Fail has nothing to mark: record the refusal instead.
+		ev.Stage, ev.Err = StageFailed, err.Error()
+		l.refused(&ev, hw)
+		l.emit(ev)
 		return
 	}
 	cred := unit.Cred

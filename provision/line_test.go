@@ -247,6 +247,20 @@ func TestLineGarbageBoard(t *testing.T) {
 	if c, _ := l.Counts("tencent", testProduct); c.Free != 1 {
 		t.Errorf("a garbage board consumed a credential: %+v", c)
 	}
+	// The refused board is in the ledger's history (and so in the audit),
+	// though it never got a credential.
+	var refused []ledger.Event
+	if err := l.EachEvent(ledger.Filter{}, func(e ledger.Event) error {
+		if e.To == ledger.Refused {
+			refused = append(refused, e)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(refused) != 1 || refused[0].Port != farm.Boards()[0].Path() || !strings.Contains(refused[0].Error, "garbage") {
+		t.Errorf("refused events %+v, want the garbage board's", refused)
+	}
 }
 
 func TestLineNoPorts(t *testing.T) {
@@ -274,7 +288,7 @@ func TestLineContinuousWithSwaps(t *testing.T) {
 	o.Once, o.Target = false, 5
 	var mu sync.Mutex
 	var swaps sync.WaitGroup
-	defer swaps.Wait() // before the boards are closed
+	defer swaps.Wait()          // before the boards are closed
 	seen := map[string]string{} // hw id -> device
 	o.Events = func(e Event) {
 		if e.Stage != StageBurned {

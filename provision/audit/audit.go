@@ -1,5 +1,7 @@
 // Package audit writes the record of a production run: one XLSX workbook
-// with a row per board (sheet "Units") and the totals with a chart (sheet
+// with a row per board (sheet "Units"), a row per step of every board's
+// history (sheet "Events": each attempt, failure and refusal, where a board's
+// Units row shows only its latest) and the totals with a chart (sheet
 // "Summary").
 //
 // Rows are streamed from the ledger into excelize's StreamWriter, so memory
@@ -43,6 +45,14 @@ type Summary struct {
 	// infinite or doubled rate. 0 when nothing was burned.
 	BoardsPerHour float64
 	PerPort       map[string]int // units by port (as the OS names it)
+	// Refused counts boards turned away before they had a credential
+	// (garbage or no answer, unregistered name, no credential left): they
+	// have no unit, so only the history knows them.
+	Refused int
+	// Attempts counts burns begun (each Begin), in the selected history.
+	Attempts int
+	// Events is the number of rows on the Events sheet.
+	Events int
 }
 
 // Sheet names and the Units columns, exported so readers (tests, MES
@@ -50,11 +60,17 @@ type Summary struct {
 const (
 	SheetUnits   = "Units"
 	SheetSummary = "Summary"
+	SheetEvents  = "Events"
 )
 
 // Columns are the Units sheet's headers; "secret" is appended with IncludeSecrets.
 var Columns = []string{"time (UTC)", "station", "port", "board", "platform", "product", "region",
 	"device name", "state", "attempts", "duration (s)", "error", "secret fingerprint"}
+
+// EventColumns are the Events sheet's headers. There is no secret column,
+// whatever the options: the history records what happened, not what was burned.
+var EventColumns = []string{"time (UTC)", "station", "port", "board", "platform", "product", "device name",
+	"from", "to", "attempt", "duration (s)", "error"}
 
 // unitStates are the states a unit can be in, in line order (Created is a
 // credential without a board, so never a row here).
@@ -111,8 +127,10 @@ func fill(f *excelize.File, l *ledger.Ledger, opts Options, generated time.Time)
 	if err := f.SetSheetName("Sheet1", SheetSummary); err != nil {
 		return Summary{}, err
 	}
-	if _, err := f.NewSheet(SheetUnits); err != nil {
-		return Summary{}, err
+	for _, sh := range []string{SheetUnits, SheetEvents} {
+		if _, err := f.NewSheet(sh); err != nil {
+			return Summary{}, err
+		}
 	}
 	bold, err := f.NewStyle(&excelize.Style{Font: &excelize.Font{Bold: true}})
 	if err != nil {
@@ -124,6 +142,9 @@ func fill(f *excelize.File, l *ledger.Ledger, opts Options, generated time.Time)
 	}
 	sum, err := writeUnits(f, l, opts, bold, when)
 	if err != nil {
+		return Summary{}, err
+	}
+	if err := writeEvents(f, l, opts, &sum, bold, when); err != nil {
 		return Summary{}, err
 	}
 	if err := writeSummary(f, sum, opts, generated, bold, when); err != nil {
@@ -228,6 +249,73 @@ func writeUnits(f *excelize.File, l *ledger.Ledger, opts Options, bold, when int
 	return sum, nil
 }
 
+// writeEvents streams one row per event of the selected history and counts
+// refusals and burn attempts on the way.
+func writeEvents(f *excelize.File, l *ledger.Ledger, opts Options, sum *Summary, bold, when int) error {
+	sw, err := f.NewStreamWriter(SheetEvents)
+	if err != nil {
+		return err
+	}
+	widths := []float64{20, 10, 14, 20, 9, 14, 22, 10, 10, 8, 12, 40}
+	for i, w := range widths {
+		if err := sw.SetColWidth(i+1, i+1, w); err != nil {
+			return err
+		}
+	}
+	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
+		return err
+	}
+	header := make([]any, len(EventColumns))
+	for i, c := range EventColumns {
+		header[i] = excelize.Cell{StyleID: bold, Value: c}
+	}
+	if err := sw.SetRow("A1", header); err != nil {
+		return err
+	}
+	row := make([]any, len(EventColumns))
+	n := 1
+	err = l.EachEvent(opts.Filter, func(e ledger.Event) error {
+		n++
+		sum.Events++
+		switch {
+		case e.To == ledger.Refused:
+			sum.Refused++
+		case e.To == ledger.Burning:
+			sum.Attempts++
+		case e.From == "":
+			// A unit carried over from a v1 ledger: its one event holds the
+			// attempts made before history was kept.
+			sum.Attempts += e.Attempt
+		}
+		var dur any // blank unless the event is a burn
+		if e.To == ledger.Burned {
+			dur = e.Duration.Seconds()
+		}
+		// The ledger keeps secrets out of the history (it cuts a credential's
+		// secret out of every reason it records), so there is none to scrub here.
+		row = append(row[:0],
+			excelize.Cell{StyleID: when, Value: e.Time.UTC()},
+			e.Station, e.Port, e.HWID, e.Platform, e.Product, e.DeviceName,
+			string(e.From), string(e.To), e.Attempt, dur, e.Error)
+		cell, err := excelize.CoordinatesToCellName(1, n)
+		if err != nil {
+			return err
+		}
+		return sw.SetRow(cell, row)
+	})
+	if err != nil {
+		return err
+	}
+	last, err := excelize.CoordinatesToCellName(len(EventColumns), max(n, 2))
+	if err != nil {
+		return err
+	}
+	if err := sw.AddTable(&excelize.Table{Range: "A1:" + last, Name: "EventsTable", StyleName: "TableStyleLight9"}); err != nil {
+		return err
+	}
+	return sw.Flush()
+}
+
 // scrub replaces the secret if a careless caller put it into a failure reason
 // (a raw AT reply, say). Errors must not carry secrets in the first place
 // (ledger.Fail says so); this is the last line of defence for the record.
@@ -240,7 +328,7 @@ func scrub(text, secret string) string {
 
 // Summary sheet layout: a key/value block, the counts by state (the chart's
 // data), then per-port counts.
-const stateRow = 11 // first row of the by-state table's data
+const stateRow = 13 // first row of the by-state table's data
 
 func writeSummary(f *excelize.File, sum Summary, opts Options, generated time.Time, bold, when int) error {
 	s := SheetSummary
@@ -276,6 +364,8 @@ func writeSummary(f *excelize.File, sum Summary, opts Options, generated time.Ti
 		{"burned (incl. verified)", sum.ByState[ledger.Burned] + sum.ByState[ledger.Verified], 0},
 		{"yield", sum.Yield, pct},
 		{"boards per hour", sum.BoardsPerHour, dec},
+		{"refused before a credential", sum.Refused, 0},
+		{"attempts", sum.Attempts, 0},
 	}
 	for i, e := range kv {
 		if err := set(fmt.Sprintf("A%d", i+1), e.k, bold); err != nil {
@@ -321,7 +411,7 @@ func writeSummary(f *excelize.File, sum Summary, opts Options, generated time.Ti
 			return err
 		}
 	}
-	if err := f.SetColWidth(s, "A", "A", 18); err != nil {
+	if err := f.SetColWidth(s, "A", "A", 26); err != nil {
 		return err
 	}
 	if err := f.SetColWidth(s, "B", "B", 22); err != nil {

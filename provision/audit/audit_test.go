@@ -27,9 +27,11 @@ var t0 = time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
 //	AA:00:00:00:00:02  /dev/ttyUSB1  st1      claim+begin 10, burned 10:30 (30 s)
 //	AA:00:00:00:00:03  /dev/ttyUSB0  st1      claim+begin 20, failed 20:10 (reason quotes the secret)
 //	AA:00:00:00:00:04  /dev/ttyUSB1  st1      claim+begin 30, burned 31:00 (60 s)
+//	(no answer)        /dev/ttyUSB3  st1      refused 35, before any credential
 //	860000000000001    /dev/ttyUSB2  st2      claim 40 (aliyun)
 //
-// and a fifth tencent credential d5 voided without a board (no row).
+// and a fifth tencent credential d5 voided without a board (no Units row,
+// but an event).
 func line(t testing.TB) *ledger.Ledger {
 	t.Helper()
 	l, err := ledger.Open(filepath.Join(t.TempDir(), "iotburn.db"))
@@ -86,6 +88,8 @@ func line(t testing.TB) *ledger.Ledger {
 	u = claimBegin("AA:00:00:00:00:04", "/dev/ttyUSB1", 30*time.Minute)
 	at(31 * time.Minute)
 	must(l.Burned(u.ID, time.Minute))
+	at(35 * time.Minute)
+	must(l.Refused("", "st1", "/dev/ttyUSB3", "tencent", "P1", "identify: no answer"))
 	at(40 * time.Minute)
 	_, err = l.Claim("aliyun", "K1", "860000000000001", "st2", "/dev/ttyUSB2")
 	must(err)
@@ -103,20 +107,43 @@ var wantUnits = [][]string{
 	{"2025-03-01 08:40:00", "st2", "/dev/ttyUSB2", "860000000000001", "aliyun", "K1", "cn-shanghai", "k1", "reserved", "0", "", "", "43570c7a"},
 }
 
+// Expected Events rows, by hand from the story told above line().
+var wantEvents = [][]string{
+	{"time (UTC)", "station", "port", "board", "platform", "product", "device name", "from", "to", "attempt", "duration (s)", "error"},
+	{"2025-03-01 08:00:00", "", "", "", "tencent", "P1", "d5", "created", "void", "0", "", "leaked"},
+	{"2025-03-01 08:00:00", "st1", "/dev/ttyUSB0", "AA:00:00:00:00:01", "tencent", "P1", "d1", "created", "reserved", "0", "", ""},
+	{"2025-03-01 08:00:00", "st1", "/dev/ttyUSB0", "AA:00:00:00:00:01", "tencent", "P1", "d1", "reserved", "burning", "1", "", ""},
+	{"2025-03-01 08:00:30", "st1", "/dev/ttyUSB0", "AA:00:00:00:00:01", "tencent", "P1", "d1", "burning", "burned", "1", "30", ""},
+	{"2025-03-01 08:01:00", "st1", "/dev/ttyUSB0", "AA:00:00:00:00:01", "tencent", "P1", "d1", "burned", "verified", "1", "", ""},
+	{"2025-03-01 08:10:00", "st1", "/dev/ttyUSB1", "AA:00:00:00:00:02", "tencent", "P1", "d2", "created", "reserved", "0", "", ""},
+	{"2025-03-01 08:10:00", "st1", "/dev/ttyUSB1", "AA:00:00:00:00:02", "tencent", "P1", "d2", "reserved", "burning", "1", "", ""},
+	{"2025-03-01 08:10:30", "st1", "/dev/ttyUSB1", "AA:00:00:00:00:02", "tencent", "P1", "d2", "burning", "burned", "1", "30", ""},
+	{"2025-03-01 08:20:00", "st1", "/dev/ttyUSB0", "AA:00:00:00:00:03", "tencent", "P1", "d3", "created", "reserved", "0", "", ""},
+	{"2025-03-01 08:20:00", "st1", "/dev/ttyUSB0", "AA:00:00:00:00:03", "tencent", "P1", "d3", "reserved", "burning", "1", "", ""},
+	{"2025-03-01 08:20:10", "st1", "/dev/ttyUSB0", "AA:00:00:00:00:03", "tencent", "P1", "d3", "burning", "failed", "1", "", "readback mismatch: got [secret]"},
+	{"2025-03-01 08:30:00", "st1", "/dev/ttyUSB1", "AA:00:00:00:00:04", "tencent", "P1", "d4", "created", "reserved", "0", "", ""},
+	{"2025-03-01 08:30:00", "st1", "/dev/ttyUSB1", "AA:00:00:00:00:04", "tencent", "P1", "d4", "reserved", "burning", "1", "", ""},
+	{"2025-03-01 08:31:00", "st1", "/dev/ttyUSB1", "AA:00:00:00:00:04", "tencent", "P1", "d4", "burning", "burned", "1", "60", ""},
+	{"2025-03-01 08:35:00", "st1", "/dev/ttyUSB3", "", "tencent", "P1", "", "", "refused", "0", "", "identify: no answer"},
+	{"2025-03-01 08:40:00", "st2", "/dev/ttyUSB2", "860000000000001", "aliyun", "K1", "k1", "created", "reserved", "0", "", ""},
+}
+
 func TestWrite(t *testing.T) {
 	l := line(t)
 	tests := []struct {
 		name     string
 		opts     Options
 		rows     []int // indexes into wantUnits (after the header)
+		events   []int // indexes into wantEvents (after the header)
 		secrets  bool
 		wantSum  Summary
 		selected string
 	}{
 		{
-			name: "all",
-			rows: []int{1, 2, 3, 4, 5},
-			wantSum: Summary{Units: 5, Yield: 0.6,
+			name:   "all",
+			rows:   []int{1, 2, 3, 4, 5},
+			events: []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+			wantSum: Summary{Units: 5, Yield: 0.6, Refused: 1, Attempts: 4,
 				ByState: map[ledger.State]int{ledger.Verified: 1, ledger.Burned: 2, ledger.Failed: 1, ledger.Reserved: 1},
 				// 3 boards burned from 08:00:00 (start of the first burn) to 08:31:00.
 				BoardsPerHour: 3 / (31.0 / 60),
@@ -127,18 +154,21 @@ func TestWrite(t *testing.T) {
 			name: "station st1, with secrets",
 			opts: Options{Filter: ledger.Filter{Station: "st1"}, IncludeSecrets: true},
 			rows: []int{1, 2, 3, 4}, secrets: true,
-			wantSum: Summary{Units: 4, Yield: 0.75,
+			// Not the void of d5: no board, so no station.
+			events: []int{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+			wantSum: Summary{Units: 4, Yield: 0.75, Refused: 1, Attempts: 4,
 				ByState:       map[ledger.State]int{ledger.Verified: 1, ledger.Burned: 2, ledger.Failed: 1},
 				BoardsPerHour: 3 / (31.0 / 60),
 				PerPort:       map[string]int{"/dev/ttyUSB0": 2, "/dev/ttyUSB1": 2}},
 			selected: "station st1",
 		},
 		{
-			name: "since 08:15, one product",
-			opts: Options{Filter: ledger.Filter{Product: "P1", Since: t0.Add(15 * time.Minute)}},
-			rows: []int{3, 4},
+			name:   "since 08:15, one product",
+			opts:   Options{Filter: ledger.Filter{Product: "P1", Since: t0.Add(15 * time.Minute)}},
+			rows:   []int{3, 4},
+			events: []int{9, 10, 11, 12, 13, 14, 15},
 			// One board burned, from 08:30:00 to 08:31:00: 60 an hour.
-			wantSum: Summary{Units: 2, Yield: 0.5,
+			wantSum: Summary{Units: 2, Yield: 0.5, Refused: 1, Attempts: 2,
 				ByState:       map[ledger.State]int{ledger.Burned: 1, ledger.Failed: 1},
 				BoardsPerHour: 60,
 				PerPort:       map[string]int{"/dev/ttyUSB0": 1, "/dev/ttyUSB1": 1}},
@@ -185,7 +215,7 @@ func TestWrite(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			if got := f.GetSheetList(); !slices.Equal(got, []string{SheetSummary, SheetUnits}) {
+			if got := f.GetSheetList(); !slices.Equal(got, []string{SheetSummary, SheetUnits, SheetEvents}) {
 				t.Errorf("sheets = %v", got)
 			}
 			rows, err := f.GetRows(SheetUnits)
@@ -212,11 +242,39 @@ func TestWrite(t *testing.T) {
 				}
 			}
 
+			// Events: the whole history of the selection, never a secret column.
+			evRows, err := f.GetRows(SheetEvents)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantEv := [][]string{wantEvents[0]}
+			for _, i := range tc.events {
+				wantEv = append(wantEv, wantEvents[i])
+			}
+			if len(evRows) != len(wantEv) {
+				t.Fatalf("%d rows on Events, want %d:\n%q", len(evRows), len(wantEv), evRows)
+			}
+			for i := range wantEv {
+				if !slices.Equal(pad(evRows[i], len(wantEv[i])), wantEv[i]) {
+					t.Errorf("Events row %d:\n got %q\nwant %q", i+1, evRows[i], wantEv[i])
+				}
+			}
+			for _, r := range evRows {
+				for _, c := range r {
+					if strings.Contains(c, "S3CRET") {
+						t.Errorf("Events cell %q holds a secret", c)
+					}
+				}
+			}
+
 			// Summary sheet: key figures and the by-state table the chart reads.
 			checks := map[string]string{
 				"A1": "iotburn audit", "B2": "2025-03-01 17:00:00", "B3": "line-3", "B4": tc.selected,
-				"A5": "units", "A6": "burned (incl. verified)", "A10": "state", "B10": "units",
-				"A11": "reserved", "A12": "burning", "A13": "burned", "A14": "verified", "A15": "failed", "A16": "void",
+				"A5": "units", "A6": "burned (incl. verified)",
+				"A9": "refused before a credential", "B9": strconv.Itoa(tc.wantSum.Refused),
+				"A10": "attempts", "B10": strconv.Itoa(tc.wantSum.Attempts),
+				"A12": "state", "B12": "units",
+				"A13": "reserved", "A14": "burning", "A15": "burned", "A16": "verified", "A17": "failed", "A18": "void",
 			}
 			for cell, v := range checks {
 				if got, _ := f.GetCellValue(SheetSummary, cell); got != v {
@@ -251,8 +309,8 @@ func TestWrite(t *testing.T) {
 					}
 				}
 			}
-			if !strings.Contains(allText, "<barChart>") || !strings.Contains(allText, "Summary!$B$11:$B$16") {
-				t.Error("no bar chart over Summary!$B$11:$B$16 in xl/charts/chart1.xml")
+			if !strings.Contains(allText, "<barChart>") || !strings.Contains(allText, "Summary!$B$13:$B$18") {
+				t.Error("no bar chart over Summary!$B$13:$B$18 in xl/charts/chart1.xml")
 			}
 		})
 	}
@@ -290,7 +348,7 @@ func sameSummary(a, b Summary) bool {
 			return false
 		}
 	}
-	return a.Units == b.Units && eq(a.ByState, b.ByState) &&
+	return a.Units == b.Units && eq(a.ByState, b.ByState) && a.Refused == b.Refused && a.Attempts == b.Attempts &&
 		math.Abs(a.Yield-b.Yield) < 1e-9 && math.Abs(a.BoardsPerHour-b.BoardsPerHour) < 1e-9
 }
 

@@ -343,6 +343,7 @@ func TestKill9(t *testing.T) {
 	}
 	defer l.Close()
 	checkInvariants(t, l)
+	checkHistory(t, l, boards)
 
 	// Every board finished, each with one credential, and no more credentials
 	// were created than the boards needed (rounded up to a batch).
@@ -432,6 +433,10 @@ func checkInvariants(t *testing.T, l *Ledger) {
 		{"taken credentials without a unit", `SELECT count(*) FROM credentials c WHERE state = 'taken' AND NOT EXISTS (SELECT 1 FROM units WHERE credential_id = c.id)`},
 		{"free credentials with a unit", `SELECT count(*) FROM credentials c WHERE state = 'free' AND EXISTS (SELECT 1 FROM units WHERE credential_id = c.id)`},
 		{"void units with a live credential", `SELECT count(*) FROM units u JOIN credentials c ON c.id = u.credential_id WHERE (u.state = 'void') != (c.state = 'void')`},
+		// Each transition writes its event in its own transaction, so the last
+		// event of a unit always names the state the unit is in.
+		{"units whose state is not their last event's", `SELECT count(*) FROM units u
+			WHERE u.state IS NOT (SELECT e.to_state FROM events e WHERE e.unit_id = u.id ORDER BY e.id DESC LIMIT 1)`},
 	}
 	for _, q := range queries {
 		var n int
@@ -440,5 +445,74 @@ func checkInvariants(t *testing.T, l *Ledger) {
 		} else if n != 0 {
 			t.Errorf("%d %s", n, q.what)
 		}
+	}
+}
+
+// checkHistory walks the event history of a ledger built only through the
+// API since v2 (no Release, no Refused): every unit's events form one
+// unbroken chain, from its claim (created → reserved) to its current state,
+// each event starting where the one before ended, with one burning event per
+// attempt. A crash that committed a transition without its event, or an
+// event without its transition, breaks the chain.
+func checkHistory(t *testing.T, l *Ledger, wantUnits int) {
+	t.Helper()
+	type chain struct {
+		last   State
+		begins int
+	}
+	chains := map[int64]*chain{}
+	bad := 0
+	report := func(format string, args ...any) {
+		if bad++; bad <= 10 {
+			t.Errorf(format, args...)
+		}
+	}
+	err := l.EachEvent(Filter{}, func(e Event) error {
+		c := chains[e.UnitID]
+		switch {
+		case e.UnitID == 0:
+			report("event %d has no unit: %+v", e.ID, e)
+			return nil
+		case c == nil:
+			if e.From != Created || e.To != Reserved {
+				report("unit %d: first event %d is %q → %q, want created → reserved", e.UnitID, e.ID, e.From, e.To)
+			}
+			c = &chain{}
+			chains[e.UnitID] = c
+		case e.From != c.last:
+			report("unit %d: event %d goes %s → %s, but the unit was %s", e.UnitID, e.ID, e.From, e.To, c.last)
+		}
+		c.last = e.To
+		if e.To == Burning {
+			c.begins++
+		}
+		if e.Attempt != c.begins {
+			report("unit %d: event %d says attempt %d after %d begins", e.UnitID, e.ID, e.Attempt, c.begins)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	units := 0
+	err = l.EachUnit(Filter{}, func(u Unit) error {
+		units++
+		c := chains[u.ID]
+		switch {
+		case c == nil:
+			report("unit %d (%s) has no events", u.ID, u.HWID)
+		case c.last != u.State || c.begins != u.Attempts:
+			report("unit %d (%s) is %s after %d attempts; its history ends %s after %d", u.ID, u.HWID, u.State, u.Attempts, c.last, c.begins)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if units != wantUnits || len(chains) != wantUnits {
+		t.Errorf("%d units, %d with a history; want %d", units, len(chains), wantUnits)
+	}
+	if bad > 0 {
+		t.Errorf("%d history errors", bad)
 	}
 }

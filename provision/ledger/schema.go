@@ -82,6 +82,59 @@ BEGIN
 	SELECT RAISE(ABORT, 'a void credential stays void');
 END;
 `,
+	// v2: the history. units holds only each board's latest state, so a
+	// re-burn overwrote the previous attempt and a board refused before it
+	// had a credential left no trace. events is appended to in the same
+	// transaction as every transition (and by Refused), so the two can never
+	// disagree, whatever instant a crash hits.
+	`
+CREATE TABLE events (
+	id          INTEGER PRIMARY KEY,
+	time        INTEGER NOT NULL,              -- unix milliseconds, UTC
+	-- The unit the event is about; NULL for a board refused before it had a
+	-- credential, and for a credential voided while no board held it. No
+	-- REFERENCES: history must outlive a unit deleted by Release.
+	unit_id     INTEGER,
+	-- Copied, not joined: the event says where the board was and what it
+	-- held at that moment, even after the unit moves on or goes away.
+	hw_id       TEXT    NOT NULL DEFAULT '',   -- '' when the board never told it
+	station     TEXT    NOT NULL DEFAULT '',
+	port        TEXT    NOT NULL DEFAULT '',
+	platform    TEXT    NOT NULL DEFAULT '',
+	product     TEXT    NOT NULL DEFAULT '',
+	device_name TEXT    NOT NULL DEFAULT '',
+	-- '' = no state before (a refused board; history carried over from v1).
+	from_state  TEXT    NOT NULL DEFAULT '' CHECK (from_state IN ('', 'created', 'reserved', 'burning', 'burned', 'verified', 'failed', 'void')),
+	to_state    TEXT    NOT NULL CHECK (to_state IN ('reserved', 'burning', 'burned', 'verified', 'failed', 'void', 'released', 'refused')),
+	attempt     INTEGER NOT NULL DEFAULT 0,    -- the unit's burn attempts after the event
+	duration_ms INTEGER,                       -- the burn's, on 'burned' events only
+	error       TEXT    NOT NULL DEFAULT ''    -- never a secret: cut out on the way in
+);
+-- Per-unit history, and max(unit_id) for Claim's choice of a fresh unit id.
+CREATE INDEX events_unit ON events (unit_id);
+
+-- An audit trail that can be edited is not one.
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN
+	SELECT RAISE(ABORT, 'the event history is append-only');
+END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN
+	SELECT RAISE(ABORT, 'the event history is append-only');
+END;
+
+-- Units from a v1 ledger get one event for the state they are in, stamped
+-- with their last change and with no from-state: what happened before was
+-- never recorded, and inventing it would be worse than saying so. It keeps
+-- "a unit's state is the to_state of its last event" true for old units too.
+INSERT INTO events (time, unit_id, hw_id, station, port, platform, product, device_name,
+	from_state, to_state, attempt, duration_ms, error)
+SELECT u.updated_at, u.id, u.hw_id, u.station, u.port, c.platform, c.product, c.device_name,
+	'', u.state, u.attempts, CASE WHEN u.burned_at IS NOT NULL THEN u.duration_ms END,
+	CASE WHEN c.secret = '' THEN u.error ELSE replace(u.error, c.secret, '[secret]') END
+FROM units u JOIN credentials c ON c.id = u.credential_id
+ORDER BY u.updated_at, u.id;
+`,
 }
 
 // migrate brings the schema to len(migrations). It runs in an IMMEDIATE

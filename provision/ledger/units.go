@@ -106,8 +106,19 @@ func (l *Ledger) Claim(platform, product, hwID, station, port string) (Unit, err
 			if err != nil {
 				return err
 			}
-			if _, err := tx.Exec(`INSERT INTO units (hw_id, credential_id, station, port, state, created_at, updated_at)
-				VALUES (?, ?, ?, ?, 'reserved', ?, ?)`, hwID, credID, station, port, now, now); err != nil {
+			res, err := tx.Exec(`INSERT INTO units (id, hw_id, credential_id, station, port, state, created_at, updated_at)
+				VALUES (`+newUnitID+`, ?, ?, ?, ?, 'reserved', ?, ?)`, hwID, credID, station, port, now, now)
+			if err != nil {
+				return err
+			}
+			id, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			// A board the ledger knew already changes no state, so only a
+			// first claim is an event; where a returning board is now shows
+			// in its next transition's event.
+			if err := logUnit(tx, now, id, Created, Reserved); err != nil {
 				return err
 			}
 		default:
@@ -169,8 +180,16 @@ func (l *Ledger) ClaimName(platform, product, deviceName, hwID, station, port st
 			if !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
-			_, err = tx.Exec(`INSERT INTO units (hw_id, credential_id, station, port, state, created_at, updated_at)
-				VALUES (?, ?, ?, ?, 'reserved', ?, ?)`, hwID, credID, station, port, now, now)
+			var res sql.Result
+			res, err = tx.Exec(`INSERT INTO units (id, hw_id, credential_id, station, port, state, created_at, updated_at)
+				VALUES (`+newUnitID+`, ?, ?, ?, ?, 'reserved', ?, ?)`, hwID, credID, station, port, now, now)
+			var id int64
+			if err == nil {
+				id, err = res.LastInsertId()
+			}
+			if err == nil {
+				err = logUnit(tx, now, id, Created, Reserved)
+			}
 		}
 		if err != nil {
 			return err
@@ -185,9 +204,11 @@ func (l *Ledger) ClaimName(platform, product, deviceName, hwID, station, port st
 }
 
 // transition moves a unit to state `to` if it is in one of `from`, setting
-// the extra columns in set (an SQL fragment with ? placeholders for args).
+// the extra columns in set (an SQL fragment with ? placeholders for args),
+// and appends the event in the same transaction.
 func (l *Ledger) transition(unitID int64, from []State, to State, set string, args ...any) error {
 	return l.write(func(tx *sql.Tx) error {
+		now := l.nowMS()
 		var cur State
 		err := tx.QueryRow(`SELECT state FROM units WHERE id = ?`, unitID).Scan(&cur)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -207,8 +228,10 @@ func (l *Ledger) transition(unitID int64, from []State, to State, set string, ar
 		if set != "" {
 			q += ", " + set
 		}
-		_, err = tx.Exec(q+` WHERE id = ?`, append(append([]any{to, l.nowMS()}, args...), unitID)...)
-		return err
+		if _, err := tx.Exec(q+` WHERE id = ?`, append(append([]any{to, now}, args...), unitID)...); err != nil {
+			return err
+		}
+		return logUnit(tx, now, unitID, cur, to)
 	})
 }
 
@@ -263,6 +286,7 @@ func (l *Ledger) Void(platform, product, deviceName, reason string) error {
 		return errors.New("ledger: void needs a reason (it goes into the audit)")
 	}
 	return l.write(func(tx *sql.Tx) error {
+		now := l.nowMS()
 		var id int64
 		var state string
 		err := tx.QueryRow(`SELECT id, state FROM credentials WHERE platform = ? AND product = ? AND device_name = ?`,
@@ -273,12 +297,29 @@ func (l *Ledger) Void(platform, product, deviceName, reason string) error {
 		if err != nil || state == "void" {
 			return err
 		}
+		var unitID int64
+		var unitState State
+		err = tx.QueryRow(`SELECT id, state FROM units WHERE credential_id = ?`, id).Scan(&unitID, &unitState)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
 		if _, err := tx.Exec(`UPDATE credentials SET state = 'void', void_reason = ? WHERE id = ?`, reason, id); err != nil {
 			return err
 		}
-		_, err = tx.Exec(`UPDATE units SET state = 'void', error = ?, updated_at = ? WHERE credential_id = ?`,
-			reason, l.nowMS(), id)
-		return err
+		if unitID == 0 {
+			// No board ever held it: the event has no unit, but the audit
+			// still shows when and why the credential was scrapped.
+			_, err = tx.Exec(`INSERT INTO events (time, platform, product, device_name, from_state, to_state, error)
+				SELECT ?, platform, product, device_name, 'created', 'void',
+					CASE WHEN secret = '' THEN void_reason ELSE replace(void_reason, secret, '[secret]') END
+				FROM credentials WHERE id = ?`, now, id)
+			return err
+		}
+		if _, err := tx.Exec(`UPDATE units SET state = 'void', error = ?, updated_at = ? WHERE id = ?`,
+			reason, now, unitID); err != nil {
+			return err
+		}
+		return logUnit(tx, now, unitID, unitState, Void)
 	})
 }
 
@@ -302,6 +343,11 @@ func (l *Ledger) Release(hwID string) error {
 		if attempts != 0 || (state != Reserved && state != Failed) {
 			return fmt.Errorf("ledger: board %s is %s after %d burn attempt(s): it may hold its secret; void it instead: %w",
 				hwID, state, attempts, ErrState)
+		}
+		// The event is written first: it copies the board and device from
+		// the row about to go.
+		if err := logUnit(tx, l.nowMS(), id, state, Released); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(`DELETE FROM units WHERE id = ?`, id); err != nil {
 			return err
@@ -345,10 +391,12 @@ func (l *Ledger) Counts(platform, product string) (Counts, error) {
 	return c, rows.Err()
 }
 
-// Filter selects units; zero fields match everything.
+// Filter selects units (EachUnit) or events (EachEvent); zero fields match
+// everything.
 type Filter struct {
 	Platform, Product, Station string
-	Since                      time.Time // units changed at or after Since
+	Since                      time.Time // units changed, or events, at or after Since
+	HWID                       string    // one board
 }
 
 // EachUnit calls fn for every unit matching f, in claim order (the order the
@@ -362,8 +410,8 @@ func (l *Ledger) EachUnit(f Filter, fn func(Unit) error) error {
 	}
 	rows, err := l.db.Query(`SELECT `+unitCols+unitFrom+`
 		WHERE (?1 = '' OR c.platform = ?1) AND (?2 = '' OR c.product = ?2) AND (?3 = '' OR u.station = ?3)
-		  AND u.updated_at >= ?4
-		ORDER BY u.id`, f.Platform, f.Product, f.Station, since)
+		  AND u.updated_at >= ?4 AND (?5 = '' OR u.hw_id = ?5)
+		ORDER BY u.id`, f.Platform, f.Product, f.Station, since, f.HWID)
 	if err != nil {
 		return err
 	}
