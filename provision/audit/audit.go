@@ -26,10 +26,15 @@ import (
 
 // Options says what goes into the record.
 type Options struct {
-	Station        string           // the station writing the record, shown on Summary (rows are selected by Filter)
-	Filter         ledger.Filter    // which units
-	IncludeSecrets bool             // add a "secret" column with the device secrets themselves
-	Now            func() time.Time // "generated at" stamp; nil means time.Now
+	Station        string        // the station writing the record, shown on Summary (rows are selected by Filter)
+	Filter         ledger.Filter // which units
+	IncludeSecrets bool          // add a "secret" column with the device secrets themselves
+	// History adds the Events sheet: every transition of every board and the
+	// boards refused before a credential. Off by default: a second streamed
+	// sheet costs excelize a second 16-32 MB buffer, and 100,000 boards with
+	// their history go past the 100 MB the record may take (DESIGN §7).
+	History bool
+	Now     func() time.Time // "generated at" stamp; nil means time.Now
 }
 
 // Summary is what the Summary sheet shows.
@@ -127,7 +132,11 @@ func fill(f *excelize.File, l *ledger.Ledger, opts Options, generated time.Time)
 	if err := f.SetSheetName("Sheet1", SheetSummary); err != nil {
 		return Summary{}, err
 	}
-	for _, sh := range []string{SheetUnits, SheetEvents} {
+	sheets := []string{SheetUnits}
+	if opts.History {
+		sheets = append(sheets, SheetEvents)
+	}
+	for _, sh := range sheets {
 		if _, err := f.NewSheet(sh); err != nil {
 			return Summary{}, err
 		}
@@ -144,7 +153,12 @@ func fill(f *excelize.File, l *ledger.Ledger, opts Options, generated time.Time)
 	if err != nil {
 		return Summary{}, err
 	}
-	if err := writeEvents(f, l, opts, &sum, bold, when); err != nil {
+	if opts.History {
+		err = writeEvents(f, l, opts, &sum, bold, when)
+	} else {
+		err = l.EachEvent(opts.Filter, func(e ledger.Event) error { sum.count(e); return nil })
+	}
+	if err != nil {
 		return Summary{}, err
 	}
 	if err := writeSummary(f, sum, opts, generated, bold, when); err != nil {
@@ -249,6 +263,21 @@ func writeUnits(f *excelize.File, l *ledger.Ledger, opts Options, bold, when int
 	return sum, nil
 }
 
+// count adds one event of the history to the summary's figures.
+func (sum *Summary) count(e ledger.Event) {
+	sum.Events++
+	switch {
+	case e.To == ledger.Refused:
+		sum.Refused++
+	case e.To == ledger.Burning:
+		sum.Attempts++
+	case e.From == "":
+		// A unit carried over from a v1 ledger: its one event holds the
+		// attempts made before history was kept.
+		sum.Attempts += e.Attempt
+	}
+}
+
 // writeEvents streams one row per event of the selected history and counts
 // refusals and burn attempts on the way.
 func writeEvents(f *excelize.File, l *ledger.Ledger, opts Options, sum *Summary, bold, when int) error {
@@ -276,17 +305,7 @@ func writeEvents(f *excelize.File, l *ledger.Ledger, opts Options, sum *Summary,
 	n := 1
 	err = l.EachEvent(opts.Filter, func(e ledger.Event) error {
 		n++
-		sum.Events++
-		switch {
-		case e.To == ledger.Refused:
-			sum.Refused++
-		case e.To == ledger.Burning:
-			sum.Attempts++
-		case e.From == "":
-			// A unit carried over from a v1 ledger: its one event holds the
-			// attempts made before history was kept.
-			sum.Attempts += e.Attempt
-		}
+		sum.count(e)
 		var dur any // blank unless the event is a burn
 		if e.To == ledger.Burned {
 			dur = e.Duration.Seconds()

@@ -182,6 +182,25 @@ func TestWrite(t *testing.T) {
 		},
 	}
 	secrets := map[int]string{1: "S3CRET-d1", 2: "S3CRET-d2", 3: "S3CRET-d3", 4: "S3CRET-d4", 5: "S3CRET-k1"}
+	// Without History: no Events sheet, the same figures.
+	t.Run("without history", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "audit.xlsx")
+		sum, err := Write(l, path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameSummary(sum, tests[0].wantSum) {
+			t.Errorf("Summary = %+v\nwant      %+v", sum, tests[0].wantSum)
+		}
+		f, err := excelize.OpenFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if got := f.GetSheetList(); !slices.Equal(got, []string{SheetSummary, SheetUnits}) {
+			t.Errorf("sheets %v, want Summary and Units", got)
+		}
+	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -192,6 +211,7 @@ func TestWrite(t *testing.T) {
 			}
 			tc.opts.Station = "line-3"
 			tc.opts.Now = func() time.Time { return time.Date(2025, 3, 1, 17, 0, 0, 0, time.UTC) }
+			tc.opts.History = true
 			sum, err := Write(l, path, tc.opts)
 			if err != nil {
 				t.Fatal(err)

@@ -50,6 +50,13 @@ func Fill(path, platform, product string, n int, start time.Time) error {
 	if err != nil {
 		return err
 	}
+	// One event per board (its last transition), so the audit's Events sheet
+	// is as long as its Units sheet.
+	event, err := tx.Prepare(`INSERT INTO events (time, unit_id, hw_id, station, port, platform, product, device_name,
+		from_state, to_state, attempt, duration_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'created', ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
 	states := []ledger.State{ledger.Verified, ledger.Burned, ledger.Failed, ledger.Burning, ledger.Reserved}
 	for i := range n {
 		id := base + int64(i) + 1
@@ -70,8 +77,17 @@ func Fill(path, platform, product string, n int, start time.Time) error {
 		case ledger.Reserved:
 			attempts = 0
 		}
-		if _, err := unit.Exec(fmt.Sprintf("HW-%07d", id), id, fmt.Sprintf("st%d", 1+i%2), fmt.Sprintf("p%d", i%8),
-			string(st), attempts, errText, t, started, t+800, burned, dur); err != nil {
+		res, err := unit.Exec(fmt.Sprintf("HW-%07d", id), id, fmt.Sprintf("st%d", 1+i%2), fmt.Sprintf("p%d", i%8),
+			string(st), attempts, errText, t, started, t+800, burned, dur)
+		if err != nil {
+			return err
+		}
+		uid, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		if _, err := event.Exec(t+800, uid, fmt.Sprintf("HW-%07d", id), fmt.Sprintf("st%d", 1+i%2), fmt.Sprintf("p%d", i%8),
+			platform, product, fmt.Sprintf("dev-%07d", id), string(st), attempts, dur, errText); err != nil {
 			return err
 		}
 	}
