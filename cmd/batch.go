@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -206,14 +207,25 @@ func lineFormat(platform, name string) (templates.Format, error) {
 // line per finished board) and reports its totals.
 func runLine(cmd *cobra.Command, g *globals, total int, o provision.LineOptions) error {
 	var display *lineDisplay
-	o.Events = func(e provision.Event) {
+	show := func(e provision.Event) {
 		if e.Stage.Done() {
 			_ = g.printJSON(e)
 		}
 	}
 	if !g.json {
 		display = newLineDisplay(g.errOut, total)
-		o.Events = display.Event
+		show = display.Event
+	}
+	note := func(line string) { g.printLine(g.errOut, line) }
+	if display != nil {
+		note = display.Note
+	}
+	low := lowCredentials(g, o, note)
+	o.Events = func(e provision.Event) {
+		show(e)
+		if e.Stage == provision.StageBurned {
+			low()
+		}
 	}
 	res, err := provision.RunLine(cmd.Context(), o)
 	if display != nil {
@@ -223,6 +235,30 @@ func runLine(cmd *cobra.Command, g *globals, total int, o provision.LineOptions)
 		return err
 	}
 	return reportLine(g, res)
+}
+
+// lowCredentials warns, once, when the product is about to run out of
+// credentials, so the line does not stop by surprise: fewer left than ten
+// boards' worth or than two per port.
+func lowCredentials(g *globals, o provision.LineOptions, note func(string)) func() {
+	if o.Mode.NamesOnTheFly() {
+		return func() {} // the platform names devices as boards register
+	}
+	var once sync.Once
+	return func() {
+		c, err := o.Ledger.Counts(o.Platform, o.Product)
+		if err != nil || c.Free > 10 {
+			return
+		}
+		once.Do(func() {
+			msg := fmt.Sprintf("%s product %s has %d names left: create more with `iotburn create --product %s --names FILE` before the line stops", o.Platform, o.Product, c.Free, o.Product)
+			if g.json {
+				_ = g.printJSON(map[string]any{"warning": msg, "free": c.Free})
+			} else {
+				note("warning: " + msg)
+			}
+		})
+	}
 }
 
 // reportLine prints the line's totals; failed boards make the exit code 1.

@@ -47,6 +47,9 @@ func TestByHandLine(t *testing.T) {
 	if got := strings.Count(out, `"stage":"burned"`); got != 8 {
 		t.Fatalf("batch burned %d boards, want 8:\n%s", got, out)
 	}
+	if strings.Contains(out, `"warning"`) {
+		t.Errorf("92 names left is not low:\n%s", out)
+	}
 	// The secrets never reach the JSON output.
 	for _, b := range farm.Boards() {
 		fl := b.Flash()

@@ -113,6 +113,19 @@ func (d *lineDisplay) Event(e provision.Event) {
 	}
 }
 
+// Note prints a line above the bars (a warning), from any goroutine.
+func (d *lineDisplay) Note(line string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.tty {
+		d.clear()
+	}
+	fmt.Fprintln(d.w, line)
+	if d.tty {
+		d.draw()
+	}
+}
+
 // boardLine is the one-line record of a finished board.
 func boardLine(e provision.Event) string {
 	port := filepath.Base(e.Port)
