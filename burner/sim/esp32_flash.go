@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -21,44 +20,20 @@ func flashFileName(boardJSON string) string {
 }
 
 // ensureFlashFile creates a fresh, erased (all 0xFF) flash file if there is
-// none: temp file, fsync, rename, so a crash never leaves a short one.
+// none, whole or not at all (replaceFile).
 func ensureFlashFile(path string) error {
 	if _, err := os.Stat(path); err == nil || !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".flash-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	erased := bytes.Repeat([]byte{0xFF}, 64<<10)
-	for off := 0; off < ESP32FlashSize; off += len(erased) {
-		if _, err := tmp.Write(erased); err != nil {
-			tmp.Close()
-			return err
+	return replaceFile(path, func(w io.Writer) error {
+		erased := bytes.Repeat([]byte{0xFF}, 64<<10)
+		for off := 0; off < ESP32FlashSize; off += len(erased) {
+			if _, err := w.Write(erased); err != nil {
+				return err
+			}
 		}
-	}
-	if err := tmp.Chmod(0o600); err != nil { // it will hold device secrets
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+		return nil
+	})
 }
 
 // readFlashFile reads n bytes at off from a flash file.

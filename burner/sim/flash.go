@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -66,32 +67,39 @@ func readBoardFile(path string) (boardFile, error) {
 	return bf, nil
 }
 
-// writeBoardFile replaces path atomically: temp file, fsync, rename, fsync of
-// the directory so the rename itself survives a power cut.
+// writeBoardFile replaces path atomically (replaceFile).
 func writeBoardFile(path string, bf boardFile) error {
 	b, err := json.MarshalIndent(bf, "", "  ")
 	if err != nil {
 		return err
 	}
+	return replaceFile(path, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
+}
+
+// replaceFile writes path whole or not at all, mode 0600 (boards hold
+// secrets): a temp file beside it, filled by write, fsync, rename, then an
+// fsync of the directory so the rename itself survives a power cut.
+func replaceFile(path string, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".board-*.tmp")
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*.tmp")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
+	err = tmp.Chmod(0o600)
+	if err == nil {
+		err = write(tmp)
 	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return err
+	if err == nil {
+		err = tmp.Sync()
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
-	if err := tmp.Close(); err != nil {
+	if err != nil {
 		return err
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
