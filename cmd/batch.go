@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -244,20 +245,38 @@ func lowCredentials(g *globals, o provision.LineOptions, note func(string)) func
 	if o.Mode.NamesOnTheFly() {
 		return func() {} // the platform names devices as boards register
 	}
-	var once sync.Once
+	// Off the burn loop's back: at most one count every few seconds (a
+	// ledger of 100,000 credentials is not counted per board), none after
+	// the warning.
+	var (
+		mu     sync.Mutex
+		warned bool
+		next   time.Time
+	)
 	return func() {
+		mu.Lock()
+		if warned || time.Now().Before(next) {
+			mu.Unlock()
+			return
+		}
+		next = time.Now().Add(5 * time.Second)
+		mu.Unlock()
 		c, err := o.Ledger.Counts(o.Platform, o.Product)
 		if err != nil || c.Free > 10 {
 			return
 		}
-		once.Do(func() {
-			msg := fmt.Sprintf("%s product %s has %d names left: create more with `iotburn create --product %s --names FILE` before the line stops", o.Platform, o.Product, c.Free, o.Product)
-			if g.json {
-				_ = g.printJSON(map[string]any{"warning": msg, "free": c.Free})
-			} else {
-				note("warning: " + msg)
-			}
-		})
+		mu.Lock()
+		defer mu.Unlock()
+		if warned {
+			return
+		}
+		warned = true
+		msg := fmt.Sprintf("%s product %s has %d names left: create more with `iotburn create --product %s --names FILE` before the line stops", o.Platform, o.Product, c.Free, o.Product)
+		if g.json {
+			_ = g.printJSON(map[string]any{"warning": msg, "free": c.Free})
+		} else {
+			note("warning: " + msg)
+		}
 	}
 }
 
