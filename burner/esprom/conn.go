@@ -91,6 +91,10 @@ func (l *Loader) command(ctx context.Context, op byte, data []byte, chk uint32, 
 	if err := l.send(ctx, op, data, chk); err != nil {
 		return Response{}, err
 	}
+	// The timeout is the ROM's time to act; the bytes' time on the wire both
+	// ways comes on top (a 16 KB block is 1.4 s at 115200 before the ROM
+	// has it all).
+	timeout += l.wire(len(l.out) + 128)
 	deadline := time.Now().Add(timeout)
 	for range maxSkip {
 		r, err := l.readResponse(ctx, deadline)

@@ -2,14 +2,13 @@ package esprom
 
 import (
 	"bytes"
-	"compress/zlib"
 	"context"
-	"crypto/md5"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"syscall"
 	"time"
 
@@ -67,7 +66,14 @@ type Loader struct {
 	ConnectAttempts int
 	// FlashSize is what SPI_SET_PARAMS tells the ROM, and the bound for
 	// writes; 0 means DefaultFlashSize (4 MB, the common ESP32 module).
+	// DetectFlashSize sets it from the flash's JEDEC id.
 	FlashSize uint32
+	// Rates are the line rates Connect tries in turn when the board does not
+	// answer: a board that a failed or killed run left at a fast rate
+	// (CHANGE_BAUDRATE lasts until reset) answers only there, and a port
+	// without DTR/RTS cannot reset it. The first is where the port is now;
+	// nil means just that (the ROM's 115200).
+	Rates []int
 
 	port     burner.Port
 	buf, out []byte
@@ -79,11 +85,24 @@ type Loader struct {
 	chip     Chip
 	noReset  bool // the port has no DTR/RTS
 	attached bool
+	baud     int // the line rate now, for the wire time of each command
 }
 
-// New returns a loader on p. It sends nothing until Connect.
+// New returns a loader on p, which is open at the ROM's 115200 (burner.Open
+// with burner.DefaultBaud). It sends nothing until Connect.
 func New(p burner.Port) *Loader {
-	return &Loader{port: p, buf: make([]byte, 4096)}
+	return &Loader{port: p, buf: make([]byte, 4096), baud: burner.DefaultBaud}
+}
+
+// Baud is the line rate the loader and the board speak now.
+func (l *Loader) Baud() int { return l.baud }
+
+// wire is how long n bytes take on the line at the current rate (8N1: ten
+// bits a byte), plus half again for a USB adapter's latency and the host's
+// scheduling: a command's deadline starts when its bytes are handed to the
+// port, not when they have left it.
+func (l *Loader) wire(n int) time.Duration {
+	return time.Duration(n) * 15 * time.Second / time.Duration(max(l.baud, 300))
 }
 
 func (l *Loader) timeout() time.Duration {
@@ -123,8 +142,18 @@ func (l *Loader) Connect(ctx context.Context) error {
 	if attempts <= 0 {
 		attempts = DefaultConnectAttempts
 	}
+	rates := l.Rates
+	if len(rates) == 0 {
+		rates = []int{l.baud}
+	}
 	var last error
 	for a := range attempts {
+		// Once the board cannot be reset, try the rates it may be stuck at.
+		if l.noReset {
+			if err := l.setRate(rates[a%len(rates)]); err != nil {
+				return err
+			}
+		}
 		if !l.noReset {
 			// esptool's DEFAULT_RESET_DELAY, then the extra-long variant for
 			// boards with a large capacitor on EN.
@@ -156,11 +185,38 @@ func (l *Loader) Connect(ctx context.Context) error {
 	how := "auto-reset by DTR/RTS did not bring it into download mode"
 	if l.noReset {
 		how = "this port has no DTR/RTS, so iotburn cannot reset it"
+		if len(rates) > 1 {
+			how += fmt.Sprintf("; tried %s baud", joinRates(rates))
+		}
 	}
 	if errors.Is(last, ErrGarbage) {
 		return fmt.Errorf("the board on %s answers garbage, not the ROM bootloader (%s): check the baud rate (the ROM starts at 115200); %s: %w", l.port.Name(), how, hint, last)
 	}
 	return fmt.Errorf("no answer from the ROM bootloader on %s (%s): %s: %w", l.port.Name(), how, hint, ErrNoAnswer)
+}
+
+// setRate moves the port (not the board) to baud, where it is not there yet.
+func (l *Loader) setRate(baud int) error {
+	if baud == l.baud || baud <= 0 {
+		return nil
+	}
+	bs, ok := l.port.(burner.BaudSetter)
+	if !ok {
+		return nil // a port that cannot change speed stays where it is
+	}
+	if err := bs.SetBaud(baud); err != nil {
+		return l.vanished(err)
+	}
+	l.baud = baud
+	return nil
+}
+
+func joinRates(rates []int) string {
+	s := make([]string, len(rates))
+	for i, r := range rates {
+		s[i] = fmt.Sprint(r)
+	}
+	return strings.Join(s, " and ")
 }
 
 // reset is esptool's ClassicReset: DTR drives IO0 and RTS drives EN through
@@ -341,6 +397,9 @@ func (l *Loader) ChangeBaud(ctx context.Context, baud int) error {
 	if baud <= 0 {
 		return fmt.Errorf("invalid baud rate %d", baud)
 	}
+	if baud == l.baud {
+		return nil // already there: e.g. found there by Connect's Rates
+	}
 	romBaud := uint32(baud)
 	if f, err := l.romCrystal(ctx); err != nil {
 		return err
@@ -357,6 +416,7 @@ func (l *Loader) ChangeBaud(ctx context.Context, baud int) error {
 	if err := bs.SetBaud(baud); err != nil {
 		return l.vanished(err)
 	}
+	l.baud = baud
 	// esptool: "get rid of crap sent during baud rate change".
 	if err := sleep(ctx, 50*time.Millisecond); err != nil {
 		return err
@@ -378,25 +438,26 @@ func (l *Loader) romCrystal(ctx context.Context) (float64, error) {
 	return float64((cal>>7)&0x01FFFFFF) * 15625 * float64(w4&0xFF) / 40, nil
 }
 
-// WriteFlash writes data at offset, which must be sector-aligned (the ROM
-// erases whole 4 KB sectors; esptool would silently erase what precedes an
-// unaligned offset). data is padded with 0xFF to a multiple of 4.
+// WriteFlash writes data at offset: NewImage, then WriteImage.
+func (l *Loader) WriteFlash(ctx context.Context, offset uint32, data []byte, compress bool, progress func(done, total int)) error {
+	return l.WriteImage(ctx, NewImage("image", offset, data, compress), progress)
+}
+
+// WriteImage writes a prepared image at its offset, which must be
+// sector-aligned (the ROM erases whole 4 KB sectors; esptool would silently
+// erase what precedes an unaligned offset).
 //
 // Uncompressed: FLASH_BEGIN (4 words on the ESP32 ROM: size, blocks, 0x400,
 // offset), then FLASH_DATA in 0x400-byte blocks, the last padded with 0xFF.
-// Compressed: the image deflated with zlib level 9, FLASH_DEFL_BEGIN (size
-// rounded up to whole blocks, as the ROM wants) and FLASH_DEFL_DATA blocks of
-// the stream. No FLASH_END is sent: it would make the ROM leave the
-// bootloader (esptool skips it too). Each block is retried up to 3 times on a
-// ROM error or timeout. progress, if set, gets bytes of data done and total.
-// Verify with FlashMD5 or VerifyFlash afterwards.
-func (l *Loader) WriteFlash(ctx context.Context, offset uint32, data []byte, compress bool, progress func(done, total int)) error {
+// Compressed: FLASH_DEFL_BEGIN (size rounded up to whole blocks, as the ROM
+// wants) and FLASH_DEFL_DATA blocks of the zlib stream. No FLASH_END is sent:
+// it would make the ROM leave the bootloader (esptool skips it too). Each
+// block is retried up to 3 times on a ROM error or timeout. progress, if set,
+// gets bytes of the image done and its size. Verify with VerifyImage after.
+func (l *Loader) WriteImage(ctx context.Context, img *Image, progress func(done, total int)) error {
+	offset, image := img.Offset, img.data
 	if offset%sectorSize != 0 {
 		return fmt.Errorf("flash offset 0x%x is not a multiple of 0x%x: the ROM erases whole sectors and would wipe what precedes it", offset, sectorSize)
-	}
-	image := data
-	if pad := (4 - len(data)%4) % 4; pad > 0 {
-		image = append(append([]byte(nil), data...), bytes.Repeat([]byte{0xFF}, pad)...)
 	}
 	if len(image) == 0 {
 		return errors.New("nothing to write: the image is empty")
@@ -410,8 +471,8 @@ func (l *Loader) WriteFlash(ctx context.Context, offset uint32, data []byte, com
 	if progress == nil {
 		progress = func(int, int) {}
 	}
-	total := len(data)
-	if !compress {
+	total := img.size
+	if img.z == nil {
 		n := (len(image) + blockSize - 1) / blockSize
 		begin := le32(uint32(len(image)), uint32(n), blockSize, offset)
 		if _, _, err := l.check(ctx, opFlashBegin, begin, 0, l.scaled(eraseRegionPerMB, len(image))); err != nil {
@@ -430,11 +491,7 @@ func (l *Loader) WriteFlash(ctx context.Context, offset uint32, data []byte, com
 		}
 		return nil
 	}
-	var zb bytes.Buffer
-	zw, _ := zlib.NewWriterLevel(&zb, zlib.BestCompression)
-	zw.Write(image)
-	zw.Close()
-	z := zb.Bytes()
+	z := img.z
 	n := (len(z) + blockSize - 1) / blockSize
 	erase := (len(image) + blockSize - 1) / blockSize * blockSize
 	begin := le32(uint32(erase), uint32(n), blockSize, offset)
@@ -505,16 +562,17 @@ func (l *Loader) FlashMD5(ctx context.Context, offset, size uint32) ([16]byte, e
 // VerifyFlash compares the flash's MD5 at offset with data's, padded as
 // WriteFlash pads it.
 func (l *Loader) VerifyFlash(ctx context.Context, offset uint32, data []byte) error {
-	image := data
-	if pad := (4 - len(data)%4) % 4; pad > 0 {
-		image = append(append([]byte(nil), data...), bytes.Repeat([]byte{0xFF}, pad)...)
-	}
-	got, err := l.FlashMD5(ctx, offset, uint32(len(image)))
+	return l.VerifyImage(ctx, NewImage("image", offset, data, false))
+}
+
+// VerifyImage compares the flash's MD5 at the image's offset with the image's.
+func (l *Loader) VerifyImage(ctx context.Context, img *Image) error {
+	got, err := l.FlashMD5(ctx, img.Offset, uint32(len(img.data)))
 	if err != nil {
 		return err
 	}
-	if want := md5.Sum(image); got != want {
-		return fmt.Errorf("flash of the board on %s at 0x%x holds something else (MD5 %x, image %x): burn it again: %w", l.port.Name(), offset, got, want, ErrMismatch)
+	if got != img.sum {
+		return fmt.Errorf("flash of the board on %s at 0x%x holds something else (MD5 %x, image %x): burn it again: %w", l.port.Name(), img.Offset, got, img.sum, ErrMismatch)
 	}
 	return nil
 }

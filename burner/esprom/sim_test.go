@@ -228,3 +228,76 @@ func allFF(b []byte) bool {
 	}
 	return true
 }
+
+// TestFlashID reads the JEDEC id the way esptool's flash_id does. The
+// simulated board carries a Winbond W25Q32JV, whose datasheet gives the id
+// EFh (Winbond), 40h (memory type), 16h (capacity: 2^0x16 = 4 MB);
+// esptool prints it as 0x1640ef and detects "4MB" (cmds.py
+// DETECTED_FLASH_SIZES[0x16]).
+func TestFlashID(t *testing.T) {
+	f := farm(t, 1, sim.Unpaced)
+	l, _ := open(t, f.Boards()[0], 115200)
+	if err := l.Connect(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	id, err := l.FlashID(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != 0x1640EF {
+		t.Fatalf("flash id %#x, want 0x1640ef", id)
+	}
+	for _, tc := range []struct {
+		id   uint32
+		size uint32
+	}{
+		{0x1640EF, 4 << 20}, {0x1540EF, 2 << 20}, {0x1840C8, 16 << 20}, {0x2020C2, 64 << 20},
+		{0x3660C8, 4 << 20}, {0x0040EF, 0}, {0xFFFFFF, 0},
+	} {
+		if got := esprom.FlashSizeFromID(tc.id); got != tc.size {
+			t.Errorf("FlashSizeFromID(%#x) = %d, want %d", tc.id, got, tc.size)
+		}
+	}
+}
+
+// TestRecoverFastRate: a run that switched the ROM to 921600 and died leaves
+// the board there until it is reset (a pty has no DTR/RTS to reset it).
+// Connecting at 115200 alone sees garbage; with the fast rate among Rates the
+// loader finds the board there and carries on at that rate.
+func TestRecoverFastRate(t *testing.T) {
+	f := farm(t, 1, 115200)
+	b := f.Boards()[0]
+	l, p := open(t, b, 115200)
+	if err := l.Connect(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.ChangeBaud(ctx(t), 921600); err != nil {
+		t.Fatal(err)
+	}
+	p.Close() // the host dies here
+
+	l, p = open(t, b, 115200)
+	if err := l.Connect(ctx(t)); err == nil {
+		t.Fatal("connected at 115200 to a board left at 921600")
+	}
+	p.Close()
+	l, _ = open(t, b, 115200)
+	l.Rates = []int{115200, 921600}
+	l.ConnectAttempts = 2
+	if err := l.Connect(ctx(t)); err != nil {
+		t.Fatalf("did not find the board at 921600: %v", err)
+	}
+	if l.Baud() != 921600 {
+		t.Fatalf("loader at %d baud, want 921600", l.Baud())
+	}
+	if err := l.ChangeBaud(ctx(t), 921600); err != nil {
+		t.Fatal(err)
+	}
+	img := image(t)
+	if err := l.WriteFlash(ctx(t), nvsOffset, img, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.VerifyFlash(ctx(t), nvsOffset, img); err != nil {
+		t.Fatal(err)
+	}
+}
