@@ -1,12 +1,8 @@
 package cmd
 
 import (
-	"context"
 	"fmt"
-	"os"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,104 +10,8 @@ import (
 
 	"github.com/iotburn/iotburn/burner"
 	"github.com/iotburn/iotburn/provision"
-	"github.com/iotburn/iotburn/provision/ledger"
-	"github.com/iotburn/iotburn/registry"
 	"github.com/iotburn/iotburn/templates"
-	"github.com/iotburn/iotburn/templates/nvs"
 )
-
-// lineFlags are the flags of the commands that burn or read boards: the
-// image format and, for ESP32 boards (--format nvs), where it goes.
-type lineFlags struct {
-	format    string
-	baud      int
-	fastBaud  int
-	station   string
-	nvs       nvsFlags
-	offset    string
-	partTable string
-	partName  string
-	flash     []string
-	compress  bool
-	readBack  bool // verify: read ESP partitions back and check every key
-	mode      string
-	nameFrom  string
-	prefix    string
-}
-
-func (lf *lineFlags) register(c *cobra.Command) {
-	f := c.Flags()
-	f.StringVar(&lf.format, "format", "", "image burned into each board: tencent-at, aliyun-at (AT modules; default: the platform's) or nvs (ESP32 boards)")
-	f.IntVar(&lf.baud, "baud", 115200, "serial line rate")
-	host, _ := os.Hostname()
-	f.StringVar(&lf.station, "station", host, "this station's name in the ledger and the audit")
-	f.IntVar(&lf.fastBaud, "fast-baud", 0, "nvs: switch the ROM bootloader to this rate once connected (e.g. 921600)")
-	f.StringVar(&lf.offset, "flash-offset", "0x9000", "nvs: flash offset of the credential partition")
-	f.StringVar(&lf.partTable, "partition-table", "", "nvs: read the partition's offset and size from this ESP-IDF partition table CSV")
-	f.StringVar(&lf.partName, "partition-name", "nvs", "nvs: the partition's name in --partition-table")
-	f.StringArrayVar(&lf.flash, "flash", nil, "nvs: OFFSET=FILE written to every board in the same pass, e.g. 0x1000=bootloader.bin (repeatable)")
-	f.BoolVar(&lf.compress, "compress", true, "nvs: deflate images on the wire")
-	f.StringVar(&lf.mode, "mode", "device", "credential mode: device, product-preregistered, product-autocreate (Tencent), registration-free (Aliyun)")
-	f.StringVar(&lf.nameFrom, "name-from", "mac", "product-level modes: the board's name is its mac or imei")
-	f.StringVar(&lf.prefix, "name-prefix", "", "product-level modes: put this in front of the board's name")
-	lf.nvs.registerKeys(c, "partition-size")
-}
-
-// board returns the format to render and how to open the boards.
-func (lf *lineFlags) board(platform string) (templates.Format, provision.OpenBoard, error) {
-	if lf.format != "nvs" {
-		f, err := lineFormat(platform, lf.format)
-		if err != nil {
-			return nil, nil, err
-		}
-		return f, provision.OpenATBoard(platform, lf.baud), nil
-	}
-	offset, err := nvs.ParseSize(lf.offset)
-	if err != nil && !strings.Contains(err.Error(), "multiple") {
-		return nil, nil, fmt.Errorf("--flash-offset: %w", err)
-	}
-	if lf.partTable != "" {
-		file, err := os.Open(lf.partTable)
-		if err != nil {
-			return nil, nil, err
-		}
-		parts, err := nvs.ReadPartitionTable(file)
-		file.Close()
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", lf.partTable, err)
-		}
-		p, err := nvs.FindPartition(parts, lf.partName)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", lf.partTable, err)
-		}
-		offset = int(p.Offset)
-		lf.nvs.size = fmt.Sprintf("0x%x", p.Size)
-	}
-	if offset%0x1000 != 0 {
-		return nil, nil, fmt.Errorf("--flash-offset 0x%x is not a multiple of 0x1000: the ROM erases whole sectors", offset)
-	}
-	f, err := lf.nvs.format(platform)
-	if err != nil {
-		return nil, nil, err
-	}
-	var common []provision.FlashRegion
-	for _, spec := range lf.flash {
-		off, path, ok := strings.Cut(spec, "=")
-		if !ok {
-			return nil, nil, fmt.Errorf("--flash %q: write it as OFFSET=FILE, e.g. 0x1000=bootloader.bin", spec)
-		}
-		o, err := strconv.ParseUint(off, 0, 32)
-		if err != nil || o%0x1000 != 0 {
-			return nil, nil, fmt.Errorf("--flash %q: the offset must be a multiple of 0x1000", spec)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--flash %q: %w", spec, err)
-		}
-		common = append(common, provision.FlashRegion{Name: path, Offset: uint32(o), Data: data})
-	}
-	return f, provision.OpenESPBoard(provision.ESPOptions{Baud: lf.baud, FastBaud: lf.fastBaud, Offset: uint32(offset), Format: f, Common: common, Compress: lf.compress, ReadBack: lf.readBack}), nil
-}
 
 func newBatchCmd(g *globals) *cobra.Command {
 	var (
@@ -132,19 +32,36 @@ Boards come and go: when a board is done, swap it for the next one on the same p
 board is retried by unplugging and replugging it. A board that already holds its credential is
 recognised and left alone. Ctrl-C finishes the boards in flight, then stops.
 
---ports takes "auto" (every USB serial port), paths and globs: /dev/ttyUSB*,'boards/tty*'.`,
+--ports takes "auto" (every USB serial port), paths and globs: /dev/ttyUSB*,'boards/tty*'.
+
+ESP32 boards (--format nvs) get their own NVS partition and the images every board shares, in
+one connection, each region MD5-checked by the ROM. The credential partition is the one named
+--partition-name (default fctry, where Espressif's Tencent and Aliyun kits read it), found in the
+partition table written in the same pass (--flash 0x8000=partition-table.bin), in
+--partition-table, or on the board; --flash-offset overrides. The whole flash map is checked
+before the first byte is written: every region on a 4 KB sector, inside the board's flash (its
+size read from the flash chip), no two regions sharing a sector, each inside its partition, the
+credential inside an NVS partition. --baud is esptool's -b: connect at 115200, flash at --baud.`,
 		Example: `  iotburn batch --product ABCDEFGHIJ --ports auto
   iotburn batch --product ABCDEFGHIJ --ports 'boards/tty*' --once        # the boards plugged in now
   iotburn batch --product ABCDEFGHIJ --ports /dev/ttyUSB0,/dev/ttyUSB1 --target 200 --json
-  # ESP32 boards: an NVS partition each, plus the firmware every board shares, one pass
-  iotburn batch --product ABCDEFGHIJ --ports auto --format nvs --flash-offset 0x9000 --partition-size 0x6000 \
-      --flash 0x1000=bootloader.bin --flash 0x8000=partition-table.bin --flash 0x10000=app.bin --fast-baud 921600`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+  # ESP32 boards: fctry found in the partition table written in the same pass
+  iotburn batch --product ABCDEFGHIJ --ports auto --format nvs --baud 921600 \
+      --flash 0x1000=bootloader.bin --flash 0x8000=partition-table.bin --flash 0x10000=app.bin
+  # the same from an ESP-IDF build, as esptool takes it
+  iotburn batch --product ABCDEFGHIJ --ports auto --format nvs --baud 921600 --flash @build/flash_args
+  # espressif/esp-qcloud moves the table to 0xc000
+  iotburn batch --product ABCDEFGHIJ --ports auto --format nvs --partition-table-offset 0xc000 \
+      --flash 0xc000=build/partition_table/partition-table.bin --flash 0x20000=build/app.bin`,
+		Args: cobra.ArbitraryArgs, // esptool's --flash OFFSET FILE pairs
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := pf.check(); err != nil {
 				return err
 			}
-			f, open, err := lf.board(pf.platform)
+			if target < 0 {
+				return fmt.Errorf("--target %d: give the number of boards to burn, or leave it out for no limit", target)
+			}
+			f, open, err := lf.board(cmd, pf.platform, args, false)
 			if err != nil {
 				return err
 			}
@@ -309,66 +226,4 @@ func reportLine(g *globals, res provision.LineResult) error {
 		return &exitError{code: 1, err: fmt.Errorf("%d board(s) failed: see the lines above; `iotburn audit` has the details", res.Failed)}
 	}
 	return nil
-}
-
-// modeOptions fills the line's mode settings from the flags.
-func (lf *lineFlags) modeOptions(ctx context.Context, pf *platformFlags, o *provision.LineOptions) error {
-	ms, err := lf.modeSettings(ctx, pf)
-	if err != nil {
-		return err
-	}
-	o.Mode, o.NameFrom, o.NamePrefix = ms.mode, lf.nameFrom, lf.prefix
-	o.ProductSecret, o.Region = ms.productSecret, ms.region
-	return nil
-}
-
-type modeSettings struct {
-	mode                  provision.Mode
-	productSecret, region string
-}
-
-// modeSettings checks --mode against the platform; the product-level modes
-// fetch the ProductSecret from the platform (keys from the environment: no
-// secret on the command line) and check that the product is set up for it.
-func (lf *lineFlags) modeSettings(ctx context.Context, pf *platformFlags) (modeSettings, error) {
-	mode, err := provision.ParseMode(lf.mode)
-	if err != nil {
-		return modeSettings{}, err
-	}
-	if err := provision.CheckMode(mode, pf.platform, nil); err != nil {
-		return modeSettings{}, err
-	}
-	ms := modeSettings{mode: mode}
-	if !mode.ProductLevel() {
-		return ms, nil
-	}
-	if _, err := provision.BoardName(lf.nameFrom, "", "00:00:00:00:00:00", "0"); err != nil {
-		return ms, err
-	}
-	client, err := pf.client()
-	if err != nil {
-		return ms, fmt.Errorf("--mode %s needs the platform, for the product's secret: %w", mode, err)
-	}
-	pi, ok := client.(registry.ProductInfo)
-	if !ok {
-		return ms, fmt.Errorf("--mode %s: %s cannot tell product secrets", mode, pf.platform)
-	}
-	p, err := pi.Product(ctx, pf.product)
-	if err != nil {
-		return ms, err
-	}
-	if err := provision.CheckMode(mode, pf.platform, &p); err != nil {
-		return ms, err
-	}
-	ms.productSecret, ms.region = p.Secret, client.Region()
-	return ms, nil
-}
-
-// openLedger opens the ledger: one that exists, except in the modes where
-// the line names the devices itself and needs nothing created beforehand.
-func (lf *lineFlags) openLedger(g *globals) (*ledger.Ledger, error) {
-	if m, err := provision.ParseMode(lf.mode); err == nil && m.NamesOnTheFly() {
-		return g.openLedger()
-	}
-	return g.openExistingLedger()
 }

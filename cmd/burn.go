@@ -24,12 +24,12 @@ func newBurnCmd(g *globals) *cobra.Command {
 alone; a board that had one before gets the same one again.`,
 		Example: `  iotburn burn --port /dev/ttyUSB0 --product ABCDEFGHIJ
   iotburn burn --port /dev/ttyUSB0 --product ABCDEFGHIJ --device dev0042`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: cobra.ArbitraryArgs, // esptool's --flash OFFSET FILE pairs
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := pf.check(); err != nil {
 				return err
 			}
-			f, open, err := lf.board(pf.platform)
+			f, open, err := lf.board(cmd, pf.platform, args, false)
 			if err != nil {
 				return err
 			}

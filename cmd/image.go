@@ -18,6 +18,7 @@ import (
 // nvsFlags are the NVS partition settings of `image --format nvs`.
 type nvsFlags struct {
 	size      string
+	sizeFlag  string // --size on image, --partition-size on the line
 	version   int
 	fromCSV   string
 	namespace string
@@ -28,14 +29,15 @@ type nvsFlags struct {
 
 func (n *nvsFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&n.fromCSV, "from-csv", "", "nvs: build one partition from this nvs_partition_gen CSV (no ledger), written to --out")
-	n.registerKeys(c, "size")
+	n.registerKeys(c, "size", "0x6000", "nvs: partition size (a multiple of 0x1000, at least 0x3000)")
 }
 
 // registerKeys registers the partition settings; the size flag is --size on
 // image (as Espressif's generator calls it) and --partition-size on the line.
-func (n *nvsFlags) registerKeys(c *cobra.Command, sizeFlag string) {
+func (n *nvsFlags) registerKeys(c *cobra.Command, sizeFlag, sizeDefault, sizeUsage string) {
 	f := c.Flags()
-	f.StringVar(&n.size, sizeFlag, "0x6000", "nvs: partition size (a multiple of 0x1000, at least 0x3000)")
+	n.sizeFlag = sizeFlag
+	f.StringVar(&n.size, sizeFlag, sizeDefault, sizeUsage)
 	f.IntVar(&n.version, "nvs-version", 2, "nvs: format version, 1 or 2 (multi-page blobs)")
 	f.StringVar(&n.namespace, "nvs-namespace", "", "nvs: namespace of the credential keys (default: the device SDK's, qcloud-key / aliyun-key)")
 	f.StringVar(&n.keyPID, "nvs-key-product", "", "nvs: key of the product id (default product_id / ProductKey)")
@@ -43,11 +45,15 @@ func (n *nvsFlags) registerKeys(c *cobra.Command, sizeFlag string) {
 	f.StringVar(&n.keySecret, "nvs-key-secret", "", "nvs: key of the device secret (default device_secret / DeviceSecret)")
 }
 
-// format builds the per-device NVS format for the platform.
+// format builds the per-device NVS format for the platform. An empty size
+// is left 0: the line sizes it from the partition table.
 func (n *nvsFlags) format(platform string) (nvs.Format, error) {
-	size, err := nvs.ParseSize(n.size)
-	if err != nil {
-		return nvs.Format{}, fmt.Errorf("--size: %w", err)
+	size := 0
+	if n.size != "" {
+		var err error
+		if size, err = nvs.ParseSize(n.size); err != nil {
+			return nvs.Format{}, fmt.Errorf("--%s: %w", n.sizeFlag, err)
+		}
 	}
 	if n.version != 1 && n.version != 2 {
 		return nvs.Format{}, fmt.Errorf("--nvs-version %d: use 1 or 2", n.version)

@@ -143,10 +143,10 @@ func TestBatchESP32(t *testing.T) {
 	base := []string{"--ledger", ledgerPath, "--json", "batch", "--product", "ABCDEFGHIJ", "--ports", ports, "--once", "--format", "nvs"}
 
 	_, _, err = run(t, append(base, "--flash", "0x10001="+app)...)
-	if err == nil || !strings.Contains(err.Error(), "multiple of 0x1000") {
+	if err == nil || !strings.Contains(err.Error(), "not on a 4 KB sector boundary") {
 		t.Fatalf("unaligned --flash accepted: %v", err)
 	}
-	out, _, err := run(t, append(base, "--partition-table", table, "--partition-name", "creds", "--flash", "0x10000="+app, "--fast-baud", "921600")...)
+	out, _, err := run(t, append(base, "--partition-table", table, "--partition-name", "creds", "--flash", "0x10000="+app, "--baud", "921600")...)
 	if err != nil {
 		t.Fatalf("batch: %v\n%s", err, out)
 	}

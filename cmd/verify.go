@@ -37,8 +37,8 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
   iotburn verify --product ABCDEFGHIJ --ports 'boards/tty*' --mqtt --mqtt-broker 127.0.0.1:1883
   iotburn verify --platform aliyun --product a1Xyz --mode registration-free --ports 'boards/tty*' --mqtt
   iotburn verify --product ABCDEFGHIJ                 # the whole batch, against the platform`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: cobra.ArbitraryArgs, // esptool's --flash OFFSET FILE pairs
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := pf.check(); err != nil {
 				return err
 			}
@@ -53,8 +53,8 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 				return err
 			}
 			defer l.Close()
-			lf.readBack = true // QA reads the NVS back and checks every key
-			_, open, err := lf.board(pf.platform)
+			// QA reads the NVS back and checks every key.
+			_, open, err := lf.board(cmd, pf.platform, args, true)
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/iotburn/iotburn/burner/flashmap"
 	"github.com/iotburn/iotburn/burner/sim"
 	"github.com/iotburn/iotburn/provision/ledger"
 	"github.com/iotburn/iotburn/templates/nvs"
@@ -17,7 +18,7 @@ import (
 func TestLineESP32(t *testing.T) {
 	l := openLedger(t)
 	secrets := seedLedger(t, l, 3)
-	farm, err := sim.Start(sim.Options{Dir: t.TempDir(), Kind: "esp32", Count: 2, Baud: 921600})
+	farm, err := sim.Start(sim.Options{Dir: t.TempDir(), Kind: "esp32", Count: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,8 +27,8 @@ func TestLineESP32(t *testing.T) {
 	boot := bytes.Repeat([]byte("bootloader"), 700) // 7000 bytes, not block-aligned
 	o := lineOpts(l, farm, 921600)
 	o.Format = format
-	o.Open = OpenESPBoard(ESPOptions{Baud: 921600, Offset: 0x9000, Format: format, Compress: true,
-		Common: []FlashRegion{{Name: "bootloader.bin", Offset: 0x1000, Data: boot}}})
+	o.Open = openESP(t, ESPOptions{Baud: 921600, Partition: CredentialPartition{Offset: 0x9000}, Format: format, Compress: true,
+		Common: []flashmap.Region{flashmap.FromFile("bootloader.bin", 0x1000, boot)}})
 	res, err := RunLine(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -73,20 +74,21 @@ func TestLineESP32(t *testing.T) {
 func TestVerifyESP32ReadBack(t *testing.T) {
 	l := openLedger(t)
 	seedLedger(t, l, 2)
-	farm, err := sim.Start(sim.Options{Dir: t.TempDir(), Kind: "esp32", Count: 1, Baud: 921600})
+	farm, err := sim.Start(sim.Options{Dir: t.TempDir(), Kind: "esp32", Count: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer farm.Close()
 	format := nvs.Format{Size: 0x3000, Version: 2, Keys: nvs.TencentKeys}
+	at := CredentialPartition{Offset: 0x9000}
 	o := lineOpts(l, farm, 921600)
 	o.Format = format
-	o.Open = OpenESPBoard(ESPOptions{Baud: 921600, Offset: 0x9000, Format: format, Compress: true})
+	o.Open = openESP(t, ESPOptions{Baud: 921600, Partition: at, Format: format, Compress: true})
 	if res, err := RunLine(context.Background(), o); err != nil || res.Burned != 1 {
 		t.Fatalf("burn: %+v %v", res, err)
 	}
 	v := VerifyOptions{Ledger: l, Platform: "tencent", Product: testProduct, Ports: o.Ports,
-		Open: OpenESPBoard(ESPOptions{Baud: 921600, Offset: 0x9000, Format: format, ReadBack: true})}
+		Open: openESP(t, ESPOptions{Baud: 921600, Partition: at, Format: format, ReadBack: true})}
 	if res, err := Verify(context.Background(), v); err != nil || res.Verified != 1 {
 		t.Fatalf("verify: %+v %v", res, err)
 	}
@@ -100,7 +102,7 @@ func TestVerifyESP32ReadBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := OpenESPBoard(ESPOptions{Baud: 921600, Offset: 0x9000, Format: format})
+	w := openESP(t, ESPOptions{Baud: 921600, Partition: at, Format: format})
 	bd, err := w(b.Path())
 	if err != nil {
 		t.Fatal(err)
@@ -119,4 +121,13 @@ func TestVerifyESP32ReadBack(t *testing.T) {
 	if res.Failed != 1 || !strings.Contains(strings.Join(res.Failures, ""), "qcloud-key/device_name") {
 		t.Fatalf("got %+v, want a failure naming qcloud-key/device_name", res)
 	}
+}
+
+func openESP(t *testing.T, o ESPOptions) OpenBoard {
+	t.Helper()
+	open, err := OpenESPBoard(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return open
 }

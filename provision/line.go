@@ -29,6 +29,27 @@ type Board interface {
 // OpenBoard opens the board on a port path.
 type OpenBoard func(path string) (Board, error)
 
+// What some boards can do beyond Board; the line and verify look for it.
+type (
+	// preparer is a board examined once it is identified, before a
+	// credential is claimed for it: an ESP32's flash size and partition
+	// table decide where, and whether, its credential may be written. A
+	// refusal claims nothing and writes nothing. The format returned renders
+	// this board's image (sized for its partition).
+	preparer interface {
+		Prepare(ctx context.Context) (templates.Format, error)
+	}
+	// selfTimed boards bound each command by its own deadline, scaled by
+	// the bytes it moves at the line rate (the ESP ROM loader, as esptool's
+	// per-megabyte timeouts do); the line adds no fixed deadline of its own,
+	// which would cut a large firmware short at a slow rate.
+	selfTimed interface{ SelfTimed() }
+	// progresser boards report the bytes written while they write.
+	progresser interface {
+		OnProgress(func(done, total int))
+	}
+)
+
 // Stage is where a board is on the line.
 type Stage string
 
@@ -62,6 +83,10 @@ type Event struct {
 	Attempt     int           `json:"attempt,omitempty"`
 	Duration    time.Duration `json:"duration_ns,omitempty"`
 	Err         string        `json:"error,omitempty"`
+	// BytesDone of BytesTotal have been written (StageWrite, on boards
+	// that report progress: ESP32 images).
+	BytesDone  int64 `json:"bytes_done,omitempty"`
+	BytesTotal int64 `json:"bytes_total,omitempty"`
 	// MQTT is "connected" when verify logged in to the broker with the
 	// board's credential.
 	MQTT string `json:"mqtt,omitempty"`
@@ -94,7 +119,8 @@ type LineOptions struct {
 	// Scan is how often ports are rescanned and a finished board is checked
 	// for having been swapped (default 1 s).
 	Scan time.Duration
-	// OpTimeout bounds each board operation (default 20 s).
+	// OpTimeout bounds each board operation (default 20 s), except on boards
+	// that time each of their commands by the bytes they move (ESP32).
 	OpTimeout time.Duration
 	// Events receives every step; called from many goroutines at once.
 	Events func(Event)
@@ -353,9 +379,25 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) {
 		l.emit(ev)
 	}
 	op := func(f func(context.Context) error) error {
+		if _, ok := b.(selfTimed); ok {
+			return f(ctx)
+		}
 		c, cancel := context.WithTimeout(ctx, l.o.OpTimeout)
 		defer cancel()
 		return f(c)
+	}
+
+	format := l.o.Format
+	if p, ok := b.(preparer); ok {
+		var f templates.Format
+		err := op(func(c context.Context) (err error) { f, err = p.Prepare(c); return err })
+		if err != nil {
+			ev.Stage, ev.Err = StageFailed, err.Error()
+			l.refused(&ev, hw)
+			l.emit(ev)
+			return
+		}
+		format = f
 	}
 
 	step(StageClaim)
@@ -407,9 +449,9 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) {
 		}
 	}
 
-	image, err := l.o.Format.Render(cred)
+	image, err := format.Render(cred)
 	if err != nil {
-		fail(unit.ID, fmt.Errorf("render %s: %w", l.o.Format.Name(), err))
+		fail(unit.ID, fmt.Errorf("render %s: %w", format.Name(), err))
 		return
 	}
 	if err := l.o.Ledger.Begin(unit.ID); err != nil {
@@ -419,6 +461,9 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) {
 	ev.Attempt = unit.Attempts + 1
 	start := time.Now()
 	step(StageWrite)
+	if pb, ok := b.(progresser); ok {
+		pb.OnProgress(l.progress(ev))
+	}
 	if err := op(func(c context.Context) error { return b.Write(c, image) }); err != nil {
 		fail(unit.ID, fmt.Errorf("write: %w", err))
 		return
@@ -435,6 +480,26 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) {
 	}
 	outcome = StageBurned
 	step(StageBurned)
+}
+
+// progressEvery is how often a board's write progress is reported: often
+// enough for a bar to move, rarely enough not to flood --json or the screen.
+const progressEvery = 250 * time.Millisecond
+
+// progress reports a board's bytes written as StageWrite events, at most
+// every progressEvery and at the end.
+func (l *line) progress(ev Event) func(done, total int) {
+	var last time.Time
+	return func(done, total int) {
+		if now := time.Now(); done < total && now.Sub(last) < progressEvery {
+			return
+		} else {
+			last = now
+		}
+		e := ev
+		e.Stage, e.BytesDone, e.BytesTotal = StageWrite, int64(done), int64(total)
+		l.emit(e)
+	}
 }
 
 // boardIDs is what a board tells of itself beyond its hardware id.

@@ -1,0 +1,218 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iotburn/iotburn/burner"
+	"github.com/iotburn/iotburn/burner/flashmap"
+	"github.com/iotburn/iotburn/provision"
+	"github.com/iotburn/iotburn/provision/ledger"
+	"github.com/iotburn/iotburn/registry"
+	"github.com/iotburn/iotburn/templates"
+)
+
+// lineFlags are the flags of the commands that burn or read boards (batch,
+// burn, verify): the image format and, for ESP32 boards (--format nvs),
+// the flash map: the shared images and where the credential partition goes.
+type lineFlags struct {
+	format      string
+	baud        int
+	fastBaud    int // the old name of --baud on ESP32 boards, hidden
+	station     string
+	nvs         nvsFlags
+	offset      string
+	partTable   string
+	tableOffset string
+	partName    string
+	flash       []string
+	compress    bool
+	mode        string
+	nameFrom    string
+	prefix      string
+}
+
+func (lf *lineFlags) register(c *cobra.Command) {
+	f := c.Flags()
+	f.StringVar(&lf.format, "format", "", "image burned into each board: tencent-at, aliyun-at (AT modules; default: the platform's) or nvs (ESP32 boards)")
+	f.IntVar(&lf.baud, "baud", burner.DefaultBaud, "AT modules: their line rate; ESP32 boards: as esptool's -b, connect at 115200 then flash at this rate (e.g. 921600)")
+	host, _ := os.Hostname()
+	f.StringVar(&lf.station, "station", host, "this station's name in the ledger and the audit")
+	f.IntVar(&lf.fastBaud, "fast-baud", 0, "nvs: the old name of --baud")
+	_ = f.MarkHidden("fast-baud")
+	f.StringVar(&lf.offset, "flash-offset", "", "nvs: put the credential partition here instead of where the partition table says")
+	f.StringVar(&lf.partName, "partition-name", provision.DefaultPartitionName, "nvs: the credential partition's name in the partition table (Espressif's Tencent and Aliyun kits read fctry)")
+	f.StringVar(&lf.partTable, "partition-table", "", "nvs: the partition table (ESP-IDF CSV, or the binary gen_esp32part.py writes), when it is not written in the same pass")
+	f.StringVar(&lf.tableOffset, "partition-table-offset", "0x8000", "nvs: where the partition table sits in flash (CONFIG_PARTITION_TABLE_OFFSET; esp-qcloud uses 0xc000)")
+	f.StringArrayVar(&lf.flash, "flash", nil, "nvs: an image written to every board in the same pass: OFFSET=FILE, OFFSET FILE (as esptool) or @build/flash_args (repeatable)")
+	f.BoolVar(&lf.compress, "compress", true, "nvs: deflate images on the wire")
+	f.StringVar(&lf.mode, "mode", "device", "credential mode: device, product-preregistered, product-autocreate (Tencent), registration-free (Aliyun)")
+	f.StringVar(&lf.nameFrom, "name-from", "mac", "product-level modes: the board's name is its mac or imei")
+	f.StringVar(&lf.prefix, "name-prefix", "", "product-level modes: put this in front of the board's name")
+	lf.nvs.registerKeys(c, "partition-size", "", "nvs: credential partition size (default: the partition's, from the table; 0x6000 with --flash-offset and no table)")
+}
+
+// nvsOnly are the flags that mean something only with --format nvs.
+var nvsOnly = []string{"flash", "flash-offset", "partition-table", "partition-table-offset", "partition-size", "fast-baud",
+	"compress", "nvs-version", "nvs-namespace", "nvs-key-product", "nvs-key-name", "nvs-key-secret"}
+
+// board checks every line flag and returns the format to render and how to
+// open the boards. For ESP32 boards the whole flash map is checked here, as
+// far as it can be before a board is seen; args are the command's
+// positional arguments (esptool's `--flash OFFSET FILE` pairs).
+func (lf *lineFlags) board(c *cobra.Command, platform string, args []string, readBack bool) (templates.Format, provision.OpenBoard, error) {
+	if lf.baud <= 0 {
+		return nil, nil, fmt.Errorf("--baud %d: give a line rate such as 115200 or 921600", lf.baud)
+	}
+	if lf.format != "nvs" {
+		for _, name := range nvsOnly {
+			if c.Flags().Changed(name) {
+				return nil, nil, fmt.Errorf("--%s is for ESP32 boards: add --format nvs, or leave it out", name)
+			}
+		}
+		if len(args) > 0 {
+			return nil, nil, fmt.Errorf("unexpected argument %q", args[0])
+		}
+		f, err := lineFormat(platform, lf.format)
+		if err != nil {
+			return nil, nil, err
+		}
+		return f, provision.OpenATBoard(platform, lf.baud), nil
+	}
+	o, err := lf.espOptions(platform, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	o.ReadBack = readBack
+	open, err := provision.OpenESPBoard(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	return o.Format, open, nil
+}
+
+// espOptions reads the ESP32 flags: the images (files read now, so a
+// missing one stops the line before it starts), the credential partition's
+// place, and the flash rate.
+func (lf *lineFlags) espOptions(platform string, args []string) (provision.ESPOptions, error) {
+	o := provision.ESPOptions{Baud: lf.baud, Compress: lf.compress}
+	if lf.fastBaud != 0 {
+		if lf.fastBaud < 0 {
+			return o, fmt.Errorf("--fast-baud %d: give a line rate such as 921600", lf.fastBaud)
+		}
+		o.Baud = lf.fastBaud
+	}
+	f, err := lf.nvs.format(platform)
+	if err != nil {
+		return o, err
+	}
+	o.Format = f
+	specs, err := flashmap.ParseSpecs(lf.flash, args)
+	if err != nil {
+		return o, err
+	}
+	if o.Common, err = flashmap.Load(specs); err != nil {
+		return o, err
+	}
+	o.Partition.Name = lf.partName
+	if o.Partition.TableOffset, err = flashmap.ParseNumber(lf.tableOffset); err != nil {
+		return o, fmt.Errorf("--partition-table-offset: %w", err)
+	}
+	if lf.offset != "" {
+		if o.Partition.Offset, err = flashmap.ParseNumber(lf.offset); err != nil {
+			return o, fmt.Errorf("--flash-offset: %w", err)
+		}
+		if o.Partition.Offset == 0 {
+			return o, errors.New("--flash-offset 0 is the start of flash, never an NVS partition: give the partition's offset, or leave it out to find it by name")
+		}
+	}
+	if lf.partTable != "" {
+		if o.Partition.Table, err = readTableFile(lf.partTable, o.Partition.TableOffset); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// readTableFile reads a partition table, CSV or binary.
+func readTableFile(path string, offset uint32) (*flashmap.Table, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--partition-table: %w", err)
+	}
+	if flashmap.LooksLikeTable(data) {
+		return flashmap.ReadTableBinary(data, offset, path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return flashmap.ReadTableCSV(f, path, offset)
+}
+
+// modeOptions fills the line's mode settings from the flags.
+func (lf *lineFlags) modeOptions(ctx context.Context, pf *platformFlags, o *provision.LineOptions) error {
+	ms, err := lf.modeSettings(ctx, pf)
+	if err != nil {
+		return err
+	}
+	o.Mode, o.NameFrom, o.NamePrefix = ms.mode, lf.nameFrom, lf.prefix
+	o.ProductSecret, o.Region = ms.productSecret, ms.region
+	return nil
+}
+
+type modeSettings struct {
+	mode                  provision.Mode
+	productSecret, region string
+}
+
+// modeSettings checks --mode against the platform; the product-level modes
+// fetch the ProductSecret from the platform (keys from the environment: no
+// secret on the command line) and check that the product is set up for it.
+func (lf *lineFlags) modeSettings(ctx context.Context, pf *platformFlags) (modeSettings, error) {
+	mode, err := provision.ParseMode(lf.mode)
+	if err != nil {
+		return modeSettings{}, err
+	}
+	if err := provision.CheckMode(mode, pf.platform, nil); err != nil {
+		return modeSettings{}, err
+	}
+	ms := modeSettings{mode: mode}
+	if !mode.ProductLevel() {
+		return ms, nil
+	}
+	if _, err := provision.BoardName(lf.nameFrom, "", "00:00:00:00:00:00", "0"); err != nil {
+		return ms, err
+	}
+	client, err := pf.client()
+	if err != nil {
+		return ms, fmt.Errorf("--mode %s needs the platform, for the product's secret: %w", mode, err)
+	}
+	pi, ok := client.(registry.ProductInfo)
+	if !ok {
+		return ms, fmt.Errorf("--mode %s: %s cannot tell product secrets", mode, pf.platform)
+	}
+	p, err := pi.Product(ctx, pf.product)
+	if err != nil {
+		return ms, err
+	}
+	if err := provision.CheckMode(mode, pf.platform, &p); err != nil {
+		return ms, err
+	}
+	ms.productSecret, ms.region = p.Secret, client.Region()
+	return ms, nil
+}
+
+// openLedger opens the ledger: one that exists, except in the modes where
+// the line names the devices itself and needs nothing created beforehand.
+func (lf *lineFlags) openLedger(g *globals) (*ledger.Ledger, error) {
+	if m, err := provision.ParseMode(lf.mode); err == nil && m.NamesOnTheFly() {
+		return g.openLedger()
+	}
+	return g.openExistingLedger()
+}
