@@ -74,7 +74,7 @@ func (e *espLine) flashSums(t *testing.T) [][32]byte {
 // no board's flash changes by a single byte.
 func TestBatchESP32UnsafeMaps(t *testing.T) {
 	e := newESPLine(t, 1)
-	app := writeFile(t, e.dir, "app.bin", strings.Repeat("app!", 0x4000)) // 64 KB
+	app := writeFile(t, e.dir, "app.bin", strings.Repeat("app!", 0x4000))  // 64 KB
 	big := writeFile(t, e.dir, "big.bin", strings.Repeat("big!", 0x50000)) // 1.25 MB
 	for _, tc := range []struct {
 		name string

@@ -62,10 +62,10 @@ type CredentialPartition struct {
 type espPlan struct {
 	o      ESPOptions
 	images []*esprom.Image
-	table  *flashmap.Table   // known before the boards: in the pass or given
-	cred   *flashmap.Region  // known before the boards: offset and size
-	format nvs.Format        // sized when cred is known
-	rates  sync.Map          // port path → the line rate the board was last found at
+	table  *flashmap.Table  // known before the boards: in the pass or given
+	cred   *flashmap.Region // known before the boards: offset and size
+	format nvs.Format       // sized when cred is known
+	rates  sync.Map         // port path → the line rate the board was last found at
 }
 
 // ErrNoPartitionTable is a board whose credential partition cannot be found:
