@@ -39,6 +39,10 @@ type portBar struct {
 	bar   *progressbar.ProgressBar
 	stage provision.Stage
 	note  string
+	// writeStart and bytes0 are the first progress report of the write in
+	// progress, for its rate and the time left.
+	writeStart time.Time
+	bytes0     int64
 }
 
 // stageSteps maps a stage to how far along a board is, out of 4.
@@ -90,6 +94,11 @@ func (d *lineDisplay) Event(e provision.Event) {
 		_ = pb.bar.Set(n)
 	}
 	pb.note = strings.TrimSpace(e.DeviceName + " " + e.HWID)
+	if e.Stage == provision.StageWrite && e.BytesTotal > 0 {
+		pb.note = pb.writeProgress(e)
+	} else {
+		pb.writeStart = time.Time{}
+	}
 	if !e.Stage.Done() {
 		return
 	}
@@ -111,6 +120,30 @@ func (d *lineDisplay) Event(e provision.Event) {
 		d.drawn = 0
 		d.draw()
 	}
+}
+
+// writeProgress is "312 KB of 1.0 MB, 10.9 KB/s, 1m05s left".
+func (pb *portBar) writeProgress(e provision.Event) string {
+	if pb.writeStart.IsZero() {
+		pb.writeStart, pb.bytes0 = e.Time, e.BytesDone
+	}
+	s := fmt.Sprintf("%s of %s", humanBytes(e.BytesDone), humanBytes(e.BytesTotal))
+	if el := e.Time.Sub(pb.writeStart).Seconds(); el > 0.5 && e.BytesDone > pb.bytes0 {
+		rate := float64(e.BytesDone-pb.bytes0) / el
+		left := time.Duration(float64(e.BytesTotal-e.BytesDone) / rate * float64(time.Second))
+		s += fmt.Sprintf(", %s/s, %s left", humanBytes(int64(rate)), left.Round(time.Second))
+	}
+	return s
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }
 
 // Note prints a line above the bars (a warning), from any goroutine.
