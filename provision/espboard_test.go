@@ -2,9 +2,14 @@ package provision
 
 import (
 	"bytes"
+	"compress/zlib"
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/iotburn/iotburn/burner/flashmap"
 	"github.com/iotburn/iotburn/burner/sim"
@@ -130,4 +135,82 @@ func openESP(t *testing.T, o ESPOptions) OpenBoard {
 		t.Fatal(err)
 	}
 	return open
+}
+
+// machineCode is n bytes of real machine code (this test binary's own text,
+// past its headers): it deflates to about half, as a real firmware does.
+func machineCode(t *testing.T, n int) []byte {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 0x10000+n {
+		t.Fatalf("test binary has %d bytes, want %d", len(b), 0x10000+n)
+	}
+	return b[0x10000 : 0x10000+n]
+}
+
+// A full-size firmware: a 1 MB app, a bootloader, the partition table and
+// the credential partition in one pass, at the ROM's 115200 and at 921600.
+// At 115200 this is about 40 s of wire time: no deadline of the line's may
+// cut it short (each ROM command has its own, scaled by its bytes).
+func TestLineESP32FullFirmware(t *testing.T) {
+	table, err := os.ReadFile(filepath.Join("..", "testdata", "partitions", "odd_fctry.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := machineCode(t, 1<<20)
+	boot := machineCode(t, 0x6000)
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write(app)
+	zw.Close()
+	t.Logf("app: %d bytes, %d deflated (%.0f %%)", len(app), z.Len(), 100*float64(z.Len())/float64(len(app)))
+	for _, baud := range []int{115200, 921600} {
+		t.Run(fmt.Sprint(baud), func(t *testing.T) {
+			t.Parallel()
+			l := openLedger(t)
+			seedLedger(t, l, 1)
+			farm, err := sim.Start(sim.Options{Dir: t.TempDir(), Kind: "esp32", Count: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer farm.Close()
+			format := nvs.Format{Version: 2, Keys: nvs.TencentKeys}
+			o := lineOpts(l, farm, baud)
+			o.OpTimeout = 5 * time.Second // what AT boards get; ESP32 writes must not be bound by it
+			o.Format = format
+			o.Open = openESP(t, ESPOptions{Baud: baud, Format: format, Compress: true, Common: []flashmap.Region{
+				flashmap.FromFile("bootloader.bin", 0x1000, boot),
+				flashmap.FromFile("partition-table.bin", 0x8000, table),
+				flashmap.FromFile("app.bin", 0x10000, app),
+			}})
+			res, err := RunLine(context.Background(), o)
+			if err != nil || res.Burned != 1 {
+				t.Fatalf("got %+v, %v; want 1 burned", res, err)
+			}
+			b := farm.Boards()[0]
+			for _, r := range []struct {
+				off  int
+				want []byte
+			}{{0x1000, boot}, {0x8000, table}, {0x10000, app}} {
+				got, err := b.ReadFlash(r.off, len(r.want))
+				if err != nil || !bytes.Equal(got, r.want) {
+					t.Errorf("region at 0x%x differs (%v)", r.off, err)
+				}
+			}
+			part, err := b.ReadFlash(0x3f0000, 0x6000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if items, err := nvs.Read(part); err != nil || len(items) < 3 {
+				t.Errorf("no credential partition in fctry at 0x3f0000: %v", err)
+			}
+		})
+	}
 }
