@@ -217,3 +217,24 @@ func TestBatchESP32FindsFctry(t *testing.T) {
 		check(t, e, map[int][]byte{0x8000: tableBin, 0x10000: appData})
 	})
 }
+
+// `image --format nvs --partition-table` sizes each image for its partition
+// and refuses a --size that would not fit, as the line does.
+func TestImageSizedForPartition(t *testing.T) {
+	e := newESPLine(t, 1)
+	out := filepath.Join(e.dir, "img")
+	if _, _, err := run(t, "--ledger", e.ledger, "image", "--format", "nvs", "--product", "ABCDEFGHIJ", "--partition-table", goldenTable("qcloud_4MB.csv"), "--partition-table-offset", "0xc000", "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	img, err := os.ReadFile(filepath.Join(out, "espa.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(img) != 16<<10 { // fctry, 16K, in esp-qcloud's partitions_4MB.csv
+		t.Errorf("image is %d bytes, want fctry's 16384", len(img))
+	}
+	_, _, err = run(t, "--ledger", e.ledger, "image", "--format", "nvs", "--product", "ABCDEFGHIJ", "--partition-table", goldenTable("qcloud_4MB.csv"), "--partition-table-offset", "0xc000", "--size", "0x6000", "--out", filepath.Join(e.dir, "img2"))
+	if err == nil || !strings.Contains(err.Error(), "larger than partition fctry") {
+		t.Errorf("--size larger than the partition: %v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/iotburn/iotburn/burner/flashmap"
 	"github.com/iotburn/iotburn/provision"
 	"github.com/iotburn/iotburn/registry"
 	"github.com/iotburn/iotburn/templates"
@@ -106,11 +107,13 @@ func (n *nvsFlags) fromCSVFile(out string, warn io.Writer) (int, error) {
 
 func newImageCmd(g *globals) *cobra.Command {
 	var (
-		pf             platformFlags
-		nf             nvsFlags
-		format, outDir string
-		device         string
-		perProduct     bool
+		pf              platformFlags
+		nf              nvsFlags
+		format, outDir  string
+		device          string
+		perProduct      bool
+		table, partName string
+		tableOffset     string
 	)
 	c := &cobra.Command{
 		Use:   "image --format F --out DIR",
@@ -158,7 +161,7 @@ With --format nvs --from-csv FILE it is a drop-in for Espressif's generator: the
 			var f templates.Format
 			var err error
 			if format == "nvs" {
-				f, err = nf.format(pf.platform)
+				f, err = imageNVSFormat(cmd, &nf, pf.platform, table, tableOffset, partName)
 			} else {
 				f, err = templates.Lookup(format)
 			}
@@ -217,8 +220,41 @@ With --format nvs --from-csv FILE it is a drop-in for Espressif's generator: the
 	c.Flags().StringVar(&format, "format", "tencent-at", "image format: tencent-at, tencent-json, aliyun-at, aliyun-json, nvs, template:FILE")
 	c.Flags().StringVar(&outDir, "out", "images", "directory to write the images to (with --from-csv: the .bin file)")
 	c.Flags().StringVar(&device, "device", "", "only this device")
+	c.Flags().StringVar(&table, "partition-table", "", "nvs: size each image for its partition in this table (ESP-IDF CSV or binary)")
+	c.Flags().StringVar(&partName, "partition-name", provision.DefaultPartitionName, "nvs: the partition's name in --partition-table")
+	c.Flags().StringVar(&tableOffset, "partition-table-offset", "0x8000", "nvs: where --partition-table sits in flash")
 	c.Flags().BoolVar(&perProduct, "per-product", false, "one image for every board of the product: its ProductSecret (fetched from the platform), no device name or secret (for firmware that names itself and registers)")
 	return c
+}
+
+// imageNVSFormat is the NVS format of `image`: with --partition-table, sized
+// for the partition it goes into, and refused if --size would not fit there,
+// as the line refuses it.
+func imageNVSFormat(cmd *cobra.Command, nf *nvsFlags, platform, table, tableOffset, partName string) (templates.Format, error) {
+	f, err := nf.format(platform)
+	if err != nil || table == "" {
+		return f, err
+	}
+	off, err := flashmap.ParseNumber(tableOffset)
+	if err != nil {
+		return nil, fmt.Errorf("--partition-table-offset: %w", err)
+	}
+	t, err := readTableFile(table, off)
+	if err != nil {
+		return nil, err
+	}
+	p, err := t.Find(partName)
+	if err != nil {
+		return nil, err
+	}
+	if !cmd.Flags().Changed("size") {
+		f.Size = int(p.Size)
+	}
+	region := flashmap.Region{Name: "credential partition " + partName, Offset: p.Offset, Size: uint32(f.Size), Credential: true}
+	if err := flashmap.Check([]flashmap.Region{region}, 0, t); err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // writePerProduct renders the product-level image shared by every board of
