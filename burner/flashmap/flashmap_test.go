@@ -1,6 +1,7 @@
 package flashmap
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -269,6 +270,10 @@ func TestGoldenTables(t *testing.T) {
 				if fromBin.Partitions[i] != fromCSV.Partitions[i] {
 					t.Errorf("partition %d: binary %+v, CSV %+v", i, fromBin.Partitions[i], fromCSV.Partitions[i])
 				}
+			}
+			// And written back, byte for byte what the generator made.
+			if again, err := fromCSV.Binary(); err != nil || !bytes.Equal(again, bin) {
+				t.Errorf("Binary() of the CSV's table differs from gen_esp32part.py's (%v)", err)
 			}
 			p, err := fromBin.Find("fctry")
 			if tc.fctry.Name == "" {

@@ -301,3 +301,28 @@ func ReadTableBinary(b []byte, offset uint32, source string) (*Table, error) {
 		})
 	}
 }
+
+// Binary is the table as gen_esp32part.py writes it: the entries, the MD5
+// entry, 0xFF to TableMaxLength. Boards and tools (the demo, the bench)
+// use it to lay a board out the way an ESP-IDF build would.
+func (t *Table) Binary() ([]byte, error) {
+	if (len(t.Partitions)+1)*entrySize >= TableMaxLength {
+		return nil, fmt.Errorf("%s: %d partitions do not fit in a partition table", t.Source, len(t.Partitions))
+	}
+	out := make([]byte, 0, TableMaxLength)
+	for _, p := range t.Partitions {
+		e := make([]byte, entrySize)
+		copy(e, entryMagic)
+		e[2], e[3] = p.Type, p.SubType
+		binary.LittleEndian.PutUint32(e[4:], p.Offset)
+		binary.LittleEndian.PutUint32(e[8:], p.Size)
+		copy(e[12:28], p.Name)
+		binary.LittleEndian.PutUint32(e[28:], p.Flags)
+		out = append(out, e...)
+	}
+	sum := md5.Sum(out)
+	out = append(out, md5Magic...)
+	out = append(out, bytes.Repeat([]byte{0xFF}, 14)...)
+	out = append(out, sum[:]...)
+	return append(out, bytes.Repeat([]byte{0xFF}, TableMaxLength-len(out))...), nil
+}
