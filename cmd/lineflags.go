@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/iotburn/iotburn/burner"
+	"github.com/iotburn/iotburn/burner/esprom"
 	"github.com/iotburn/iotburn/burner/flashmap"
 	"github.com/iotburn/iotburn/provision"
 	"github.com/iotburn/iotburn/provision/ledger"
@@ -31,6 +32,7 @@ type lineFlags struct {
 	partName    string
 	flash       []string
 	compress    bool
+	stub        string
 	mode        string
 	nameFrom    string
 	prefix      string
@@ -50,6 +52,7 @@ func (lf *lineFlags) register(c *cobra.Command) {
 	f.StringVar(&lf.tableOffset, "partition-table-offset", "0x8000", "nvs: where the partition table sits in flash (CONFIG_PARTITION_TABLE_OFFSET; esp-qcloud uses 0xc000)")
 	f.StringArrayVar(&lf.flash, "flash", nil, "nvs: an image written to every board in the same pass: OFFSET=FILE, OFFSET FILE (as esptool) or @build/flash_args (repeatable)")
 	f.BoolVar(&lf.compress, "compress", true, "nvs: deflate images on the wire")
+	f.StringVar(&lf.stub, "stub", "", "nvs: run Espressif's flasher stub from an esptool installation (esptool/targets/stub_flasher/1/esp32.json): esptool's fast default mode")
 	f.StringVar(&lf.mode, "mode", "device", "credential mode: device, product-preregistered, product-autocreate (Tencent), registration-free (Aliyun)")
 	f.StringVar(&lf.nameFrom, "name-from", "mac", "product-level modes: the board's name is its mac or imei")
 	f.StringVar(&lf.prefix, "name-prefix", "", "product-level modes: put this in front of the board's name")
@@ -58,7 +61,7 @@ func (lf *lineFlags) register(c *cobra.Command) {
 
 // nvsOnly are the flags that mean something only with --format nvs.
 var nvsOnly = []string{"flash", "flash-offset", "partition-table", "partition-table-offset", "partition-size", "fast-baud",
-	"compress", "nvs-version", "nvs-namespace", "nvs-key-product", "nvs-key-name", "nvs-key-secret"}
+	"compress", "stub", "nvs-version", "nvs-namespace", "nvs-key-product", "nvs-key-name", "nvs-key-secret"}
 
 // board checks every line flag and returns the format to render and how to
 // open the boards. For ESP32 boards the whole flash map is checked here, as
@@ -117,6 +120,11 @@ func (lf *lineFlags) espOptions(platform string, args []string) (provision.ESPOp
 	}
 	if o.Common, err = flashmap.Load(specs); err != nil {
 		return o, err
+	}
+	if lf.stub != "" {
+		if o.Stub, err = esprom.LoadStub(lf.stub); err != nil {
+			return o, err
+		}
 	}
 	o.Partition.Name = lf.partName
 	if o.Partition.TableOffset, err = flashmap.ParseNumber(lf.tableOffset); err != nil {

@@ -36,6 +36,11 @@ type ESPOptions struct {
 	Common    []flashmap.Region
 	Partition CredentialPartition
 	Compress  bool // deflate on the wire (FLASH_DEFL_*)
+	// Stub, if set, is uploaded into each board's RAM and run before
+	// anything is written: Espressif's flasher stub, read from an esptool
+	// installation (esprom.LoadStub). It writes while it receives, in 16 KB
+	// blocks, as esptool's default mode does.
+	Stub *esprom.Stub
 	// ReadBack makes Verify also read the partition back (READ_FLASH_SLOW)
 	// and check every key, for QA: slower than the MD5, but it tells which
 	// key is wrong.
@@ -249,6 +254,11 @@ func (b *espBoard) Identify(ctx context.Context) (string, error) {
 func (b *espBoard) Prepare(ctx context.Context) (templates.Format, error) {
 	if b.prepared {
 		return b.format, nil
+	}
+	if st := b.plan.o.Stub; st != nil {
+		if err := b.ldr.RunStub(ctx, st); err != nil {
+			return nil, err
+		}
 	}
 	if err := b.ldr.Attach(ctx); err != nil {
 		return nil, err

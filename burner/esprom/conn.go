@@ -19,7 +19,13 @@ func (l *Loader) send(ctx context.Context, op byte, data []byte, chk uint32) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	frame := AppendSLIP(l.out[:0], Request(op, data, chk))
+	return l.sendRaw(Request(op, data, chk))
+}
+
+// sendRaw writes p SLIP-framed, in full: a request, or the stub's
+// READ_FLASH acknowledgements, which are bare words.
+func (l *Loader) sendRaw(p []byte) error {
+	frame := AppendSLIP(l.out[:0], p)
 	l.out = frame
 	for len(frame) > 0 {
 		n, err := l.port.Write(frame)
@@ -109,7 +115,7 @@ func (l *Loader) command(ctx context.Context, op byte, data []byte, chk uint32, 
 		}
 		// esptool's test for "unsupported command": a bare status answer
 		// under another opcode with status 1, error 0x05.
-		if len(r.Data) == statusLen && r.Data[0] != 0 && r.Data[1] == 0x05 {
+		if len(r.Data) == l.trailer() && r.Data[0] != 0 && r.Data[1] == 0x05 {
 			return Response{}, &unsupportedError{port: l.port.Name(), op: op}
 		}
 	}
@@ -132,7 +138,7 @@ func (l *Loader) check(ctx context.Context, op byte, data []byte, chk uint32, ti
 	if err != nil {
 		return nil, 0, err
 	}
-	payload, st, code, err := r.status()
+	payload, st, code, err := r.status(l.trailer())
 	if err != nil {
 		return nil, 0, err
 	}
@@ -140,6 +146,14 @@ func (l *Loader) check(ctx context.Context, op byte, data []byte, chk uint32, ti
 		return nil, 0, &ROMError{Port: l.port.Name(), Op: op, Code: code}
 	}
 	return payload, r.Value, nil
+}
+
+// trailer is the status trailer's length in the dialect spoken now.
+func (l *Loader) trailer() int {
+	if l.stub {
+		return stubStatusLen
+	}
+	return statusLen
 }
 
 // inputFlusher is go.bug.st/serial's ResetInputBuffer, where the port has it.

@@ -85,7 +85,8 @@ type Loader struct {
 	chip     Chip
 	noReset  bool // the port has no DTR/RTS
 	attached bool
-	baud     int // the line rate now, for the wire time of each command
+	baud     int  // the line rate now, for the wire time of each command
+	stub     bool // the flasher stub answers, not the ROM (RunStub)
 }
 
 // New returns a loader on p, which is open at the ROM's 115200 (burner.Open
@@ -281,17 +282,25 @@ func (l *Loader) sync(ctx context.Context) error {
 	// Like esptool, the status is not looked at: any SYNC answer means a ROM
 	// is listening (an ESP8266's has 2 status bytes, and must reach detect
 	// to be named).
-	if _, err := l.command(ctx, opSync, syncPayload, 0, syncTimeout); err != nil {
+	r, err := l.command(ctx, opSync, syncPayload, 0, syncTimeout)
+	if err != nil {
 		return err
 	}
+	// The ROM answers SYNC with a value; the flasher stub with 0 (esptool
+	// loader.py sync: sync_stub_detected). A stub left running by an
+	// earlier connection is used as it is.
+	stub := r.Value == 0
 	for range 7 {
-		if _, err := l.readResponse(ctx, time.Now().Add(syncTimeout)); err != nil {
+		r, err := l.readResponse(ctx, time.Now().Add(syncTimeout))
+		if err != nil {
 			if errors.Is(err, errTimeout) {
 				break
 			}
 			return err
 		}
+		stub = stub && r.Value == 0
 	}
+	l.stub = stub
 	return nil
 }
 
@@ -362,7 +371,13 @@ func MACCRC(mac []byte) byte {
 // extra 4 zero bytes) and SPI_SET_PARAMS with FlashSize. The ROM needs it
 // before any flash command; the flash methods call it if it was not done.
 func (l *Loader) Attach(ctx context.Context) error {
-	if _, _, err := l.check(ctx, opSPIAttach, make([]byte, 8), 0, l.timeout()); err != nil {
+	// The ESP32 ROM takes an extra word ("is legacy" and 3 reserved bytes);
+	// the stub takes hspi_arg alone (esptool loader.py flash_spi_attach).
+	arg := make([]byte, 8)
+	if l.stub {
+		arg = arg[:4]
+	}
+	if _, _, err := l.check(ctx, opSPIAttach, arg, 0, l.timeout()); err != nil {
 		return err
 	}
 	// id 0, total size, block 64 KB, sector 4 KB, page 256, status mask.
@@ -401,7 +416,9 @@ func (l *Loader) ChangeBaud(ctx context.Context, baud int) error {
 		return nil // already there: e.g. found there by Connect's Rates
 	}
 	romBaud := uint32(baud)
-	if f, err := l.romCrystal(ctx); err != nil {
+	if l.stub {
+		// no correction: the stub's own UART set-up takes the rate as it is
+	} else if f, err := l.romCrystal(ctx); err != nil {
 		return err
 	} else if f > 0 {
 		valid := 26e6
@@ -410,7 +427,13 @@ func (l *Loader) ChangeBaud(ctx context.Context, baud int) error {
 		}
 		romBaud = uint32(float64(baud) * f / valid)
 	}
-	if _, _, err := l.check(ctx, opChangeBaudrate, le32(romBaud, 0), 0, l.timeout()); err != nil {
+	// The stub takes the old rate as the second word, the ROM 0 (esptool
+	// loader.py change_baud); the stub needs no crystal correction.
+	old := uint32(0)
+	if l.stub {
+		old = uint32(l.baud)
+	}
+	if _, _, err := l.check(ctx, opChangeBaudrate, le32(romBaud, old), 0, l.timeout()); err != nil {
 		return err
 	}
 	if err := bs.SetBaud(baud); err != nil {
@@ -472,34 +495,50 @@ func (l *Loader) WriteImage(ctx context.Context, img *Image, progress func(done,
 		progress = func(int, int) {}
 	}
 	total := img.size
+	// The ROM erases the whole region before it answers BEGIN; the stub
+	// erases as it writes, so its BEGIN answers at once and each block may
+	// wait for an erase (esptool loader.py flash_begin, flash_defl_begin).
+	bs, beginTimeout := blockSize, l.scaled(eraseRegionPerMB, len(image))
+	if l.stub {
+		bs, beginTimeout = stubBlockSize, l.timeout()
+	}
 	if img.z == nil {
-		n := (len(image) + blockSize - 1) / blockSize
-		begin := le32(uint32(len(image)), uint32(n), blockSize, offset)
-		if _, _, err := l.check(ctx, opFlashBegin, begin, 0, l.scaled(eraseRegionPerMB, len(image))); err != nil {
+		n := (len(image) + bs - 1) / bs
+		begin := le32(uint32(len(image)), uint32(n), uint32(bs), offset)
+		if _, _, err := l.check(ctx, opFlashBegin, begin, 0, beginTimeout); err != nil {
 			return err
 		}
-		block := make([]byte, blockSize)
+		block := make([]byte, bs)
 		for seq := range n {
-			c := copy(block, image[seq*blockSize:])
-			for i := c; i < blockSize; i++ {
+			c := copy(block, image[seq*bs:])
+			for i := c; i < bs; i++ {
 				block[i] = 0xFF
 			}
-			if err := l.writeBlock(ctx, opFlashData, block, seq, l.timeout()); err != nil {
+			timeout := l.timeout()
+			if l.stub {
+				timeout = l.scaled(eraseWritePerMB, bs)
+			}
+			if err := l.writeBlock(ctx, opFlashData, block, seq, timeout); err != nil {
 				return err
 			}
-			progress(min(total, (seq+1)*blockSize), total)
+			progress(min(total, (seq+1)*bs), total)
 		}
 		return nil
 	}
 	z := img.z
-	n := (len(z) + blockSize - 1) / blockSize
-	erase := (len(image) + blockSize - 1) / blockSize * blockSize
-	begin := le32(uint32(erase), uint32(n), blockSize, offset)
-	if _, _, err := l.check(ctx, opFlashDeflBegin, begin, 0, l.scaled(eraseRegionPerMB, erase)); err != nil {
+	n := (len(z) + bs - 1) / bs
+	// The ROM wants the erase size rounded up to whole blocks, the stub the
+	// exact byte count (esptool flash_defl_begin).
+	size := (len(image) + blockSize - 1) / blockSize * blockSize
+	if l.stub {
+		size = len(image)
+	}
+	begin := le32(uint32(size), uint32(n), uint32(bs), offset)
+	if _, _, err := l.check(ctx, opFlashDeflBegin, begin, 0, beginTimeout); err != nil {
 		return err
 	}
 	for seq := range n {
-		block := z[seq*blockSize : min(len(z), (seq+1)*blockSize)]
+		block := z[seq*bs : min(len(z), (seq+1)*bs)]
 		// The ROM inflates and writes a block before it answers. esptool
 		// times that by the block's inflated size; deflate expands at most
 		// ~1032:1, which bounds it without inflating here.
@@ -507,7 +546,7 @@ func (l *Loader) WriteImage(ctx context.Context, img *Image, progress func(done,
 		if err := l.writeBlock(ctx, opFlashDeflData, block, seq, l.scaled(eraseWritePerMB, out)); err != nil {
 			return err
 		}
-		progress(int(int64(total)*int64(seq*blockSize+len(block))/int64(len(z))), total)
+		progress(int(int64(total)*int64(seq*bs+len(block))/int64(len(z))), total)
 	}
 	return nil
 }
@@ -531,7 +570,7 @@ func (l *Loader) writeBlock(ctx context.Context, op byte, block []byte, seq int,
 			return err
 		}
 	}
-	return fmt.Errorf("block %d at %d bytes: %w", seq, seq*blockSize, err)
+	return fmt.Errorf("block %d: %w", seq, err)
 }
 
 // FlashMD5 asks the ROM for the MD5 of size bytes of flash at offset
@@ -577,11 +616,15 @@ func (l *Loader) VerifyImage(ctx context.Context, img *Image) error {
 	return nil
 }
 
-// ReadFlash reads size bytes at offset with READ_FLASH_SLOW, 64 bytes a
-// command (the ROM's limit): about 40 % of line rate, fine for a partition.
+// ReadFlash reads size bytes at offset: through the ROM with
+// READ_FLASH_SLOW, 64 bytes a command (the ROM's limit, about 40 % of line
+// rate, fine for a partition), through the stub with READ_FLASH.
 func (l *Loader) ReadFlash(ctx context.Context, offset, size uint32) ([]byte, error) {
 	if err := l.attach(ctx); err != nil {
 		return nil, err
+	}
+	if l.stub {
+		return l.readFlashStub(ctx, offset, size)
 	}
 	out := make([]byte, 0, size)
 	for uint32(len(out)) < size {

@@ -22,6 +22,10 @@ const (
 	opFlashDeflData  = 0x11
 	opFlashDeflEnd   = 0x12
 	opSPIFlashMD5    = 0x13
+	opMemBegin       = 0x05
+	opMemEnd         = 0x06
+	opMemData        = 0x07
+	opReadFlash      = 0xD2 // the stub's
 )
 
 var opNames = map[byte]string{
@@ -31,6 +35,7 @@ var opNames = map[byte]string{
 	opReadFlashSlow: "READ_FLASH_SLOW", opChangeBaudrate: "CHANGE_BAUDRATE",
 	opFlashDeflBegin: "FLASH_DEFL_BEGIN", opFlashDeflData: "FLASH_DEFL_DATA",
 	opFlashDeflEnd: "FLASH_DEFL_END", opSPIFlashMD5: "SPI_FLASH_MD5",
+	opMemBegin: "MEM_BEGIN", opMemData: "MEM_DATA", opMemEnd: "MEM_END", opReadFlash: "READ_FLASH",
 }
 
 func opName(op byte) string {
@@ -68,9 +73,13 @@ type Response struct {
 	Data  []byte // payload then status bytes
 }
 
-// statusLen is the ESP32 ROM's status trailer: status, error, 2 reserved.
-// (The stub and the ESP8266 ROM send 2; this package talks to the ESP32 ROM.)
-const statusLen = 4
+// The status trailer: the ESP32 ROM sends status, error, 2 reserved bytes;
+// the flasher stub (and the ESP8266 ROM) status and error only (esptool
+// targets/esp32.py: ESP32StubLoader.STATUS_BYTES_LENGTH = 2).
+const (
+	statusLen     = 4
+	stubStatusLen = 2
+)
 
 // ErrBadResponse: a frame that is not a ROM response.
 var ErrBadResponse = errors.New("not a ROM response")
@@ -95,11 +104,11 @@ func ParseResponse(frame []byte) (Response, error) {
 
 // status splits the ROM's 4 status bytes off the data. esptool reads the
 // status and error as the first two of the last 4 bytes ([LDR] check_command).
-func (r Response) status() (payload []byte, st, code byte, err error) {
-	if len(r.Data) < statusLen {
-		return nil, 0, 0, fmt.Errorf("%w: %s answer has %d status bytes, the ESP32 ROM sends %d", ErrBadResponse, opName(r.Op), len(r.Data), statusLen)
+func (r Response) status(trailer int) (payload []byte, st, code byte, err error) {
+	if len(r.Data) < trailer {
+		return nil, 0, 0, fmt.Errorf("%w: %s answer has %d status bytes, want %d", ErrBadResponse, opName(r.Op), len(r.Data), trailer)
 	}
-	n := len(r.Data) - statusLen
+	n := len(r.Data) - trailer
 	return r.Data[:n], r.Data[n], r.Data[n+1], nil
 }
 
