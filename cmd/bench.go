@@ -19,7 +19,8 @@ the line (boards/min on 1 and on 8 paced ports), batch creation of 10,000 device
 platform through the official SDKs, NVS partition generation (against Espressif's generator
 when --nvs-gen points at it) and the peak memory of a 100,000-board audit workbook.`,
 		Example: `  iotburn bench
-  iotburn bench --nvs-gen /path/to/nvs_partition_gen.py --json`,
+  iotburn bench --nvs-gen /path/to/nvs_partition_gen.py --json
+  iotburn bench --only esp32-full --esptool /path/to/esptool-4.8.1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := os.MkdirTemp("", "iotburn-bench-")
@@ -46,5 +47,7 @@ when --nvs-gen points at it) and the peak memory of a 100,000-board audit workbo
 	c.Flags().IntVar(&o.Devices, "devices", 10000, "devices to create on each platform")
 	c.Flags().IntVar(&o.Rows, "rows", 100000, "boards in the audit workbook")
 	c.Flags().StringVar(&o.NVSGen, "nvs-gen", "", "Espressif's nvs_partition_gen.py, run with python3 for the NVS reference")
+	c.Flags().StringVar(&o.Esptool, "esptool", "", "Espressif's esptool (a v4.8.1 source tree, esptool.py or the executable), run on the same simulated ESP32s for the full-board reference")
+	c.Flags().StringSliceVar(&o.Only, "only", nil, "run just these measurements: audit, line, esp32, esp32-full, create, nvs")
 	return c
 }

@@ -18,7 +18,7 @@ func TestLoadStub(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Entry != 0x400BE5EC || s.TextStart != 0x400BE000 || string(s.Text) != "\x00\x01\x02\x03" || s.DataStart != 0x3FFEBEA8 || string(s.Data) != "\x04\x05" {
+	if s.Entry != 0x400BE5EC || s.TextStart != 0x400BE000 || string(s.Text) != "\x00\x01\x02\x03" || s.DataStart != 0x3FFDEBA8 || string(s.Data) != "\x04\x05" {
 		t.Errorf("stub %+v", s)
 	}
 	for name, body := range map[string]string{

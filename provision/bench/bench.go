@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +52,13 @@ type Options struct {
 	// NVSGen, if set, is Espressif's nvs_partition_gen.py: it is run on the
 	// same CSV as the Go writer, for the reference figure.
 	NVSGen string
+	// Esptool, if set, is Espressif's esptool (a source tree, esptool.py or
+	// the executable), run on the same simulated boards for the ESP32
+	// full-board reference.
+	Esptool string
+	// Only, if set, runs just these steps (audit, line, esp32, esp32-full,
+	// create, nvs).
+	Only   []string
 	Report func(Figure) // each figure as soon as it is measured
 }
 
@@ -69,9 +77,24 @@ func Run(ctx context.Context, o Options) ([]Figure, error) {
 	add := func(f Figure) { figs = append(figs, f); o.Report(f) }
 	// The audit goes first: its figure is the process's peak memory, which
 	// the other steps would raise.
-	steps := []func(context.Context, Options, func(Figure)) error{auditRSS, line, espBurn, create, nvsGen}
+	steps := []struct {
+		name string
+		run  func(context.Context, Options, func(Figure)) error
+	}{{"audit", auditRSS}, {"line", line}, {"esp32", espBurn}, {"esp32-full", espFull}, {"create", create}, {"nvs", nvsGen}}
+	for _, name := range o.Only {
+		found := false
+		for _, s := range steps {
+			found = found || s.name == name
+		}
+		if !found {
+			return nil, fmt.Errorf("bench: no step %q (audit, line, esp32, esp32-full, create, nvs)", name)
+		}
+	}
 	for _, step := range steps {
-		if err := step(ctx, o, add); err != nil {
+		if len(o.Only) > 0 && !slices.Contains(o.Only, step.name) {
+			continue
+		}
+		if err := step.run(ctx, o, add); err != nil {
 			return figs, err
 		}
 	}
