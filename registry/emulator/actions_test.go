@@ -333,3 +333,35 @@ func TestInjectFault(t *testing.T) {
 		t.Fatalf("delay fault: %v after %s", err, time.Since(start))
 	}
 }
+
+// Unfinished CreateMultiDevice tasks count against a limit: past it a create
+// is refused with errors.go's LimitExceeded.PengingOrProcessingTasksExceedLimit
+// (spelled as the SDK spells it) and creates nothing; once a task finishes the
+// next create is accepted.
+func TestPendingTaskLimit(t *testing.T) {
+	clk := newClock()
+	e, srv := start(t, Config{TaskDelay: 4 * time.Second, Now: clk.Now, MaxPendingTasks: 2})
+	c := sdk(t, srv, testID, testKey)
+	create := func(names ...string) error {
+		mr := iot.NewCreateMultiDeviceRequest()
+		mr.ProductId, mr.DeviceNames = ptr(testProduct), ptrs(names)
+		_, err := c.CreateMultiDevice(mr)
+		return err
+	}
+	for _, n := range []string{"p1", "p2"} {
+		if err := create(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code := errCode(create("p3")); code != "LimitExceeded.PengingOrProcessingTasksExceedLimit" {
+		t.Fatalf("third unfinished task: %q", code)
+	}
+	clk.Add(4 * time.Second)
+	if err := create("p3"); err != nil {
+		t.Fatalf("after the tasks finished: %v", err)
+	}
+	clk.Add(4 * time.Second)
+	if names := e.TencentDeviceNames(testProduct); len(names) != 3 {
+		t.Fatalf("devices %v: the refused call created something", names)
+	}
+}

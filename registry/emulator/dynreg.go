@@ -57,32 +57,63 @@ const (
 // and ResourceNotFound.ProductNotExist are in tencent.md §1.4; the
 // ResourceNotFound.DeviceNotExist, InvalidParameterValue and
 // LimitExceeded.DeviceExceedLimit codes are the ones the emulator's iotcloud
-// API already answers. The reference names no code for the three cases
-// below: these are the emulator's own, in Tencent's style. [NOT FROM A SOURCE]
+// API already answers. The reference names no API 3.0 code for the four
+// cases below (the /device/register answers): these strings are the
+// emulator's own, in Tencent's style. [NOT FROM A SOURCE] Their legacy
+// numbers below are sourced.
 const (
-	tcErrDynRegDisabled   = "UnauthorizedOperation.DynamicRegisterDisabled"
-	tcErrAlreadyActivated = "FailedOperation.DeviceAlreadyActivated"
-	tcErrAutoCreateQuota  = "LimitExceeded.DynamicRegisterDeviceExceedLimit"
+	tcErrDynRegDisabled    = "UnauthorizedOperation.DynamicRegisterDisabled"
+	tcErrAlreadyActivated  = "FailedOperation.DeviceAlreadyActivated"
+	tcErrAutoCreateQuota   = "LimitExceeded.DynamicRegisterDeviceExceedLimit"
+	tcErrRegisterTimes     = "LimitExceeded.DynamicRegisterTimesExceedLimit"
+	tcLegacyInternalError  = 1000
+	tcLegacyBadParam       = 1006
+	tcLegacyBadSignature   = 1010
+	tcLegacyRegisterTimes  = 1012
+	tcLegacyNotPreCreated  = 1020
+	tcLegacyAlreadyActive  = 1021
+	tcLegacyAutoCreateFull = 1031
 )
 
-// tcLegacyCodes number the same refusals for /register/dev, whose answers
-// carry an integer code. The reference records only code 0 (success); these
-// numbers are the emulator's own [NOT FROM A SOURCE], and the message starts
-// with the API 3.0 code so a human can tell them apart.
+// tcLegacyCodes number the refusals for /register/dev, whose answers carry
+// an integer code, as Tencent's AT command set lists them: "腾讯云 IoT AT 指令集
+// WiFi 模组（ESP8266）" V3.2.1 §8.3 "设备动态注册错误码" (tencentyun/qcloud-iot-esp-wifi
+// @2b68689e, qcloud-iot-at-esp8266/腾讯云IoT-AT指令集-WiFi-ESP8266-V3.2.1.pdf):
+//
+//	1000 ErrorCode_SDK_InternalError           内部错误
+//	1004 ErrorCode_SDK_ProductNotExists        产品不存在
+//	1006 ErrorCode_SDK_InvalidParam            参数错误
+//	1010 ErrorCode_SDK_CheckSecretError        验签失败
+//	1011 ErrorCode_SDK_NotSupportRegister      产品不支持动态注册
+//	1012 ErrorCode_SDK_ExceedRegisterTimes     超过设备最大注册次数
+//	1020 ErrorCode_SDK_NoSuchDevice            预创建注册模式未定义设备
+//	1021 ErrorCode_SDK_DeviceHasRegisted       设备已注册
+//	1031 ErrorCode_SDK_ExceedRegisterLimits    设备超过设定最大自动创建注册数量
+//
+// The C SDK hands the code back unchanged (qcloud-iot-sdk-embedded-c @df06a4b6
+// sdk_src/services/dynreg/dynreg.c: _get_json_resault_code, _parse_devinfo
+// "if (QCLOUD_RET_SUCCESS != ret) goto exit"), and the AT firmware built on it
+// reports it as +TCDEVREG:FAIL,<code>. Where the list has no entry for a
+// reason the emulator refuses, the nearest one is used [NOT FROM A SOURCE]:
+// a stale timestamp is 1010 (the request cannot be verified), a product over
+// its device quota is 1031, a name still being created by a batch task 1006.
+// The message text is the emulator's own [NOT FROM A SOURCE]: the reference
+// records none; it starts with the API 3.0 code so a human can tell them apart.
 var tcLegacyCodes = map[string]int{
-	"InvalidParameter":                         1001,
-	"InvalidParameterValue":                    1001,
-	"MissingParameter":                         1001,
-	"AuthFailure.SignatureFailure":             1002,
-	"AuthFailure.SignatureExpire":              1003,
+	"InvalidParameter":                         tcLegacyBadParam,
+	"InvalidParameterValue":                    tcLegacyBadParam,
+	"MissingParameter":                         tcLegacyBadParam,
+	"InvalidParameterValue.DeviceAlreadyExist": tcLegacyBadParam,
+	"AuthFailure.SignatureFailure":             tcLegacyBadSignature,
+	"AuthFailure.SignatureExpire":              tcLegacyBadSignature,
 	"ResourceNotFound.ProductNotExist":         1004,
-	"ResourceNotFound.DeviceNotExist":          1005,
-	tcErrDynRegDisabled:                        1006,
-	tcErrAlreadyActivated:                      1007,
-	tcErrAutoCreateQuota:                       1008,
-	"LimitExceeded.DeviceExceedLimit":          1008,
-	"InvalidParameterValue.DeviceAlreadyExist": 1009,
-	"InternalError":                            1500,
+	"ResourceNotFound.DeviceNotExist":          tcLegacyNotPreCreated,
+	tcErrDynRegDisabled:                        1011,
+	tcErrRegisterTimes:                         tcLegacyRegisterTimes,
+	tcErrAlreadyActivated:                      tcLegacyAlreadyActive,
+	tcErrAutoCreateQuota:                       tcLegacyAutoCreateFull,
+	"LimitExceeded.DeviceExceedLimit":          tcLegacyAutoCreateFull,
+	"InternalError":                            tcLegacyInternalError,
 }
 
 // Aliyun /auth/register/device refusal codes. The reference confirms only
@@ -236,7 +267,7 @@ func (e *Emulator) serveTencentLegacyDynReg(w http.ResponseWriter, r *http.Reque
 	if aerr != nil {
 		n, ok := tcLegacyCodes[aerr.Code]
 		if !ok {
-			n = 1500
+			n = tcLegacyInternalError
 		}
 		out, _ = json.Marshal(map[string]any{"code": n, "message": aerr.Code + ": " + aerr.Message})
 		code = aerr.Code
@@ -283,7 +314,7 @@ func (e *Emulator) tcDynRegLegacy(r *http.Request) (psk, secret, product string,
 // tcDynRegister is the decision both Tencent endpoints share, recorded as a
 // Registration: the timestamp, the product, the signature (verify, given the
 // ProductSecret), the product's switches, then the device: a pre-registered
-// one that has not logged in yet gets its PSK; an unknown name is created
+// one that has not logged in yet gets a fresh PSK; an unknown name is created
 // when the product auto-creates and has quota left.
 func (e *Emulator) tcDynRegister(pid, name string, ts int64, verify func(secret string) bool, transport string) (psk, secret string, aerr *apiError) {
 	e.mu.Lock()
@@ -323,14 +354,30 @@ func (e *Emulator) tcDynRegister(pid, name string, ts int64, verify func(secret 
 		return refuse(errf(tcErrDynRegDisabled, "Dynamic registration is not enabled for product `%s`.", pid))
 	}
 	if d != nil {
+		// Once the device has logged in with a key, registering it again is
+		// refused; before that every registration issues a fresh key and the
+		// one issued before stops working (Tencent doc 1081/138031 "密钥认证
+		// 动态注册", 设备状态与重复注册: "已注册获得密钥,但从未使用该密钥接入
+		// MQTT: 允许, 重新生成 DeviceSecret,旧密钥失效; 曾使用设备密钥成功接入
+		// MQTT: 不允许"; AT command set V3.2.1 §2.3 note 2 "云端会重新分配 PSK
+		// 或证书", note 3 "已注册已激活 ... 则会注册失败"). The doc's first
+		// row, a device created and never registered, also "生成并返回": the
+		// create-time key is replaced too, the harsher reading.
 		if d.Activated != 0 {
 			return refuse(errf(tcErrAlreadyActivated, "The device `%s` has already been activated: a second dynamic registration is refused.", name))
 		}
+		// How many registrations a device may make is not published; the
+		// limit is the product setting's (0 = none). [NOT FROM A SOURCE]
+		if max := st.MaxRegistrations; max > 0 && e.tcRegistrationsOf(pid, name, d.Created) >= max {
+			return refuse(errf(tcErrRegisterTimes, "The device `%s` has registered %d times, the most allowed.", name, max))
+		}
+		nd := *d
+		nd.PSK = newPSK()
 		reg.Result = "OK"
-		if err := e.recordRegistration(reg); err != nil {
+		if err := e.recordRegistration(reg, tcRecord("device", tcDeviceRec{Product: pid, tcDevice: nd})); err != nil {
 			return "", "", errf("InternalError", "Persisting the registration: %v.", err)
 		}
-		return d.PSK, st.secret, nil
+		return nd.PSK, st.secret, nil
 	}
 	if aerr := tcCheckName(name); aerr != nil {
 		return refuse(aerr)
@@ -355,6 +402,18 @@ func (e *Emulator) tcDynRegister(pid, name string, ts int64, verify func(secret 
 		return "", "", errf("InternalError", "Persisting the device: %v.", err)
 	}
 	return dev.PSK, st.secret, nil
+}
+
+// tcRegistrationsOf counts the successful registrations of a device since it
+// was created (unix seconds). Called with e.mu held.
+func (e *Emulator) tcRegistrationsOf(pid, name string, created int64) int {
+	n := 0
+	for _, r := range e.dr.regs {
+		if r.Platform == "tencent" && r.Product == pid && r.DeviceName == name && r.Result == "OK" && r.Time.Unix() >= created {
+			n++
+		}
+	}
+	return n
 }
 
 // tcEncryptPSK is the platform's answer payload: {"encryptionType":2,"psk":..}

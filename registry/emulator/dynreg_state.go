@@ -30,6 +30,10 @@ type ProductSettings struct {
 	// ClientID + DeviceToken without its name being created first. Needs
 	// DynamicRegistration too, as in the console.
 	RegistrationFree bool `json:"nwl,omitempty"`
+	// MaxRegistrations (Tencent) is how many times one device may register
+	// before it is refused with 1012 "超过设备最大注册次数" (AT command set
+	// V3.2.1 §8.3); the cloud's number is not published, so 0 = no limit.
+	MaxRegistrations int `json:"mr,omitempty"`
 }
 
 // Registration modes.

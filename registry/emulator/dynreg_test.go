@@ -29,20 +29,26 @@ func TestTencentDynRegPreRegistered(t *testing.T) {
 		t.Fatalf("ProductSecret %d characters", len(secret))
 	}
 	tcCreate(t, srv, "pre1", "pre2", "pre3")
-	want, _ := e.TencentDevice(testProduct, "pre1")
+	created, _ := e.TencentDevice(testProduct, "pre1")
 
 	resp := tcDynRegRaw(t, srv, testProduct, secret, "pre1", time.Now())
 	if resp["Error"] != nil {
 		t.Fatalf("refused: %v", resp["Error"])
 	}
 	n, _ := resp["Len"].(float64)
-	if got := decryptAsPublished(t, secret, resp["Payload"].(string), int(n)); got != want || n != 53 {
-		t.Fatalf("decrypted PSK %q (Len %v), emulator has %q", got, n, want)
+	first := decryptAsPublished(t, secret, resp["Payload"].(string), int(n))
+	if now, _ := e.TencentDevice(testProduct, "pre1"); first != now || n != 53 || first == created {
+		t.Fatalf("decrypted PSK %q (Len %v), emulator has %q, created with %q: want the device's new key", first, n, now, created)
 	}
-	// The device side's client agrees (a retry before activation is allowed).
+	// The device side's client agrees; a retry before activation is allowed
+	// and issues a fresh key again (doc 1081/138031: "重新生成 ... 旧密钥失效").
 	psk, err := devauth.TencentRegister(ctx, srv.URL, testProduct, secret, "pre1")
-	if err != nil || psk != want {
-		t.Fatalf("devauth: %v", err)
+	if now, _ := e.TencentDevice(testProduct, "pre1"); err != nil || psk != now || psk == first {
+		t.Fatalf("devauth: %v (a fresh key: %v)", err, psk != first)
+	}
+	// The key issued before is refused by the broker now.
+	if ocid, ouser, opass, _ := devauth.TencentMQTT(testProduct, "pre1", first, time.Now()); mqttConnect(t, addr, ocid, ouser, opass) != 4 {
+		t.Fatal("the replaced key still logs in")
 	}
 	if r := lastRegistration(t, e); r.Platform != "tencent" || r.Product != testProduct || r.DeviceName != "pre1" ||
 		r.Mode != ModePreRegistered || r.Result != "OK" || r.Transport != "https /device/register" {
@@ -98,9 +104,10 @@ func TestTencentDynRegPreRegistered(t *testing.T) {
 		t.Fatalf("unknown product: %s", c)
 	}
 
-	// Legacy /register/dev, as the C SDK v3 and the AT firmware call it.
-	want3, _ := e.TencentDevice(testProduct, "pre3")
-	if psk, err := devauth.TencentLegacyRegister(ctx, srv.URL, testProduct, secret, "pre3"); err != nil || psk != want3 {
+	// Legacy /register/dev, as the C SDK v3 and the AT firmware call it
+	// (its refusal codes have their own test, legacy_dynreg_test.go).
+	legPSK, err := devauth.TencentLegacyRegister(ctx, srv.URL, testProduct, secret, "pre3")
+	if want3, _ := e.TencentDevice(testProduct, "pre3"); err != nil || legPSK != want3 {
 		t.Fatalf("legacy: %v", err)
 	}
 	raw := postRaw(t, srv.URL+"/register/dev", devauth.TencentLegacyDynRegRequest(testProduct, secret, "pre3", time.Now(), 99), nil)
@@ -109,11 +116,12 @@ func TestTencentDynRegPreRegistered(t *testing.T) {
 		Len     int
 		Payload string
 	}
+	want3, _ := e.TencentDevice(testProduct, "pre3")
 	if json.Unmarshal(raw, &leg) != nil || leg.Code != 0 || decryptAsPublished(t, secret, leg.Payload, leg.Len) != want3 {
 		t.Fatalf("legacy raw answer %s", raw)
 	}
 	_, err = devauth.TencentLegacyRegister(ctx, srv.URL, testProduct, "WRONGwrongWRONGwrong1234", "pre3")
-	wantRefusal(t, err, "1002")
+	wantRefusal(t, err, "1010")
 
 	// MQTT refusals: wrong password (4), expired (5), unknown device (5).
 	if code := mqttConnect(t, addr, cid, user, strings.Repeat("0", 40)+";hmacsha1"); code != 4 {
@@ -131,7 +139,7 @@ func TestTencentDynRegPreRegistered(t *testing.T) {
 		t.Fatalf("unknown device: CONNACK %d", code)
 	}
 	noSecretsLogged(t, logs.String(), []string{"path=/device/register", "path=/register/dev", "code=AuthFailure.SignatureFailure",
-		"msg=mqtt", "reason="}, secret, psk, want3, pass, pass256)
+		"msg=mqtt", "reason="}, secret, psk, first, legPSK, want3, pass, pass256)
 }
 
 // Tencent auto-create: unknown names are created up to the quota; the

@@ -47,6 +47,15 @@ type Config struct {
 	RateLimit int
 	// Quota is the most devices a product may hold (0 = 50,000).
 	Quota int
+	// MaxPendingTasks is how many CreateMultiDevice tasks may be unfinished
+	// (TaskStatus 0 or 1) at once before another CreateMultiDevice is refused
+	// with LimitExceeded.PengingOrProcessingTasksExceedLimit (0 = 10,
+	// < 0 = no limit). The code and its words "等待和处理中的任务数过多" are
+	// the SDK's (tencentcloud-sdk-go iotcloud/v20180614/errors.go); the SDK
+	// lists it for CreateTask, not CreateMultiDevice, and Tencent publishes
+	// no number: both the limit on CreateMultiDevice and the 10 are the
+	// emulator's, the harsher reading. [NOT FROM A SOURCE]
+	MaxPendingTasks int
 	// Log, if set, gets one line per request: action, product, result code.
 	// Never a secret.
 	Log *slog.Logger
@@ -64,7 +73,9 @@ type Config struct {
 const (
 	defaultRateLimit = 20
 	defaultQuota     = 50000
-	maxBody          = 1 << 20
+	// defaultMaxPendingTasks: see Config.MaxPendingTasks.
+	defaultMaxPendingTasks = 10
+	maxBody                = 1 << 20
 )
 
 // Emulator is the local cloud. It is safe for concurrent use.
@@ -101,6 +112,9 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	if cfg.Quota == 0 {
 		cfg.Quota = defaultQuota
+	}
+	if cfg.MaxPendingTasks == 0 {
+		cfg.MaxPendingTasks = defaultMaxPendingTasks
 	}
 	aliyunRate := cfg.RateLimit // before the Tencent default replaces 0
 	if cfg.RateLimit == 0 {

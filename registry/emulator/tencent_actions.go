@@ -20,6 +20,10 @@ const (
 	tcMinPage, tcMaxPage = 10, 250
 )
 
+// tcErrPendingTasks is errors.go's LIMITEXCEEDED_PENGINGORPROCESSINGTASKSEXCEEDLIMIT,
+// spelled as the SDK spells it ("Penging").
+const tcErrPendingTasks = "LimitExceeded.PengingOrProcessingTasksExceedLimit"
+
 func (e *Emulator) tcProduct(p params, key string) (*tcProduct, *apiError) {
 	id, aerr := p.str(key)
 	if aerr != nil {
@@ -87,6 +91,11 @@ func (e *Emulator) tcCreateMultiDevice(p params) (any, *apiError) {
 	}
 	if aerr := e.tcQuota(prod, len(names)); aerr != nil {
 		return nil, aerr
+	}
+	if max := e.cfg.MaxPendingTasks; max > 0 && len(e.tc.pending) >= max {
+		// The account's unfinished tasks, every product's (see Config).
+		return nil, errf(tcErrPendingTasks,
+			"There are %d unfinished batch tasks, the most allowed: wait for one to finish.", len(e.tc.pending))
 	}
 	now := e.now()
 	t := tcTask{ID: newTaskID(), Product: prod.ID, Names: names,
