@@ -24,9 +24,17 @@ const (
 
 // do runs fn with exponential backoff and full jitter on throttling and
 // transient errors, then maps the last error.
+//
+// A refusal for too many unfinished batch tasks
+// (LimitExceeded.PengingOrProcessingTasksExceedLimit) is waited out on its
+// own, longer policy (c.pending): the cloud answered, so the call created
+// nothing and repeating it cannot create twice, even for a create; it is
+// the platform saying "later", not "no". Any other failure of a create
+// keeps the rule above: an outcome that is unknown is never re-sent.
 func (c *Client) do(ctx context.Context, action string, kind callKind, fn func() error) error {
 	var err error
-	for try := 1; ; try++ {
+	try, waits := 1, 0
+	for {
 		if cerr := ctx.Err(); cerr != nil {
 			return errors.Join(fmt.Errorf("tencent: %s: %w", action, cerr), err)
 		}
@@ -34,14 +42,29 @@ func (c *Client) do(ctx context.Context, action string, kind callKind, fn func()
 		if err == nil {
 			return nil
 		}
-		if try >= c.retry.attempts || !retryable(err, kind) {
+		p, n := c.retry, &try
+		if code(err) == codePendingTasks {
+			p, n = c.pending, &waits
+			*n++
+		} else if !retryable(err, kind) {
 			return mapError(action, err)
 		}
-		if berr := registry.Backoff(ctx, try, c.retry.base, c.retry.max); berr != nil {
+		if *n >= p.attempts {
+			return mapError(action, err)
+		}
+		if berr := registry.Backoff(ctx, *n, p.base, p.max); berr != nil {
 			return errors.Join(fmt.Errorf("tencent: %s: %w", action, berr), mapError(action, err))
+		}
+		if n == &try {
+			try++
 		}
 	}
 }
+
+// codePendingTasks is the SDK's LIMITEXCEEDED_PENGINGORPROCESSINGTASKSEXCEEDLIMIT
+// (iotcloud/v20180614/errors.go: "等待和处理中的任务数过多"), spelled as the
+// SDK spells it.
+const codePendingTasks = "LimitExceeded.PengingOrProcessingTasksExceedLimit"
 
 func code(err error) string {
 	var e *sdkerr.TencentCloudSDKError

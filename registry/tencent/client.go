@@ -69,6 +69,10 @@ type Client struct {
 	api    *iot.Client
 	region string
 	retry  retryPolicy
+	// pending waits out LimitExceeded.PengingOrProcessingTasksExceedLimit
+	// (call.go): tasks take seconds, so its steps are longer and it tries
+	// for minutes, not a few seconds.
+	pending retryPolicy
 }
 
 var _ registry.Platform = (*Client)(nil)
@@ -100,7 +104,7 @@ func New(cfg Config) (*Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 32
 	api.WithHttpTransport(tr)
-	return &Client{api: api, region: cfg.Region, retry: defaultRetry}, nil
+	return &Client{api: api, region: cfg.Region, retry: defaultRetry, pending: pendingRetry}, nil
 }
 
 // parseEndpoint turns "http://127.0.0.1:8443" into the SDK's host and scheme.
@@ -158,3 +162,9 @@ type retryPolicy struct {
 }
 
 var defaultRetry = retryPolicy{attempts: 8, base: 100 * time.Millisecond, max: 3 * time.Second}
+
+// pendingRetry: about five minutes of waiting for tasks to finish (steps of
+// 0.5 s doubling to 10 s, each jittered by half). Tencent publishes neither
+// the limit nor how long tasks take; a batch of 100 is usually done in
+// seconds.
+var pendingRetry = retryPolicy{attempts: 40, base: 500 * time.Millisecond, max: 10 * time.Second}

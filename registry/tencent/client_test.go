@@ -379,3 +379,39 @@ func TestParseEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// Too many unfinished tasks: the create waits for the platform to finish one
+// and then goes through, creating each name once; a limit that outlasts the
+// waiting is a refusal (nothing was created, so create.go closes its journal
+// entry), not an unknown outcome.
+func TestBacksOffOnPendingTaskLimit(t *testing.T) {
+	e, c, _ := setup(t, emulator.Config{RateLimit: -1, TaskDelay: 300 * time.Millisecond, MaxPendingTasks: 1})
+	c.pending = retryPolicy{attempts: 40, base: 20 * time.Millisecond, max: 100 * time.Millisecond}
+	ctx := context.Background()
+	first, err := c.StartBatch(ctx, testProduct, []string{"w1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	second, err := c.StartBatch(ctx, testProduct, []string{"w2"})
+	if err != nil {
+		t.Fatalf("the create was not waited through: %v", err)
+	}
+	if waited := time.Since(start); waited < 100*time.Millisecond {
+		t.Fatalf("second create accepted after %v: the limit was not hit, the test proves nothing", waited)
+	}
+	waitDone(t, c, first)
+	waitDone(t, c, second)
+	if got := e.TencentDeviceNames(testProduct); len(got) != 2 {
+		t.Fatalf("devices %v", got)
+	}
+
+	c.pending = retryPolicy{attempts: 3, base: time.Millisecond, max: time.Millisecond}
+	if _, err := c.StartBatch(ctx, testProduct, []string{"w3"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.StartBatch(ctx, testProduct, []string{"w4"})
+	if !errors.Is(err, registry.ErrRefused) || !strings.Contains(err.Error(), "LimitExceeded.PengingOrProcessingTasksExceedLimit") {
+		t.Fatalf("limit outlasting the waits: %v", err)
+	}
+}
