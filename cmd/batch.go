@@ -2,6 +2,8 @@ package cmd
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -124,20 +126,19 @@ func lineFormat(platform, name string) (templates.Format, error) {
 // runLine runs the line with a technician's display (or, with --json, one
 // line per finished board) and reports its totals.
 func runLine(cmd *cobra.Command, g *globals, total int, o provision.LineOptions) error {
-	var display *lineDisplay
+	var screen *lineScreen
 	show := func(e provision.Event) {
 		if e.Stage.Done() {
 			_ = g.printJSON(e)
 		}
 	}
 	if !g.json {
-		display = newLineDisplay(g.errOut, total)
-		show = display.Event
+		screen = newLineScreen(g.errOut, terminalOf(g.errOut), o.Target, nil).live()
+		show = screen.Event
+		g.setNotice(screen.Notice)
+		defer g.setNotice(nil)
 	}
-	note := func(line string) { g.printLine(g.errOut, line) }
-	if display != nil {
-		note = display.Note
-	}
+	note := g.notice
 	low := lowCredentials(g, o, note)
 	o.Events = func(e provision.Event) {
 		show(e)
@@ -146,8 +147,8 @@ func runLine(cmd *cobra.Command, g *globals, total int, o provision.LineOptions)
 		}
 	}
 	res, err := provision.RunLine(cmd.Context(), o)
-	if display != nil {
-		display.Close()
+	if screen != nil {
+		screen.Close()
 	}
 	if err != nil {
 		return err
@@ -210,13 +211,21 @@ func reportLine(g *globals, res provision.LineResult) error {
 			fmt.Fprintf(g.out, " (%.1f boards/min)", float64(res.Burned)/res.Elapsed.Minutes())
 		}
 		fmt.Fprintln(g.out)
-		ports := make([]string, 0, len(res.PerPort))
-		for p := range res.PerPort {
-			ports = append(ports, p)
+		// Every port that saw a board, failed ones too.
+		ports := slices.Sorted(maps.Keys(res.PerPort))
+		for p := range res.FailedPerPort {
+			if _, ok := res.PerPort[p]; !ok {
+				ports = append(ports, p)
+			}
 		}
 		sort.Strings(ports)
+		labels := uniqueLabels(ports)
 		for _, p := range ports {
-			fmt.Fprintf(g.out, "  %-30s %d\n", p, res.PerPort[p])
+			fmt.Fprintf(g.out, "  %-30s %d burned", labels[p], res.PerPort[p])
+			if n := res.FailedPerPort[p]; n > 0 {
+				fmt.Fprintf(g.out, ", %d FAILED", n)
+			}
+			fmt.Fprintln(g.out)
 		}
 		if res.Stop != "" {
 			fmt.Fprintln(g.out, "stopped:", res.Stop)

@@ -46,15 +46,15 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
 				}
 				dir = tmp
 			}
-			var display *lineDisplay
+			var screen *lineScreen
 			events := func(provision.Event) {}
 			if !g.json {
-				display = newLineDisplay(g.errOut, boards)
-				events = display.Event
+				screen = newLineScreen(g.errOut, terminalOf(g.errOut), boards, nil).live()
+				events = screen.Event
 			}
 			res, err := demo.Run(cmd.Context(), demo.Options{Dir: dir, Platform: platform, Mode: m, Boards: boards, Out: g.out, Events: events})
-			if display != nil {
-				display.Close()
+			if screen != nil {
+				screen.Close()
 			}
 			if err != nil {
 				return fmt.Errorf("demo failed: %w (everything is in %s)", err, dir)

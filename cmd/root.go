@@ -26,13 +26,35 @@ type globals struct {
 	errOut  io.Writer
 	// mu keeps lines whole: the line's workers print from many goroutines.
 	mu sync.Mutex
+	// noticeTo, while a screen is up, shows the notices that must stay
+	// (stopping after Ctrl-C); nil prints them on errOut.
+	noticeTo func(string)
+}
+
+// notice shows a line the user must not miss, on the screen if one is up.
+func (g *globals) notice(line string) {
+	g.mu.Lock()
+	to := g.noticeTo
+	g.mu.Unlock()
+	if to != nil {
+		to(line)
+		return
+	}
+	g.printLine(g.errOut, line)
+}
+
+// setNotice routes notices to a screen (nil: back to errOut).
+func (g *globals) setNotice(to func(string)) {
+	g.mu.Lock()
+	g.noticeTo = to
+	g.mu.Unlock()
 }
 
 // Execute runs the root command; it is all main does.
 func Execute() {
 	g := &globals{out: os.Stdout, errOut: os.Stderr}
 	root := newRoot(g)
-	ctx, stop := interruptContext()
+	ctx, stop := interruptContext(g)
 	defer stop()
 	if err := root.ExecuteContext(ctx); err != nil {
 		if g.json {
@@ -108,16 +130,19 @@ func (g *globals) printLine(w io.Writer, line string) {
 }
 
 // interruptContext is cancelled by the first Ctrl-C (or SIGTERM); a second
-// one exits at once (the ledger is transactional, so that is safe too).
-func interruptContext() (context.Context, func()) {
+// one exits at once (the ledger is transactional, so that is safe too: a
+// board cut short stays "burning" and the next run burns it again with the
+// same credential).
+func interruptContext(g *globals) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ch
-		fmt.Fprintln(os.Stderr, "\niotburn: stopping: finishing the boards in flight (Ctrl-C again to quit now)")
+		g.notice("iotburn: stopping: finishing the boards in flight (Ctrl-C again to quit now)")
 		cancel()
 		<-ch
+		g.notice("iotburn: quit: boards cut short are left \"burning\"; the next batch burns each again with its own credential (`iotburn ledger status` lists them)")
 		os.Exit(130)
 	}()
 	return ctx, func() { signal.Stop(ch); cancel() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"sort"
 	"sync"
@@ -62,6 +63,8 @@ const (
 	StageSkipped  Stage = "skipped" // done: the board already held its credential
 	StageFailed   Stage = "failed"  // done: see Err
 	StageWaiting  Stage = "waiting" // the port waits for the next board
+	// StageUnplugged: the port went away (board or adapter pulled).
+	StageUnplugged Stage = "unplugged"
 )
 
 // Done reports whether the stage ends a board's pass through the line.
@@ -130,6 +133,7 @@ type LineOptions struct {
 type LineResult struct {
 	Burned, Skipped, Failed int
 	PerPort                 map[string]int // boards burned per port
+	FailedPerPort           map[string]int // boards failed per port
 	Elapsed                 time.Duration
 	// Stop says why a line without --once ended on its own ("" after Ctrl-C).
 	Stop string
@@ -165,7 +169,7 @@ func RunLine(ctx context.Context, o LineOptions) (LineResult, error) {
 	stopCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	l := &line{o: o, stop: stop, running: map[string]bool{}}
-	l.res.PerPort = map[string]int{}
+	l.res.PerPort, l.res.FailedPerPort = map[string]int{}, map[string]int{}
 
 	var wg sync.WaitGroup
 	for first := true; ; first = false {
@@ -214,10 +218,7 @@ func (l *line) result(start time.Time) LineResult {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	r := l.res
-	r.PerPort = make(map[string]int, len(l.res.PerPort))
-	for k, v := range l.res.PerPort {
-		r.PerPort[k] = v
-	}
+	r.PerPort, r.FailedPerPort = maps.Clone(l.res.PerPort), maps.Clone(l.res.FailedPerPort)
 	r.Elapsed = time.Since(start)
 	return r
 }
@@ -241,7 +242,8 @@ func (l *line) work(stop context.Context, path string) {
 	lastHW, lastErr := "", ""
 	for stop.Err() == nil {
 		if _, err := os.Stat(path); err != nil {
-			return // unplugged: the scan starts a fresh worker when it is back
+			l.emit(Event{Port: path, Stage: StageUnplugged})
+			return // the scan starts a fresh worker when it is back
 		}
 		hw, handled, err := l.pass(stop, path, lastHW)
 		switch {
@@ -250,6 +252,7 @@ func (l *line) work(stop context.Context, path string) {
 				lastErr = err.Error()
 				l.mu.Lock()
 				l.res.Failed++
+				l.res.FailedPerPort[path]++
 				l.mu.Unlock()
 				ev := Event{Port: path, Stage: StageFailed, Err: lastErr}
 				// A board that never told its id has no unit: only the
@@ -365,6 +368,7 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) {
 			l.res.Skipped++
 		default:
 			l.res.Failed++
+			l.res.FailedPerPort[path]++
 		}
 		l.mu.Unlock()
 	}()
