@@ -1,10 +1,15 @@
 package provision
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	devnames "github.com/iotburn/iotburn/provision/names"
 )
 
 // tencentRule is the Tencent name rule written out here independently of the
@@ -18,62 +23,42 @@ func validateTencent(n string) error {
 	return nil
 }
 
+// The wrappers read what package names reads (its own tests cover the
+// formats) and keep its error kinds.
 func TestReadNames(t *testing.T) {
 	tests := []struct {
 		name, in string
 		want     []string
-		wantErr  []string
+		kind     error
 	}{
 		{name: "plain", in: "dev1\ndev2\r\ndev3\n\n\n", want: []string{"dev1", "dev2", "dev3"}},
-		{name: "comments and BOM", in: "\ufeff# batch 7\ndev1\n# x\ndev2\n", want: []string{"dev1", "dev2"}},
 		{name: "csv header picks column", in: "sn,DeviceName,imei\nS1,dev-a,1\nS2,dev-b,2\n", want: []string{"dev-a", "dev-b"}},
-		{name: "csv no header first column", in: "dev-a,x\ndev-b,y\n", want: []string{"dev-a", "dev-b"}},
-		{name: "csv quoted", in: "name\n\"dev:1\"\n", want: []string{"dev:1"}},
-		{name: "duplicate", in: "a1\nb2\na1\n", wantErr: []string{"line 3", "duplicate of line 1"}},
-		{name: "empty middle line", in: "a1\n\nb2\n", wantErr: []string{"line 2: empty name"}},
-		{name: "too long", in: "ok\n" + strings.Repeat("x", 49) + "\n", wantErr: []string{"line 2", "1-48"}},
-		{name: "bad char", in: "ok\nsp ace\nslash/\n", wantErr: []string{"2 bad name(s)", "line 2", "line 3"}},
-		{name: "empty file", in: "\n\n", wantErr: []string{"no device names"}},
+		{name: "issue 11 header", in: "Index,Serial Number,Remark\n1,SN001,\n2,SN002,\n", want: []string{"SN001", "SN002"}},
+		{name: "unknown header", in: "Index,Code\n1,C1\n2,C2\n", kind: devnames.ErrHeader},
+		{name: "duplicate", in: "a1\nb2\na1\n", kind: devnames.ErrDuplicate},
+		{name: "bad char", in: "ok\nsp ace\n", kind: devnames.ErrInvalid},
 	}
+	dir := t.TempDir()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ReadNames(strings.NewReader(tt.in), validateTencent)
-			if tt.wantErr != nil {
-				if err == nil {
-					t.Fatalf("want error, got %v", got)
-				}
-				for _, w := range tt.wantErr {
-					if !strings.Contains(err.Error(), w) {
-						t.Errorf("error %q does not mention %q", err, w)
-					}
+			p := filepath.Join(dir, "n.csv")
+			if werr := os.WriteFile(p, []byte(tt.in), 0o600); werr != nil {
+				t.Fatal(werr)
+			}
+			gotFile, errFile := ReadNamesFile(p, validateTencent)
+			if tt.kind != nil {
+				if !errors.Is(err, tt.kind) || !errors.Is(errFile, tt.kind) {
+					t.Fatalf("errors %v / %v, want %v", err, errFile, tt.kind)
 				}
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
+			if err != nil || errFile != nil {
+				t.Fatal(err, errFile)
 			}
-			if strings.Join(got, "|") != strings.Join(tt.want, "|") {
-				t.Fatalf("got %q, want %q", got, tt.want)
+			if strings.Join(got, "|") != strings.Join(tt.want, "|") || strings.Join(gotFile, "|") != strings.Join(tt.want, "|") {
+				t.Fatalf("got %q and %q, want %q", got, gotFile, tt.want)
 			}
 		})
 	}
-}
-
-func FuzzReadNames(f *testing.F) {
-	f.Add("a\nb\n")
-	f.Add("name,sn\n\"x,y\",1\n")
-	f.Add("\"unterminated\n")
-	f.Fuzz(func(t *testing.T, in string) {
-		names, err := ReadNames(strings.NewReader(in), validateTencent)
-		if err != nil {
-			return
-		}
-		seen := map[string]bool{}
-		for _, n := range names {
-			if seen[n] || validateTencent(n) != nil {
-				t.Fatalf("accepted bad or duplicate name %q", n)
-			}
-			seen[n] = true
-		}
-	})
 }
