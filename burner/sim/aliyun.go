@@ -4,86 +4,109 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/iotburn/iotburn/registry/devauth"
 )
 
-// aliyunAT plays a Wi-Fi module running Alibaba's IoT AT firmware ("直连固件",
-// reference/aliyun.md §5) on an ESP32: Espressif's AT core underneath, with
-// the Alibaba device-identity command on top. The subset the line needs:
+// aliyunAT plays a Wi-Fi module running Alibaba's IDMAU AT firmware: the
+// "直连固件" of helpcdn.aliyun.com/document_detail/158277.html ([DOC]), whose
+// public source is the smart_living AT-module application of Alibaba's YoC
+// ([APP]: app_at_cmd.c, its at_cmd[] table and handlers idm_au_handler,
+// idm_con_handler, idm_cls_handler, idm_sta_handler, at_cmd_dev_info; its
+// smartliving client, smartliving_client_control and user_get_iot_info),
+// on YoC's AT server ([ATS]: XUANTIE-RV/open-yoc @272373835e
+// components/at/atserver.c) and basic commands ([BASIC]: YoC at_cmd
+// component, at_basic_cmd.c at_cmd_at, at_cmd_cgmr, at_cmd_fwver,
+// at_cmd_model, at_cmd_echo; at_cmd.h's AT_BACK_* macros). The copies read
+// are the ones the public code index holds (Alibaba, 2019-2022); no
+// repository of them could be named.
 //
-//	AT, ATE0, ATE1         shared AT core (atline.go)
-//	AT+GMR                 version block, ESP-AT Basic AT Commands:
-//	                       "AT version:…", "SDK version:…", "compile time…:…",
-//	                       "Bin version:…", then OK
-//	AT+CIPSTAMAC?          +CIPSTAMAC:"<station MAC>" then OK, ESP-AT Wi-Fi AT
-//	                       Commands (docs.espressif.com/projects/esp-at)
-//	AT+RESTORE             ESP-AT's factory reset: wipes what is stored, OK
-//	AT+IDMAU="pk","dn","ds","ps"   store the triple and product secret
-//	AT+IDMAU?              +IDMAU:<pk>,<dn>,<ds>,<ps> then OK, unquoted
-//	AT+IDMREG[=0]          dynamic registration, pre-registered name (iotburn's)
-//	AT+IDMREG=1            registration-free registration (iotburn's)
-//	AT+IDMTOKEN?           +IDMTOKEN:<clientid>,<token> then OK (iotburn's)
+// The line ([ATS] atserver_get_cmdline, interrupt_cmd_handle):
+//   - bytes before "AT" are ignored; a command ends at CR or LF, so "\r\n"
+//     is one command and an empty line;
+//   - echo is off at boot (g_atserver is zeroed); AT+ECHO=ON turns it on,
+//     and then the whole command line comes back before the answer;
+//   - an unknown command answers "\r\nERROR\r\n"; a known one in a form its
+//     handler does not take (AT+IDMAU=?, AT+IDMSTA, AT+CGMR?) gets no answer;
+//   - there is no ATE0/ATE1 (not in at_cmd[]): they answer ERROR.
+//   - an over-long line: the server's buffer limit (BUFFER_MAX_SIZE) is
+//     not in the source read; here it is the ESP-AT 256 bytes and the line
+//     is dropped without an answer, the harsher case. [NOT FROM A SOURCE]
 //
-// The reference names no AT command for dynamic registration (aliyun.md §5
-// lists only the commands that store the triple), so AT+IDMREG and
-// AT+IDMTOKEN are defined here, in the IDM family's style and with
-// Tencent's AT+TCDEVREG's shape, since the registration takes a network
-// round trip: OK at once, then a result URC.
-//   - AT+IDMREG / AT+IDMREG=0: with a ProductKey, DeviceName and
-//     ProductSecret stored and no DeviceSecret, pre-registers over HTTPS
-//     (POST /auth/register/device at Options.Cloud, devauth.AliyunRegister)
-//     and stores the DeviceSecret it gets, so AT+IDMAU? shows it.
-//   - AT+IDMREG=1: registration-free over MQTT (authType=regnwl at
-//     Options.MQTT, devauth.AliyunRegisterFree); stores the ClientID and
-//     DeviceToken, read with AT+IDMTOKEN?. A DeviceSecret may be stored: this
-//     flow does not use it.
-//   - Nothing to register with (no PK, DN or PS; or, for =0, a DeviceSecret
-//     already stored) or another parameter: +CME ERROR:50, nothing sent.
-//   - Success: OK, the result stored durably, then +IDMREG:OK. Failure: OK,
-//     then +IDMREG:FAIL,<code>: the cloud's code (the HTTPS answer's number,
-//     "mqtt:5" for a refused CONNECT), or -1 (no cloud / unreachable), -2
-//     (unusable answer), -3 (flash write failed), as for AT+TCDEVREG.
-//   - AT+IDMTOKEN? on a board without a token answers "+IDMTOKEN:,".
+// The commands (the subset of at_cmd[] the line can use):
 //
-// AT+IDMAU follows the handler idm_au_handler in the smart_living AT module
-// firmware's app_at_cmd.c (Alibaba YoC, copies for BL602/TG7100C and W800):
-//   - the argument must start with '"' and be at most 20+32+64+64+11 bytes;
-//     fields end at the next `","` (no escapes) and may be empty; the fourth
-//     ends at the next '"' and anything after it is ignored (which is how the
-//     5-field "…","PID" variant reaches the same code). PK ≤ 20, DN ≤ 32,
-//     DS ≤ 64, PS ≤ 64 bytes (iotkit infra_defs.h). Anything else answers
-//     "+CME ERROR:50" and stores nothing. All four fields are required: with
-//     three, the search for the `","` after DS fails.
-//   - success answers "\r\nOK\r\n" and nothing after it: no result URC.
-//   - the query prints "+IDMAU:%s,%s,%s,%s\r\nOK\r\n" (no blank line before
-//     OK), the empty string for what was never set, so a fresh board says
-//     "+IDMAU:,,,".
-//   - the handler has no test or execute form: "AT+IDMAU=?" and "AT+IDMAU"
-//     get no answer at all, as on the real module.
+//	AT                     \r\nOK\r\n                                    [BASIC] at_cmd_at
+//	AT+HELP                \r\n+HELP:<names;>\r\nOK\r\n                 [BASIC] at_cmd_help
+//	AT+CGMR, AT+CGMR=?     \r\n+CGMR:<os version>\r\nOK\r\n             [BASIC] AT_BACK_RET_OK(cmd, aos_get_os_version())
+//	AT+FWVER               \r\n+FWVER:<os version>\r\nOK\r\n            [BASIC]
+//	AT+MODEL?              \r\n+MODEL:<model>\r\nOK\r\n, or ERROR when none was set   [BASIC] at_cmd_model
+//	AT+MODEL=<m>           stores 1..63 bytes, OK; else ERROR             [BASIC]
+//	AT+ECHO?, AT+ECHO=ON|OFF                                             [BASIC] at_cmd_echo
+//	AT+DEVINFO?            \r\n+DEVINFO:<string>\r\nOK\r\n (a string the host stored, "" at first)  [APP] at_cmd_dev_info
+//	AT+DEVINFO=<s>         stores s (outer quotes dropped), OK            [APP]
+//	AT+DEVINFO=?           +DEVINFO:"str"\r\n, no OK                       [APP] AT_BACK_STR
+//	AT+IDMAU="pk","dn","ds","ps"   store, \r\nOK\r\n                     [APP] idm_au_handler
+//	AT+IDMAU?              +IDMAU:<pk>,<dn>,<ds>,<ps>\r\nOK\r\n, unquoted [APP]
+//	AT+IDMCON (=? OK)      \r\nOK\r\n, then starts the cloud client       [APP] idm_con_handler
+//	AT+IDMCLS (=? OK)      \r\nOK\r\n, stops it                           [APP] idm_cls_handler
+//	AT+IDMSTA? (=? OK)     \r\n+IDMSTA:<0|2>\r\nOK\r\n                    [APP] idm_sta_handler (connected << 1)
 //
-// Choices where the sources are silent, so the driver can rely on them:
+// None of them tells the module's MAC, IMEI or serial: AT+CGMR and AT+FWVER
+// print the OS version, AT+MODEL? a string the host stored (ERROR until
+// then), AT+DEVINFO? likewise. What the version string reads on a shipped
+// module is not published: aliyunOSVersion. [NOT FROM A SOURCE]
+//
+// AT+IDMAU follows idm_au_handler: the argument must start with '"' and be
+// at most 20+32+64+64+11 bytes; fields end at the next `","` (no escapes)
+// and may be empty; the fourth ends at the next '"' and anything after it is
+// ignored (which is how the 5-field "…","PID" variant reaches the same code).
+// PK ≤ 20, DN ≤ 32, DS ≤ 64, PS ≤ 64 bytes. Anything else answers
+// "\r\n+CME ERROR:50\r\n" and stores nothing ([APP] AT_RESP_CME_ERR). The
+// query prints the empty string for what was never set: "+IDMAU:,,,".
+//
+// AT+IDMCON runs smartliving_client_control(1), whose answer the handler
+// ignores: it always says OK. The client starts only if user_get_iot_info
+// finds all four values non-empty — ProductKey, DeviceName, DeviceSecret
+// and ProductSecret — and it opens the connection with
+// IOTX_IOCTL_SET_DYNAMIC_REGISTER 0: it never registers itself. So a module
+// given AT+IDMAU="PK","DN","","PS" (one-secret-per-product) answers OK to
+// AT+IDMCON and never connects ("missing iot devinfo" in its log), and so
+// does one with an empty ProductSecret. Started, it logs in to the platform's
+// MQTT broker (Options.MQTT) with the DeviceSecret, retrying every second
+// while the login fails ([APP] linkkit_thread: "while (IOT_Linkkit_Connect()
+// < 0) HAL_SleepMs(1000)"); once in, AT+IDMSTA? says 2 and the module
+// reports it unasked, "+IDMSTA:2" then OK ([DOC]: "连接成功后,模组返回
+// +IDMSTA:2 OK"; [APP] user_connected_event_handler → app_at_cmd_sta_report).
+// It stays connected until AT+IDMCLS or power-off. The module's Wi-Fi is
+// taken as joined: the line does not provision it. [NOT FROM A SOURCE]
+//
+// Choices where the sources are silent:
 //   - The real handler ignores what HAL_Set* return and always says OK.
 //     FaultFailWrite plays that worn flash: OK, nothing stored; only the
 //     read-back can tell. A failure to write the board's own file (the
 //     simulator's disk) answers "+CME ERROR:100", the code this firmware
 //     uses for internal failures, and nothing changes.
-//   - AT+GMR and AT+CIPSTAMAC? take no parameters; AT+CIPSTAMAC=… (setting
-//     the MAC) is not offered. Unknown commands answer ERROR.
-//   - This is a Wi-Fi module: AT+CGSN (IMEI) answers ERROR, although the
-//     board file carries an IMEI like every simulated board.
-//   - AT+RESTORE wipes and answers OK without the reboot banner.
+//   - The unasked "+IDMSTA:0" when the connection ends (disconnect, AT+IDMCLS)
+//     is sent as app_at_cmd_sta_report's counterpart; its text is not in the
+//     sources read. [NOT FROM A SOURCE]
 type aliyunAT struct {
-	h  host
-	at atLine
+	h    host
+	echo bool
+	buf  []byte
+	inAT bool // "AT" seen: collecting a command
+	over bool
+
+	mu        sync.Mutex // guards the cloud client below (it runs on its own goroutine)
+	started   bool
+	connected bool
+	stop      context.CancelFunc
 }
 
-// Version block printed by AT+GMR, in ESP-AT's layout.
-const (
-	aliyunATVersion  = "2.2.0.0(aliyun-idm - ESP32 - Jul  2 2021 06:44:05)"
-	aliyunSDKVersion = "v4.2.2"
-	aliyunBinVersion = "2.2.0(WROOM-32)"
-)
+// aliyunOSVersion is what AT+CGMR / AT+FWVER print (aos_get_os_version()).
+// [NOT FROM A SOURCE]
+const aliyunOSVersion = "YoC-7.4.3"
 
 // Field limits of idm_au_handler: PRODUCT_KEY_LEN, DEVICE_NAME_LEN,
 // DEVICE_SECRET_LEN, PRODUCT_SECRET_LEN, and its overall length check.
@@ -95,73 +118,219 @@ const (
 	aliyunMaxArg = aliyunMaxPK + aliyunMaxDN + aliyunMaxDS + aliyunMaxPS + 11
 )
 
-const aliyunCMEBadArg, aliyunCMEInternal = "+CME ERROR:50", "+CME ERROR:100"
+// Answers, as the AT_BACK_* / AT_RESP_CME_ERR macros frame them.
+const (
+	aliyunOK          = "\r\nOK\r\n"
+	aliyunError       = "\r\nERROR\r\n"
+	aliyunCMEBadArg   = "\r\n+CME ERROR:50\r\n"
+	aliyunCMEInternal = "\r\n+CME ERROR:100\r\n"
+)
 
-func newAliyunAT(h host) firmware {
-	return &aliyunAT{h: h, at: atLine{echo: true}}
+// aliyunRetry is the client's pause between failed logins ([APP] HAL_SleepMs(1000)).
+const aliyunRetry = time.Second
+
+func newAliyunAT(h host) firmware { return &aliyunAT{h: h} }
+
+// receive assembles commands the way atserver_get_cmdline does.
+func (a *aliyunAT) receive(p []byte) {
+	for _, c := range p {
+		if !a.inAT {
+			a.buf = append(a.buf, c)
+			if n := len(a.buf); n >= 2 && a.buf[n-2] == 'A' && a.buf[n-1] == 'T' {
+				a.buf, a.inAT, a.over = append(a.buf[:0], 'A', 'T'), true, false
+			} else if n >= 2 {
+				a.buf = append(a.buf[:0], c)
+			}
+			continue
+		}
+		if c == '\r' || c == '\n' {
+			line, over := string(a.buf), a.over
+			a.buf, a.inAT, a.over = a.buf[:0], false, false
+			if !over {
+				a.command(line)
+			}
+			continue
+		}
+		if len(a.buf) >= maxATLine {
+			a.over = true
+			continue
+		}
+		a.buf = append(a.buf, c)
+	}
 }
 
-func (a *aliyunAT) receive(p []byte) { a.at.feed(p, a.h.send, a.dispatch) }
-
-func (a *aliyunAT) dispatch(line string) {
-	if a.at.basic(line, a.h.send) {
-		return
+// command runs one line as interrupt_cmd_handle and cmd_process do.
+func (a *aliyunAT) command(line string) {
+	if a.echo {
+		a.h.send([]byte(line + "\r\n"))
 	}
 	name, rest := splitCommand(line)
 	// Only the command's name is logged: its parameters may hold a secret.
 	a.h.logger().Debug("sim: command", "cmd", name)
-	switch {
-	case name == "AT+GMR" && rest == "":
-		atReply(a.h.send,
-			"AT version:"+aliyunATVersion,
-			"SDK version:"+aliyunSDKVersion,
-			"compile time:Jul  2 2021 11:54:43",
-			"Bin version:"+aliyunBinVersion,
-		)
-		a.h.send([]byte(atOK))
-	case name == "AT+CIPSTAMAC" && rest == "?":
-		atReply(a.h.send, `+CIPSTAMAC:"`+a.h.file().MAC+`"`)
-		a.h.send([]byte(atOK))
-	case name == "AT+RESTORE" && rest == "":
-		if err := a.h.commit(func(bf *boardFile) { bf.Aliyun = aliyunFlash{} }); err != nil {
-			a.h.send([]byte(atError))
-			return
+	kind := cmdType(rest)
+	switch name {
+	case "AT":
+		if kind == execCmd {
+			a.h.send([]byte(aliyunOK))
 		}
-		a.h.send([]byte(atOK))
-	case name == "AT+IDMAU" && rest == "?":
-		f := a.h.file().Aliyun
-		a.h.send([]byte(fmt.Sprintf("+IDMAU:%s,%s,%s,%s\r\nOK\r\n", f.ProductKey, f.DeviceName, f.DeviceSecret, f.ProductSecret)))
-	case name == "AT+IDMAU" && strings.HasPrefix(rest, "=") && rest != "=?":
-		a.idmauSet(rest[1:])
-	case name == "AT+IDMAU":
-		// No test or execute form in the handler: silence.
-	case name == "AT+IDMREG" && (rest == "" || rest == "=0" || rest == "=1"):
-		a.register(rest == "=1")
-	case name == "AT+IDMREG":
-		atReply(a.h.send, "", aliyunCMEBadArg)
-	case name == "AT+IDMTOKEN" && rest == "?":
-		f := a.h.file().Aliyun
-		a.h.send([]byte(fmt.Sprintf("+IDMTOKEN:%s,%s\r\nOK\r\n", f.ClientID, f.DeviceToken)))
+	case "AT+HELP":
+		if kind == execCmd {
+			a.h.send([]byte("\r\n+HELP:AT;HELP;CGMR;FWVER;ECHO;MODEL;IDMAU;DEVINFO;IDMCON;IDMCLS;IDMSTA;\r\nOK\r\n"))
+		}
+	case "AT+CGMR":
+		if kind == execCmd || kind == testCmd {
+			a.h.send([]byte("\r\n+CGMR:" + aliyunOSVersion + aliyunOK))
+		}
+	case "AT+FWVER":
+		if kind == execCmd {
+			a.h.send([]byte("\r\n+FWVER:" + aliyunOSVersion + aliyunOK))
+		}
+	case "AT+ECHO":
+		a.echoCmd(kind, rest)
+	case "AT+MODEL":
+		a.model(kind, rest)
+	case "AT+DEVINFO":
+		a.devInfo(kind, rest)
+	case "AT+IDMAU":
+		a.idmau(kind, rest)
+	case "AT+IDMCON":
+		switch kind {
+		case testCmd:
+			a.h.send([]byte(aliyunOK))
+		case execCmd:
+			a.connect()
+			a.h.send([]byte(aliyunOK))
+		}
+	case "AT+IDMCLS":
+		switch kind {
+		case testCmd:
+			a.h.send([]byte(aliyunOK))
+		case execCmd:
+			a.disconnect()
+			a.h.send([]byte(aliyunOK))
+		}
+	case "AT+IDMSTA":
+		switch kind {
+		case testCmd:
+			a.h.send([]byte(aliyunOK))
+		case readCmd:
+			a.mu.Lock()
+			st := 0
+			if a.connected {
+				st = 2
+			}
+			a.mu.Unlock()
+			a.h.send([]byte(fmt.Sprintf("\r\n+IDMSTA:%d\r\nOK\r\n", st)))
+		}
 	default:
-		a.h.send([]byte(atError))
+		a.h.send([]byte(aliyunError))
 	}
 }
 
-func (a *aliyunAT) idmauSet(arg string) {
-	f, ok := parseIDMAUSet(arg)
-	if !ok {
-		atReply(a.h.send, "", aliyunCMEBadArg)
-		return
+// The four forms atserver tells apart (get_cmd_len).
+const (
+	execCmd = iota
+	readCmd
+	writeCmd
+	testCmd
+)
+
+func cmdType(rest string) int {
+	switch {
+	case rest == "":
+		return execCmd
+	case strings.HasPrefix(rest, "=?"):
+		return testCmd
+	case strings.HasPrefix(rest, "="):
+		return writeCmd
 	}
-	if a.h.fault() == FaultFailWrite {
-		a.h.send([]byte(atOK)) // worn flash: the handler does not look
-		return
+	return readCmd
+}
+
+func (a *aliyunAT) echoCmd(kind int, rest string) {
+	switch kind {
+	case readCmd:
+		v := "OFF"
+		if a.echo {
+			v = "ON"
+		}
+		a.h.send([]byte("\r\n+ECHO:" + v + aliyunOK))
+	case writeCmd:
+		switch arg := rest[1:]; {
+		case strings.HasPrefix(arg, "ON"):
+			a.echo = true
+		case strings.HasPrefix(arg, "OFF"):
+			a.echo = false
+		default:
+			a.h.send([]byte(aliyunError))
+			return
+		}
+		a.h.send([]byte(aliyunOK))
 	}
-	if err := a.h.commit(func(bf *boardFile) { bf.Aliyun = f }); err != nil {
-		atReply(a.h.send, "", aliyunCMEInternal)
-		return
+}
+
+func (a *aliyunAT) model(kind int, rest string) {
+	switch kind {
+	case readCmd:
+		if m := a.h.file().Aliyun.Model; m != "" {
+			a.h.send([]byte("\r\n+MODEL:" + m + aliyunOK))
+			return
+		}
+		a.h.send([]byte(aliyunError))
+	case writeCmd:
+		m := rest[1:]
+		if len(m) == 0 || len(m) >= 64 || a.h.commit(func(bf *boardFile) { bf.Aliyun.Model = m }) != nil {
+			a.h.send([]byte(aliyunError))
+			return
+		}
+		a.h.send([]byte(aliyunOK))
 	}
-	a.h.send([]byte(atOK))
+}
+
+func (a *aliyunAT) devInfo(kind int, rest string) {
+	switch kind {
+	case testCmd:
+		a.h.send([]byte(`+DEVINFO:"str"` + "\r\n"))
+	case readCmd:
+		a.h.send([]byte("\r\n+DEVINFO:" + a.h.file().Aliyun.DevInfo + aliyunOK))
+	case writeCmd:
+		v := strings.TrimSuffix(strings.TrimPrefix(rest[1:], `"`), `"`) // remove_double_quote
+		if len(v) > 255 {
+			v = v[:255] // its KV buffer is 256 bytes
+		}
+		if a.h.commit(func(bf *boardFile) { bf.Aliyun.DevInfo = v }) != nil {
+			a.h.send([]byte(aliyunCMEInternal))
+			return
+		}
+		a.h.send([]byte(aliyunOK))
+	}
+}
+
+func (a *aliyunAT) idmau(kind int, rest string) {
+	switch kind {
+	case readCmd:
+		f := a.h.file().Aliyun
+		a.h.send([]byte(fmt.Sprintf("+IDMAU:%s,%s,%s,%s\r\nOK\r\n", f.ProductKey, f.DeviceName, f.DeviceSecret, f.ProductSecret)))
+	case writeCmd:
+		f, ok := parseIDMAUSet(rest[1:])
+		if !ok {
+			a.h.send([]byte(aliyunCMEBadArg))
+			return
+		}
+		if a.h.fault() == FaultFailWrite {
+			a.h.send([]byte(aliyunOK)) // worn flash: the handler does not look
+			return
+		}
+		if err := a.h.commit(func(bf *boardFile) {
+			bf.Aliyun.ProductKey, bf.Aliyun.DeviceName, bf.Aliyun.DeviceSecret, bf.Aliyun.ProductSecret =
+				f.ProductKey, f.DeviceName, f.DeviceSecret, f.ProductSecret
+		}); err != nil {
+			a.h.send([]byte(aliyunCMEInternal))
+			return
+		}
+		a.h.send([]byte(aliyunOK))
+	}
+	// No test or execute form in the handler: silence.
 }
 
 // parseIDMAUSet reads the argument of AT+IDMAU= the way idm_au_handler
@@ -186,46 +355,88 @@ func parseIDMAUSet(arg string) (aliyunFlash, bool) {
 	return aliyunFlash{ProductKey: vals[0], DeviceName: vals[1], DeviceSecret: vals[2], ProductSecret: vals[3]}, true
 }
 
-// register runs AT+IDMREG: see the type's comment.
-func (a *aliyunAT) register(free bool) {
+// connect is smartliving_client_control(1): see the type's comment.
+func (a *aliyunAT) connect() {
 	f := a.h.file().Aliyun
-	if f.ProductKey == "" || f.DeviceName == "" || f.ProductSecret == "" || (!free && f.DeviceSecret != "") {
-		atReply(a.h.send, "", aliyunCMEBadArg)
+	if f.ProductKey == "" || f.DeviceName == "" || f.DeviceSecret == "" || f.ProductSecret == "" {
+		a.h.logger().Info("sim: IDMCON: missing iot devinfo")
 		return
 	}
-	a.h.send([]byte(atOK))
-	base, broker := a.h.cloud()
-	if (!free && base == "") || (free && broker == "") {
-		atReply(a.h.send, "+IDMREG:FAIL,"+regFailNetwork)
-		return
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.started {
+		return // "smartliving client already started"
 	}
-	ctx, cancel := context.WithTimeout(a.h.ctx(), regTimeout)
-	defer cancel()
-	var change func(*boardFile)
-	if free {
-		cid, token, err := devauth.AliyunRegisterFree(ctx, broker, nil, f.ProductKey, f.ProductSecret, f.DeviceName)
-		if err != nil {
-			a.fail(err)
-			return
-		}
-		change = func(bf *boardFile) { bf.Aliyun.ClientID, bf.Aliyun.DeviceToken = cid, token }
-	} else {
-		ds, err := devauth.AliyunRegister(ctx, base, f.ProductKey, f.ProductSecret, f.DeviceName)
-		if err != nil {
-			a.fail(err)
-			return
-		}
-		change = func(bf *boardFile) { bf.Aliyun.DeviceSecret = ds }
-	}
-	if err := a.h.commit(change); err != nil {
-		atReply(a.h.send, "+IDMREG:FAIL,"+regFailFlash)
-		return
-	}
-	atReply(a.h.send, "+IDMREG:OK")
+	_, broker := a.h.cloud()
+	ctx, cancel := context.WithCancel(a.h.ctx())
+	a.started, a.stop = true, cancel
+	go a.client(ctx, broker, f)
 }
 
-func (a *aliyunAT) fail(err error) {
-	code := regFailCode(err)
-	a.h.logger().Info("sim: dynamic registration failed", "code", code)
-	atReply(a.h.send, "+IDMREG:FAIL,"+code)
+// client is linkkit_thread: log in until it works, stay connected.
+func (a *aliyunAT) client(ctx context.Context, broker string, f aliyunFlash) {
+	defer func() {
+		a.mu.Lock()
+		a.started = false
+		a.mu.Unlock()
+	}()
+	for ctx.Err() == nil {
+		var s *devauth.Session
+		err := fmt.Errorf("no broker configured")
+		if broker != "" {
+			cid, user, pass := devauth.AliyunMQTT(f.ProductKey, f.DeviceName, f.DeviceSecret, time.Now())
+			c, cancel := context.WithTimeout(ctx, 10*time.Second)
+			s, err = devauth.MQTTSession(c, "aliyun", broker, nil, cid, user, pass)
+			cancel()
+		}
+		if err != nil {
+			a.h.logger().Info("sim: IDMCON: login failed, retrying", "err", loginCode(err))
+			select {
+			case <-time.After(aliyunRetry):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		a.setConnected(true)
+		select {
+		case <-s.Done():
+		case <-ctx.Done():
+		}
+		s.Close()
+		a.setConnected(false)
+	}
+}
+
+// loginCode is a refusal's code only: its words are the broker's.
+func loginCode(err error) string {
+	if e, ok := devauth.Refused(err); ok {
+		return e.Code
+	}
+	return "network"
+}
+
+func (a *aliyunAT) setConnected(on bool) {
+	a.mu.Lock()
+	changed := a.connected != on
+	a.connected = on
+	a.mu.Unlock()
+	if !changed {
+		return
+	}
+	st := 0
+	if on {
+		st = 2
+	}
+	a.h.send([]byte(fmt.Sprintf("\r\n+IDMSTA:%d\r\nOK\r\n", st)))
+}
+
+// disconnect is smartliving_client_control(0).
+func (a *aliyunAT) disconnect() {
+	a.mu.Lock()
+	stop := a.stop
+	a.stop = nil
+	a.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }

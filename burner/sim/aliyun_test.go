@@ -7,6 +7,11 @@ import (
 	"testing"
 )
 
+// The IDMAU firmware's answers, as the YoC sources frame them (aliyun.go's
+// type comment): AT_BACK_OK "\r\nOK\r\n", AT_BACK_ERR "\r\nERROR\r\n" (also
+// atserver's answer to an unknown command), AT_RESP_CME_ERR(50)
+// "\r\n+CME ERROR:50\r\n", and idm_au_handler's read-back
+// "+IDMAU:%s,%s,%s,%s\r\nOK\r\n".
 func TestAliyunFirmware(t *testing.T) {
 	const (
 		set   = `AT+IDMAU="a1X2bEnP82z","example1","ga7XA6KdlEeiPXQPpRbAjOZXwG8ydgSe",""`
@@ -22,25 +27,31 @@ func TestAliyunFirmware(t *testing.T) {
 		want  string
 		flash Flash
 	}{
-		{name: "echo on at boot", in: "AT\r\n", want: "AT\r\n" + okR},
-		{name: "ATE0 stops echo", in: "ATE0\r\nAT\r\n", want: "ATE0\r\n" + okR + okR},
-		{name: "unknown, CGSN on a Wi-Fi module", in: "ATE0\r\nAT+TCMODULE\r\nAT+CGSN\r\n", want: "ATE0\r\n" + okR + errR + errR},
-		{name: "GMR", in: "ATE0\r\nAT+GMR\r\n", want: "ATE0\r\n" + okR +
-			"AT version:" + aliyunATVersion + "\r\nSDK version:v4.2.2\r\ncompile time:Jul  2 2021 11:54:43\r\nBin version:2.2.0(WROOM-32)\r\n" + okR},
-		{name: "MAC", in: "ATE0\r\nAT+CIPSTAMAC?\r\nAT+CIPSTAMAC\r\nAT+GMR?\r\n", want: "ATE0\r\n" + okR + `+CIPSTAMAC:"24:0a:c4:01:02:03"` + "\r\n" + okR + errR + errR},
-		{name: "fresh board", in: "ATE0\r\nAT+IDMAU?\r\n", want: "ATE0\r\n" + okR + "+IDMAU:,,,\r\nOK\r\n"},
-		{name: "set then query: OK and no URC", in: "ATE0\r\n" + set + "\r\nAT+IDMAU?\r\n",
-			want:  "ATE0\r\n" + okR + okR + "+IDMAU:a1X2bEnP82z,example1,ga7XA6KdlEeiPXQPpRbAjOZXwG8ydgSe,\r\nOK\r\n",
+		{name: "echo off at boot", in: "AT\r\n", want: okR},
+		{name: "no ATE0: unknown, ERROR", in: "ATE0\r\nATE1\r\nAT\r\n", want: errR + errR + okR},
+		{name: "AT+ECHO", in: "AT+ECHO=ON\r\nAT\r\nAT+ECHO?\r\nAT+ECHO=OFF\r\nAT\r\n",
+			want: okR + "AT\r\n" + okR + "AT+ECHO?\r\n\r\n+ECHO:ON\r\nOK\r\n" + "AT+ECHO=OFF\r\n" + okR + okR},
+		{name: "bytes before AT ignored, CR ends a command", in: "xyzAT\rAT\n", want: okR + okR},
+		{name: "commands the firmware lacks", in: "AT+GMR\r\nAT+CIPSTAMAC?\r\nAT+CGSN\r\nAT+IDMREG\r\nAT+IDMTOKEN?\r\nAT+RESTORE\r\n",
+			want: strings.Repeat(errR, 6)},
+		{name: "CGMR and FWVER print the OS version", in: "AT+CGMR\r\nAT+CGMR=?\r\nAT+FWVER\r\nAT+CGMR?\r\n",
+			want: "\r\n+CGMR:" + aliyunOSVersion + "\r\nOK\r\n" + "\r\n+CGMR:" + aliyunOSVersion + "\r\nOK\r\n" + "\r\n+FWVER:" + aliyunOSVersion + "\r\nOK\r\n"},
+		{name: "MODEL: ERROR until set", in: "AT+MODEL?\r\nAT+MODEL=W800\r\nAT+MODEL?\r\n",
+			want: errR + okR + "\r\n+MODEL:W800\r\nOK\r\n"},
+		{name: "DEVINFO stores what the host writes", in: "AT+DEVINFO?\r\nAT+DEVINFO=?\r\n" + `AT+DEVINFO="lot 7"` + "\r\nAT+DEVINFO?\r\n",
+			want: "\r\n+DEVINFO:\r\nOK\r\n" + `+DEVINFO:"str"` + "\r\n" + okR + "\r\n+DEVINFO:lot 7\r\nOK\r\n"},
+		{name: "fresh board", in: "AT+IDMAU?\r\n", want: "+IDMAU:,,,\r\nOK\r\n"},
+		{name: "set then query: OK and no URC", in: set + "\r\nAT+IDMAU?\r\n",
+			want:  okR + "+IDMAU:a1X2bEnP82z,example1,ga7XA6KdlEeiPXQPpRbAjOZXwG8ydgSe,\r\nOK\r\n",
 			flash: triple},
-		{name: "product secret", in: "ATE0\r\n" + `AT+IDMAU="pk","dn","","7jluWm1zql7bt8qK"` + "\r\nAT+IDMAU?\r\n",
-			want:  "ATE0\r\n" + okR + okR + "+IDMAU:pk,dn,,7jluWm1zql7bt8qK\r\nOK\r\n",
+		{name: "product secret", in: `AT+IDMAU="pk","dn","","7jluWm1zql7bt8qK"` + "\r\nAT+IDMAU?\r\n",
+			want:  okR + "+IDMAU:pk,dn,,7jluWm1zql7bt8qK\r\nOK\r\n",
 			flash: Flash{ProductID: "pk", DeviceName: "dn", ProductSecret: "7jluWm1zql7bt8qK"}},
-		{name: "fifth field (PID variant) is ignored", in: "ATE0\r\n" + `AT+IDMAU="pk","dn","ds","ps","21937002"` + "\r\n",
-			want: "ATE0\r\n" + okR + okR, flash: Flash{ProductID: "pk", DeviceName: "dn", DeviceSecret: "ds", ProductSecret: "ps"}},
-		{name: "max lengths", in: "ATE0\r\n" + `AT+IDMAU="` + q(20, "P") + `","` + q(32, "n") + `","` + q(64, "s") + `","` + q(64, "p") + `"` + "\r\n",
-			want: "ATE0\r\n" + okR + okR, flash: Flash{ProductID: q(20, "P"), DeviceName: q(32, "n"), DeviceSecret: q(64, "s"), ProductSecret: q(64, "p")}},
-		{name: "limits and quoting", in: "ATE0\r\n" +
-			`AT+IDMAU="` + q(21, "P") + `","n","s",""` + "\r\n" +
+		{name: "fifth field (PID variant) is ignored", in: `AT+IDMAU="pk","dn","ds","ps","21937002"` + "\r\n",
+			want: okR, flash: Flash{ProductID: "pk", DeviceName: "dn", DeviceSecret: "ds", ProductSecret: "ps"}},
+		{name: "max lengths", in: `AT+IDMAU="` + q(20, "P") + `","` + q(32, "n") + `","` + q(64, "s") + `","` + q(64, "p") + `"` + "\r\n",
+			want: okR, flash: Flash{ProductID: q(20, "P"), DeviceName: q(32, "n"), DeviceSecret: q(64, "s"), ProductSecret: q(64, "p")}},
+		{name: "limits and quoting", in: `AT+IDMAU="` + q(21, "P") + `","n","s",""` + "\r\n" +
 			`AT+IDMAU="P","` + q(33, "n") + `","s",""` + "\r\n" +
 			`AT+IDMAU="P","n","` + q(65, "s") + `",""` + "\r\n" +
 			`AT+IDMAU="P","n","s","` + q(65, "p") + `"` + "\r\n" +
@@ -49,13 +60,18 @@ func TestAliyunFirmware(t *testing.T) {
 			`AT+IDMAU="P","n","s","` + "\r\n" + // unterminated
 			`AT+IDMAU="P", "n","s",""` + "\r\n" + // a blank breaks the `","` split
 			`AT+IDMAU=` + "\r\n",
-			want: "ATE0\r\n" + okR + strings.Repeat(cme50, 9)},
-		{name: "no test or execute form: silence", in: "ATE0\r\nAT+IDMAU=?\r\nAT+IDMAU\r\nAT\r\n", want: "ATE0\r\n" + okR + okR},
-		{name: "fail-write fault: OK, nothing stored", flt: FaultFailWrite, in: "ATE0\r\n" + set + "\r\nAT+IDMAU?\r\n",
-			want: "ATE0\r\n" + okR + okR + "+IDMAU:,,,\r\nOK\r\n"},
-		{name: "flash error", cerr: errors.New("disk full"), in: "ATE0\r\n" + set + "\r\n", want: "ATE0\r\n" + okR + "\r\n+CME ERROR:100\r\n"},
-		{name: "restore", in: "ATE0\r\n" + set + "\r\nAT+RESTORE\r\nAT+IDMAU?\r\n", want: "ATE0\r\n" + okR + okR + okR + "+IDMAU:,,,\r\nOK\r\n"},
-		{name: "empty write wipes too", in: "ATE0\r\n" + set + "\r\n" + `AT+IDMAU="","","",""` + "\r\n", want: "ATE0\r\n" + okR + okR + okR},
+			want: strings.Repeat(cme50, 9)},
+		{name: "forms a handler does not take: silence", in: "AT+IDMAU=?\r\nAT+IDMAU\r\nAT+IDMSTA\r\nAT+IDMCON?\r\nAT\r\n", want: okR},
+		{name: "test forms of IDMCON, IDMCLS, IDMSTA", in: "AT+IDMCON=?\r\nAT+IDMCLS=?\r\nAT+IDMSTA=?\r\n", want: okR + okR + okR},
+		{name: "not connected", in: "AT+IDMSTA?\r\n", want: "\r\n+IDMSTA:0\r\nOK\r\n"},
+		{name: "IDMCON without a DeviceSecret: OK, never connects", in: `AT+IDMAU="pk","dn","","ps"` + "\r\nAT+IDMCON\r\nAT+IDMSTA?\r\n",
+			want: okR + okR + "\r\n+IDMSTA:0\r\nOK\r\n", flash: Flash{ProductID: "pk", DeviceName: "dn", ProductSecret: "ps"}},
+		{name: "IDMCON without a ProductSecret: the same", in: set + "\r\nAT+IDMCON\r\nAT+IDMSTA?\r\n",
+			want: okR + okR + "\r\n+IDMSTA:0\r\nOK\r\n", flash: triple},
+		{name: "fail-write fault: OK, nothing stored", flt: FaultFailWrite, in: set + "\r\nAT+IDMAU?\r\n",
+			want: okR + "+IDMAU:,,,\r\nOK\r\n"},
+		{name: "flash error", cerr: errors.New("disk full"), in: set + "\r\n", want: "\r\n+CME ERROR:100\r\n"},
+		{name: "empty write wipes", in: set + "\r\n" + `AT+IDMAU="","","",""` + "\r\n", want: okR + okR},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := &fakeHost{flt: tc.flt, commitErr: tc.cerr, bf: boardFile{MAC: "24:0a:c4:01:02:03", IMEI: "860000000000009"}}
@@ -63,7 +79,7 @@ func TestAliyunFirmware(t *testing.T) {
 			for i := 0; i < len(tc.in); i++ { // byte by byte: chunking must not matter
 				fw.receive([]byte{tc.in[i]})
 			}
-			if got := h.out.String(); got != tc.want {
+			if got := h.sent(); got != tc.want {
 				t.Errorf("answer\n got %q\nwant %q", got, tc.want)
 			}
 			if got := h.bf.flash(); got != tc.flash {

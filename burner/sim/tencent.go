@@ -5,36 +5,72 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/iotburn/iotburn/registry/devauth"
 )
 
-// tencentAT plays Tencent's QCloud_AT firmware on an ESP8266 module
-// (reference/tencent.md §6): the device- and product-info commands, their
-// queries, TCMODULE, TCRESTORE, plus AT+CGSN so the line can read an IMEI.
+// tencentAT plays Tencent's QCloud_AT firmware on an ESP8266 module: the
+// device- and product-info commands, their queries, TCMODULE, TCDEVREG,
+// TCRESTORE, plus AT+CGSN so the line can read an IMEI. Sources:
 //
-// Choices where the reference is silent, so the driver can rely on them:
+//   - [PDF] "腾讯云 IoT AT 指令集 WiFi 模组（ESP8266）" V3.2.1 (2020-08-03),
+//     tencentyun/qcloud-iot-esp-wifi @2b68689e,
+//     qcloud-iot-at-esp8266/腾讯云IoT-AT指令集-WiFi-ESP8266-V3.2.1.pdf;
+//   - [LOG] the real module's transcript beside it,
+//     qcloud-iot-at-esp8266/QCloud_IoT_AT_Test_Tool/Test-report-sample-WiFi.md
+//     (firmware QCloud_AT_ESP8266_v2.1.0, 2020-08-21);
+//   - [SDK] the C SDK the firmware is built on, tencentyun/qcloud-iot-sdk-embedded-c
+//     @df06a4b6 (sdk_src/services/dynreg/dynreg.c,
+//     include/exports/qcloud_iot_export_error.h).
+//
+// What each answer rests on:
+//   - URCs have no space after the colon ("+TCDEVINFOSET:OK", [LOG]), although
+//     [PDF] §1.2 rule 4 puts one there; the driver reads both.
+//   - A malformed or over-long parameter answers "+CME ERROR: 204" ([PDF]
+//     §8.2 "204 Parameter invalid"; the space after the colon per §1.2 rule
+//     4) and stores nothing. A flash write that fails answers
+//     "+CME ERROR: 207" ("Flash access error").
+//   - An unknown command answers "ERR CODE:0x01090000" then ERROR ([LOG]
+//     §9, §10: AT+TCCERTADD=? and AT+TCREGNET=? on this firmware). A known
+//     command in a form it lacks (AT+TCMODULE=1, AT+TCRESTORE?) answers
+//     ERROR: the firmware's words for it are not published. [NOT FROM A SOURCE]
+//   - AT+TCDEVREG=? and AT+TCRESTORE=? answer OK ([PDF] §2.3, §2.5; [LOG] §8
+//     for TCDEVREG=?).
 //   - AT+TCDEVINFOSET? (and TCPRDINFOSET?) on a board with nothing stored
-//     answers OK with no +TCDEVINFOSET: line.
-//   - Malformed or over-long parameters answer ERROR; nothing is stored.
-//   - A flash write that fails answers ERROR (the write happens before OK).
-//   - Answers use no space after the colon, as the real transcripts do.
-//   - AT+TCRESTORE wipes and answers OK without the reboot banner.
-//   - AT+TCDEVREG (dynamic registration with the stored product info) answers
-//     ERROR when there is no product info, else OK at once, then registers
-//     with the cloud (Options.Cloud, through devauth.TencentRegister: the real
-//     HTTP exchange), stores the PSK as the device info (durably, before the
-//     result) and reports +TCDEVREG:OK. A failure reports
-//     +TCDEVREG:FAIL,<code>: the cloud's own code when it refused
-//     ("ResourceNotFound.DeviceNotExist"), else -1 for no cloud configured
-//     or unreachable, -2 for an answer the board could not use, -3 for a
-//     flash write that failed. The board is busy meanwhile: bytes that
-//     arrive wait, as its reader is the one running the registration.
+//     answers OK with no +TCDEVINFOSET: line. [NOT FROM A SOURCE]
+//   - AT+TCRESTORE answers OK, wipes the device and product info, then
+//     reboots the module ([PDF] §2.5 "返回 OK，然后清除 ... 并重启模组"): the
+//     bytes it receives while booting are lost, it prints the ESP8266 ROM's
+//     boot log (at 74880 baud, so noise on a 115200 line), then "\r\nready\r\n"
+//     (Espressif's AT core, espressif/esp-at main/interface/uart/at_uart_task.c
+//     at_custom_init), with echo on again. How long the boot takes is not
+//     published: bootTime. [NOT FROM A SOURCE]
+//   - AT+TCDEVREG with no product info stored answers "+CME ERROR: 208"
+//     ("State error or not ready": [PDF] §2.3 only says "+CME ERROR: <err>"
+//     when the state does not allow it; which code is the nearest in §8.2's
+//     list). Otherwise OK at once, then it registers with the cloud
+//     (Options.Cloud) through the legacy POST /register/dev the C SDK calls
+//     ([SDK] dynreg.c url_format "%s://%s/register/dev"; devauth.TencentLegacyRegister),
+//     stores the PSK as the device info (durably, before the result) and
+//     reports +TCDEVREG:OK. A failure reports +TCDEVREG:FAIL,<code> with a
+//     number ([PDF] §2.3; the firmware reports what the SDK's
+//     IOT_DynReg_Device returns): the cloud's own code unchanged when it
+//     refused ([PDF] §8.3: 1000 … 1031; [SDK] _parse_devinfo), and the SDK's
+//     own codes ([SDK] qcloud_iot_export_error.h, listed in [PDF] §8.1) for
+//     the rest: -8 QCLOUD_ERR_HTTP_CONN when there is no cloud or it cannot be
+//     reached, -11 QCLOUD_ERR_HTTP_TIMEOUT when the answer does not come in
+//     time (DYN_REG_RES_HTTP_TIMEOUT_MS 2000 in dynreg.c), -1001
+//     QCLOUD_ERR_FAILURE for an answer it cannot use. A flash write that fails
+//     after a successful registration reports -1001 too. [NOT FROM A SOURCE]
+//     The board is busy meanwhile: bytes that arrive wait, as its reader is
+//     the one running the registration.
 type tencentAT struct {
-	h  host
-	at atLine
+	h         host
+	at        atLine
+	bootUntil time.Time // rebooting after AT+TCRESTORE: deaf until then
 }
 
 // Module facts printed by AT+TCMODULE; the MAC is the board's own.
@@ -48,7 +84,16 @@ func newTencentAT(h host) firmware {
 	return &tencentAT{h: h, at: atLine{echo: true}}
 }
 
-func (t *tencentAT) receive(p []byte) { t.at.feed(p, t.h.send, t.dispatch) }
+func (t *tencentAT) receive(p []byte) {
+	// Byte by byte: a command may start a reboot midway through p, and what
+	// follows it is lost too.
+	for i := range p {
+		if time.Now().Before(t.bootUntil) {
+			return // booting: the UART is not listening yet
+		}
+		t.at.feed(p[i:i+1], t.h.send, t.dispatch)
+	}
+}
 
 func (t *tencentAT) reply(lines ...string) { atReply(t.h.send, lines...) }
 func (t *tencentAT) ok()                   { t.h.send([]byte(atOK)) }
@@ -61,6 +106,14 @@ func (t *tencentAT) dispatch(line string) {
 	name, rest := splitCommand(line)
 	// Only the command's name is logged: its parameters may hold a secret.
 	t.h.logger().Debug("sim: command", "cmd", name)
+	if !tencentCommands[name] {
+		t.unknown()
+		return
+	}
+	if (name == "AT+TCDEVREG" || name == "AT+TCRESTORE") && rest == "=?" {
+		t.ok() // [PDF] §2.3, §2.5 test commands
+		return
+	}
 	if rest != "" && name != "AT+TCDEVINFOSET" && name != "AT+TCPRDINFOSET" {
 		t.error() // the others take no parameters and have no query form
 		return
@@ -76,24 +129,68 @@ func (t *tencentAT) dispatch(line string) {
 		)
 		t.ok()
 	case "AT+CGSN":
+		// Not in [PDF]: an ESP8266 has no IMEI. The board answers with one
+		// as a cellular module with the Tencent firmware would, so the
+		// line's --name-from imei has a board to run on. [NOT FROM A SOURCE]
 		t.reply(t.h.file().IMEI)
 		t.ok()
 	case "AT+TCRESTORE":
 		if err := t.h.commit(func(bf *boardFile) { bf.Tencent = tencentFlash{} }); err != nil {
-			t.error()
+			t.cme(cmeFlash)
 			return
 		}
 		t.ok()
+		t.reboot()
 	case "AT+TCDEVINFOSET":
 		t.devInfo(rest)
 	case "AT+TCPRDINFOSET":
 		t.prdInfo(rest)
 	case "AT+TCDEVREG":
 		t.devReg()
-	default:
-		t.error()
 	}
 }
+
+// tencentCommands are the commands this board has (the subset of [PDF] the
+// line uses, and AT+CGSN).
+var tencentCommands = map[string]bool{"AT+TCMODULE": true, "AT+CGSN": true, "AT+TCRESTORE": true,
+	"AT+TCDEVINFOSET": true, "AT+TCPRDINFOSET": true, "AT+TCDEVREG": true}
+
+// Error answers of the firmware ([PDF] §8.2 "CME ERROR 列表扩展"; [LOG] §9).
+const (
+	cmeBadParam = 204 // Parameter invalid
+	cmeFlash    = 207 // Flash access error
+	cmeState    = 208 // State error or not ready
+)
+
+func (t *tencentAT) cme(code int) { t.h.send([]byte(fmt.Sprintf("\r\n+CME ERROR: %d\r\n", code))) }
+
+// unknown is ESP-AT's answer to a command it does not have, as the real
+// module prints it ([LOG] §9, §10).
+func (t *tencentAT) unknown() { t.h.send([]byte("\r\nERR CODE:0x01090000\r\n" + atError[2:])) }
+
+// bootTime is how long the module takes from AT+TCRESTORE's OK to "ready";
+// not published. [NOT FROM A SOURCE]
+const bootTime = 500 * time.Millisecond
+
+// reboot restarts the module after AT+TCRESTORE: a fresh AT core (echo on),
+// deaf until booted, the ROM's boot log (noise at this baud rate), then
+// "ready". The banner goes out from a timer: send is safe from any
+// goroutine, and a board unplugged meanwhile says nothing.
+func (t *tencentAT) reboot() {
+	t.at = atLine{echo: true}
+	t.bootUntil = time.Now().Add(bootTime)
+	t.h.send(noise())
+	ctx := t.h.ctx()
+	time.AfterFunc(bootTime, func() {
+		if ctx.Err() == nil {
+			t.h.send([]byte(atReady))
+		}
+	})
+}
+
+// atReady is what Espressif's AT core prints once it is up (esp-at
+// at_uart_task.c at_custom_init).
+const atReady = "\r\nready\r\n"
 
 func (t *tencentAT) devInfo(rest string) {
 	switch {
@@ -109,16 +206,18 @@ func (t *tencentAT) devInfo(rest string) {
 	case strings.HasPrefix(rest, "="):
 		d, ok := parseDevInfoSet(rest[1:])
 		if !ok {
-			t.error()
+			t.cme(cmeBadParam)
 			return
 		}
 		if t.h.fault() == FaultFailWrite {
+			// [PDF] §2.1 "+TCDEVINFOSET:FAIL<err_code>"; which code a worn
+			// flash gives is not published: the SDK's generic failure.
 			t.ok()
-			t.reply("+TCDEVINFOSET:FAIL,-1")
+			t.reply("+TCDEVINFOSET:FAIL," + regFailGeneric)
 			return
 		}
 		if err := t.h.commit(func(bf *boardFile) { bf.Tencent.Dev = &d }); err != nil {
-			t.error()
+			t.cme(cmeFlash)
 			return
 		}
 		t.ok()
@@ -162,16 +261,16 @@ func (t *tencentAT) prdInfo(rest string) {
 	case strings.HasPrefix(rest, "="):
 		p, ok := parsePrdInfoSet(rest[1:])
 		if !ok {
-			t.error()
+			t.cme(cmeBadParam)
 			return
 		}
 		if t.h.fault() == FaultFailWrite {
 			t.ok()
-			t.reply("+TCPRDINFOSET:FAIL,-1")
+			t.reply("+TCPRDINFOSET:FAIL," + regFailGeneric)
 			return
 		}
 		if err := t.h.commit(func(bf *boardFile) { bf.Tencent.Prd = &p }); err != nil {
-			t.error()
+			t.cme(cmeFlash)
 			return
 		}
 		t.ok()
@@ -201,46 +300,55 @@ func parsePrdInfoSet(s string) (tencentPrd, bool) {
 	return p, ok == [5]bool{true, true, true, true, true}
 }
 
-// regTimeout bounds one registration in the simulated firmware; the driver
-// waits a little longer for the result (at.RegisterTimeout).
-const regTimeout = 10 * time.Second
+// regTimeout bounds one registration: connecting, then the SDK's 2 s for
+// the answer (dynreg.c DYN_REG_RES_HTTP_TIMEOUT_MS); the driver waits a
+// little longer for the result (at.RegisterTimeout).
+const regTimeout = 5 * time.Second
 
-// Local failure codes of +TCDEVREG:FAIL / +IDMREG:FAIL, where the cloud gave
-// none (the firmware's own numbers; the reference documents none).
+// The C SDK's own failure codes ([SDK] qcloud_iot_export_error.h; [PDF] §8.1).
 const (
-	regFailNetwork = "-1" // no cloud configured, or it could not be reached
-	regFailAnswer  = "-2" // the cloud answered something unusable
-	regFailFlash   = "-3" // the result could not be stored
+	regFailConnect = "-8"    // QCLOUD_ERR_HTTP_CONN: no cloud configured, or it cannot be reached
+	regFailTimeout = "-11"   // QCLOUD_ERR_HTTP_TIMEOUT
+	regFailGeneric = "-1001" // QCLOUD_ERR_FAILURE: an answer it cannot use
 )
 
-// regFailCode is what a board reports for a failed registration: the
-// vendor's code for a refusal, never a message (it might echo a secret).
+// regFailCode is what the board reports for a failed registration: the
+// cloud's number for a refusal, never a message (it might echo a secret).
 func regFailCode(err error) string {
-	if e, ok := devauth.Refused(err); ok && e.Code != "" && !strings.ContainsAny(e.Code, ",\r\n") {
-		return e.Code
+	if e, ok := devauth.Refused(err); ok {
+		if _, nerr := strconv.Atoi(e.Code); nerr == nil {
+			return e.Code
+		}
+		return regFailGeneric
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return regFailTimeout
 	}
 	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return regFailNetwork
+	if errors.As(err, &ne) {
+		if ne.Timeout() {
+			return regFailTimeout
+		}
+		return regFailConnect
 	}
-	return regFailAnswer
+	return regFailGeneric
 }
 
 func (t *tencentAT) devReg() {
 	prd := t.h.file().Tencent.Prd
 	if prd == nil {
-		t.error() // nothing to register with
+		t.cme(cmeState) // nothing to register with
 		return
 	}
 	t.ok()
 	base, _ := t.h.cloud()
 	if base == "" {
-		t.reply("+TCDEVREG:FAIL," + regFailNetwork)
+		t.reply("+TCDEVREG:FAIL," + regFailConnect)
 		return
 	}
 	ctx, cancel := context.WithTimeout(t.h.ctx(), regTimeout)
 	defer cancel()
-	psk, err := devauth.TencentRegister(ctx, base, prd.ProductID, prd.ProductSecret, prd.DeviceName)
+	psk, err := devauth.TencentLegacyRegister(ctx, base, prd.ProductID, prd.ProductSecret, prd.DeviceName)
 	if err != nil {
 		// The code only: the error's text is the cloud's and never logged here.
 		code := regFailCode(err)
@@ -250,7 +358,7 @@ func (t *tencentAT) devReg() {
 	}
 	dev := tencentDev{TLSMode: prd.TLSMode, ProductID: prd.ProductID, DeviceName: prd.DeviceName, DeviceSecret: psk, Region: prd.Region}
 	if err := t.h.commit(func(bf *boardFile) { bf.Tencent.Dev = &dev }); err != nil {
-		t.reply("+TCDEVREG:FAIL," + regFailFlash)
+		t.reply("+TCDEVREG:FAIL," + regFailGeneric)
 		return
 	}
 	t.reply("+TCDEVREG:OK")

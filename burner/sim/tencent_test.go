@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // fakeHost runs a firmware without a pty: what it sends is collected, commits
 // go to memory (or fail on demand).
 type fakeHost struct {
+	mu        sync.Mutex // send may come from a firmware's timer or client goroutine
 	out       strings.Builder
 	bf        boardFile
 	flt       Fault
@@ -21,7 +24,8 @@ type fakeHost struct {
 	cloudURL, mqttAddr string
 }
 
-func (h *fakeHost) send(p []byte)           { h.out.Write(p) }
+func (h *fakeHost) send(p []byte)           { h.mu.Lock(); h.out.Write(p); h.mu.Unlock() }
+func (h *fakeHost) sent() string            { h.mu.Lock(); defer h.mu.Unlock(); return h.out.String() }
 func (h *fakeHost) file() boardFile         { return h.bf.clone() }
 func (h *fakeHost) fault() Fault            { return h.flt }
 func (h *fakeHost) logger() *slog.Logger    { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -38,6 +42,16 @@ func (h *fakeHost) commit(change func(*boardFile)) error {
 const okR = "\r\nOK\r\n"
 const errR = "\r\nERROR\r\n"
 
+// The QCloud_AT answers the sources give (tencent.go's type comment): an
+// unknown command as the real module's transcript shows it, and the CME
+// codes of the AT command set's §8.2, with §1.2's one space after the colon.
+const (
+	unknownR = "\r\nERR CODE:0x01090000\r\nERROR\r\n"
+	cme204   = "\r\n+CME ERROR: 204\r\n" // Parameter invalid
+	cme207   = "\r\n+CME ERROR: 207\r\n" // Flash access error
+	cme208   = "\r\n+CME ERROR: 208\r\n" // State error or not ready
+)
+
 func TestTencentFirmware(t *testing.T) {
 	set := `AT+TCDEVINFOSET=1,"ABCDEFGHIJ","dev001","7WmFA/MEs+Fy+32QwJWtYw=="`
 	for _, tc := range []struct {
@@ -51,9 +65,11 @@ func TestTencentFirmware(t *testing.T) {
 		{name: "echo on at boot", in: "AT\r\n", want: "AT\r\n" + okR},
 		{name: "ATE0 stops echo of what follows", in: "ATE0\r\nAT\r\n", want: "ATE0\r\n" + okR + okR},
 		{name: "LF alone", in: "ATE0\nAT\n", want: "ATE0\n" + okR + okR},
-		{name: "CR alone does not end a command", in: "ATE0\r\nAT\rAT\r\n", want: "ATE0\r\n" + okR + errR},
+		{name: "CR alone does not end a command", in: "ATE0\r\nAT\rAT\r\n", want: "ATE0\r\n" + okR + unknownR},
 		{name: "blank lines ignored", in: "ATE0\r\n\r\n\r\n", want: "ATE0\r\n" + okR},
-		{name: "unknown", in: "ATE0\r\nAT+FOO\r\n", want: "ATE0\r\n" + okR + errR},
+		{name: "unknown", in: "ATE0\r\nAT+FOO\r\nAT+TCCERTADD=?\r\n", want: "ATE0\r\n" + okR + unknownR + unknownR},
+		{name: "test forms of TCDEVREG and TCRESTORE", in: "ATE0\r\nAT+TCDEVREG=?\r\nAT+TCRESTORE=?\r\n", want: "ATE0\r\n" + okR + okR + okR},
+		{name: "TCDEVREG without product info", in: "ATE0\r\nAT+TCDEVREG\r\n", want: "ATE0\r\n" + okR + cme208},
 		{name: "parameters where none belong", in: "ATE0\r\nAT+TCMODULE=1\r\nAT+TCRESTORE?\r\n", want: "ATE0\r\n" + okR + errR + errR},
 		{name: "over 256 bytes", in: "ATE0\r\nAT+" + strings.Repeat("X", 300) + "\r\nAT\r\n", want: "ATE0\r\n" + okR + errR + okR},
 		{name: "256 bytes with CRLF is fine", in: "ATE0\r\n" + longSet(7, "r") + "\r\n", want: "ATE0\r\n" + okR + okR + "+TCDEVINFOSET:OK\r\n",
@@ -80,16 +96,15 @@ func TestTencentFirmware(t *testing.T) {
 			`AT+TCDEVINFOSET=1,P,"n","s"` + "\r\n" +
 			`AT+TCDEVINFOSET=1,"P","n"` + "\r\n" +
 			`AT+TCDEVINFOSET=1,"P"x,"n","s"` + "\r\n",
-			want: "ATE0\r\n" + okR + strings.Repeat(errR, 9)},
+			want: "ATE0\r\n" + okR + strings.Repeat(cme204, 9)},
 		{name: "max lengths accepted", in: "ATE0\r\n" + `AT+TCDEVINFOSET=2,"` + strings.Repeat("P", 10) + `","` + strings.Repeat("n", 48) + `","` + strings.Repeat("s", 44) + `","` + strings.Repeat("r", 24) + `"` + "\r\n",
 			want:  "ATE0\r\n" + okR + okR + "+TCDEVINFOSET:OK\r\n",
 			flash: Flash{TLSMode: 2, ProductID: strings.Repeat("P", 10), DeviceName: strings.Repeat("n", 48), DeviceSecret: strings.Repeat("s", 44), Region: strings.Repeat("r", 24)}},
-		{name: "fail-write fault", flt: FaultFailWrite, in: "ATE0\r\n" + set + "\r\n", want: "ATE0\r\n" + okR + okR + "+TCDEVINFOSET:FAIL,-1\r\n"},
-		{name: "flash error", cerr: errors.New("disk full"), in: "ATE0\r\n" + set + "\r\n", want: "ATE0\r\n" + okR + errR},
+		{name: "fail-write fault", flt: FaultFailWrite, in: "ATE0\r\n" + set + "\r\n", want: "ATE0\r\n" + okR + okR + "+TCDEVINFOSET:FAIL,-1001\r\n"},
+		{name: "flash error", cerr: errors.New("disk full"), in: "ATE0\r\n" + set + "\r\n", want: "ATE0\r\n" + okR + cme207},
 		{name: "product info", in: "ATE0\r\n" + `AT+TCPRDINFOSET=1,"CTQS08Y5LG","ZHNkIGRzZCA=","Dev01"` + "\r\nAT+TCPRDINFOSET?\r\n",
 			want:  "ATE0\r\n" + okR + okR + "+TCPRDINFOSET:OK\r\n" + `+TCPRDINFOSET:1,"CTQS08Y5LG",` + itoa(bcc("ZHNkIGRzZCA=")) + `,"Dev01","ap-guangzhou"` + "\r\n" + okR,
 			flash: Flash{TLSMode: 1, ProductID: "CTQS08Y5LG", DeviceName: "Dev01", Region: "ap-guangzhou", ProductSecret: "ZHNkIGRzZCA="}},
-		{name: "restore", in: "ATE0\r\n" + set + "\r\nAT+TCRESTORE\r\nAT+TCDEVINFOSET?\r\n", want: "ATE0\r\n" + okR + okR + "+TCDEVINFOSET:OK\r\n" + okR + okR},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := &fakeHost{flt: tc.flt, commitErr: tc.cerr, bf: boardFile{MAC: "24:0a:c4:01:02:03", IMEI: "860000000000009"}}
@@ -98,7 +113,7 @@ func TestTencentFirmware(t *testing.T) {
 			for i := 0; i < len(tc.in); i++ {
 				fw.receive([]byte{tc.in[i]})
 			}
-			if got := h.out.String(); got != tc.want {
+			if got := h.sent(); got != tc.want {
 				t.Errorf("answer\n got %q\nwant %q", got, tc.want)
 			}
 			if got := h.bf.flash(); got != tc.flash {
@@ -109,6 +124,47 @@ func TestTencentFirmware(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// AT+TCRESTORE answers OK, wipes, and reboots (AT command set V3.2.1 §2.5):
+// what arrives while it boots is lost, it prints boot noise, then "ready"
+// (Espressif's AT core), with echo on again.
+func TestTencentRestoreReboots(t *testing.T) {
+	h := &fakeHost{bf: boardFile{MAC: "24:0a:c4:01:02:03"}}
+	fw := newTencentAT(h)
+	set := `AT+TCDEVINFOSET=1,"ABCDEFGHIJ","dev001","7WmFA/MEs+Fy+32QwJWtYw=="`
+	fw.receive([]byte("ATE0\r\n" + set + "\r\nAT+TCRESTORE\r\nAT+TCDEVINFOSET?\r\n"))
+	before := "ATE0\r\n" + okR + okR + "+TCDEVINFOSET:OK\r\n" + okR
+	got := h.sent()
+	if !strings.HasPrefix(got, before) || strings.Contains(got[len(before):], "OK") || len(got) == len(before) {
+		t.Fatalf("answer %q: want OK, boot noise, and nothing for the query sent while booting", got)
+	}
+	if h.bf.Tencent != (tencentFlash{}) {
+		t.Fatalf("not wiped: %+v", h.bf.Tencent)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for !strings.HasSuffix(h.sent(), "\r\nready\r\n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no ready banner: %q", h.sent())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	n := len(h.sent())
+	fw.receive([]byte("AT\r\n"))
+	if got := h.sent()[n:]; got != "AT\r\n"+okR {
+		t.Fatalf("after boot %q: want echo on again", got)
+	}
+}
+
+// AT+TCDEVREG without a cloud to reach: OK, then the SDK's
+// QCLOUD_ERR_HTTP_CONN (-8, qcloud_iot_export_error.h; AT command set §8.1).
+func TestTencentDevRegUnreachable(t *testing.T) {
+	h := &fakeHost{}
+	fw := newTencentAT(h)
+	fw.receive([]byte("ATE0\r\n" + `AT+TCPRDINFOSET=1,"CTQS08Y5LG","ZHNkIGRzZCA=0123456","Dev01"` + "\r\nAT+TCDEVREG\r\n"))
+	if want := "ATE0\r\n" + okR + okR + "+TCPRDINFOSET:OK\r\n" + okR + "+TCDEVREG:FAIL,-8\r\n"; h.sent() != want {
+		t.Fatalf("got %q\nwant %q", h.sent(), want)
+	}
+}
 
 // longSet builds a valid AT+TCDEVINFOSET at the length limits whose values
 // are mostly escaped commas: 254 bytes with pidEsc = 7, one more per extra.

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -212,4 +213,65 @@ func readPacket(r *bufio.Reader) (byte, []byte, error) {
 		return 0, nil, err
 	}
 	return typ, body, nil
+}
+
+// Session is an MQTT connection a device keeps open (a simulated module
+// that stays online): it answers the broker's keepalive with PINGREQs and
+// throws away what the broker sends. Done is closed when the connection ends.
+type Session struct {
+	conn net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+// MQTTSession connects as MQTTLogin does and keeps the connection open until
+// Close (or until the broker drops it: Done). A refusal is an *Error with
+// Code "mqtt:<return code>".
+func MQTTSession(ctx context.Context, platform, addr string, tlsConfig *tls.Config, clientID, username, password string) (*Session, error) {
+	conn, r, err := mqttConnect(ctx, addr, tlsConfig, clientID, username, password)
+	if err != nil {
+		if ce, ok := err.(*connackError); ok {
+			return nil, &Error{Platform: platform, Op: "MQTT login", Code: fmt.Sprintf("mqtt:%d", ce.code), Message: ce.Error()}
+		}
+		return nil, fmt.Errorf("%s: MQTT login: %w", platform, err)
+	}
+	conn.SetDeadline(time.Time{})
+	s := &Session{conn: conn, done: make(chan struct{})}
+	go func() { // read until the connection ends
+		defer s.Close()
+		for {
+			if _, _, err := readPacket(r); err != nil {
+				return
+			}
+		}
+	}()
+	go func() { // PINGREQ well inside the 60 s keepalive of connectPacket
+		t := time.NewTicker(20 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				if _, err := conn.Write([]byte{0xc0, 0}); err != nil {
+					s.Close()
+					return
+				}
+			case <-s.done:
+				return
+			}
+		}
+	}()
+	return s, nil
+}
+
+// Done is closed once the connection has ended.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Close sends DISCONNECT and closes the connection; safe to call twice.
+func (s *Session) Close() error {
+	s.once.Do(func() {
+		s.conn.Write([]byte{0xe0, 0})
+		s.conn.Close()
+		close(s.done)
+	})
+	return nil
 }
