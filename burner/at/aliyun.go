@@ -3,50 +3,65 @@ package at
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/iotburn/iotburn/registry"
 )
 
-// The Alibaba IoT AT firmware (reference/aliyun.md §5): the device triple is
-// written with AT+IDMAU="PK","DN","DS","PS", answered by OK alone, and
-// AT+IDMAU? reads back the stored values themselves, unquoted:
+// Alibaba's IDMAU AT firmware (the "直连固件" of
+// helpcdn.aliyun.com/document_detail/158277.html; its public source is YoC's
+// smart_living AT-module app, app_at_cmd.c, on YoC's AT server: see
+// burner/sim's aliyun.go for every answer and where it comes from). The
+// device triple is written with AT+IDMAU="PK","DN","DS","PS", answered by
+// OK alone, and AT+IDMAU? reads back the stored values themselves, unquoted:
 //
 //	+IDMAU:<pk>,<dn>,<ds>,<ps>
 //	OK
 //
-// Identification uses the ESP-AT core the firmware runs on: AT+GMR for the
-// version block and AT+CIPSTAMAC? for the station MAC; AT+CGSN for the IMEI
-// of a cellular module.
+// The firmware has no ATE0 (it answers ERROR; echo is off at boot anyway)
+// and no command that tells the module's MAC, IMEI or serial: AT+CGMR
+// prints the OS version ("+CGMR:<v>"), AT+MODEL? a model string the host
+// stored (ERROR until then). What either prints on a shipped module is not
+// published, so both are read tolerantly and neither is an identity: the
+// board's id has to come from its label (ErrNoHardwareID).
 
-// identifyAliyun reads the firmware (AT+GMR), the station MAC
-// (AT+CIPSTAMAC?) and the IMEI (AT+CGSN). Any of them may be refused; having
-// neither a MAC nor an IMEI is an error.
+// identifyAliyun reads the version (AT+CGMR) and the model string
+// (AT+MODEL?), each optional. The firmware has nothing more to tell:
+// Identify then fails with ErrNoHardwareID, returning what it read.
 func (d *Driver) identifyAliyun(ctx context.Context) (Identity, error) {
 	var id Identity
-	r, err := d.c.command(ctx, "AT+GMR", d.timeout())
+	r, err := d.c.command(ctx, "AT+CGMR", d.timeout())
 	if err != nil {
-		return id, d.fail("AT+GMR", err)
+		return id, d.fail("AT+CGMR", err)
 	}
 	if r.ok() {
-		id.Module, id.Firmware = parseGMR(r.lines)
+		id.Firmware = firstValue(r.lines, "+CGMR")
 	}
-	const mac = "AT+CIPSTAMAC?"
-	r, err = d.c.command(ctx, mac, d.timeout())
+	r, err = d.c.command(ctx, "AT+MODEL?", d.timeout())
 	if err != nil {
-		return id, d.fail(mac, err)
+		return id, d.fail("AT+MODEL?", err)
 	}
 	if r.ok() {
-		id.MAC = parseStaMAC(r.lines)
+		id.Module = firstValue(r.lines, "+MODEL")
 	}
-	if id.IMEI, err = d.imei(ctx); err != nil {
-		return id, err
+	return id, fmt.Errorf("board on %s runs Alibaba's IDMAU AT firmware, which tells no MAC, IMEI or serial (AT+CGMR and AT+MODEL? print a version and a stored string): give each board's id from its label (a barcode scanner on the port): %w",
+		d.port.Name(), ErrNoHardwareID)
+}
+
+// firstValue is the value of the first "+NAME:<v>" line, printable only and
+// at most 64 bytes (the firmware's buffers are smaller); "" if none.
+func firstValue(lines []string, name string) string {
+	for _, l := range lines {
+		if v, ok := cutResponse(l, name); ok {
+			if len(v) > 64 || strings.IndexFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+				return ""
+			}
+			return v
+		}
 	}
-	if id.HardwareID() == "" {
-		return id, fmt.Errorf("board on %s reports neither a MAC (AT+CIPSTAMAC?) nor an IMEI (AT+CGSN): is it running the Alibaba IoT AT firmware?: %w",
-			d.port.Name(), ErrRefused)
-	}
-	return id, nil
+	return ""
 }
 
 // AliyunInfo is what AT+IDMAU? reports: the stored values, secrets included.
@@ -57,10 +72,12 @@ type AliyunInfo struct {
 
 // AliyunDevInfo reads the stored triple and product secret. A module with
 // nothing stored answers "+IDMAU:,,," (the handler prints empty strings):
-// the zero AliyunInfo and no error.
+// the zero AliyunInfo and no error. An unasked "+IDMSTA:n" report (the
+// firmware prints one, with its own OK, when its cloud connection comes or
+// goes) is passed over.
 func (d *Driver) AliyunDevInfo(ctx context.Context) (AliyunInfo, error) {
 	const name = "AT+IDMAU?"
-	r, err := d.c.command(ctx, name, d.timeout())
+	r, err := d.commandFor(ctx, name, "+IDMAU")
 	if err != nil {
 		return AliyunInfo{}, d.fail(name, err)
 	}
@@ -83,6 +100,117 @@ func (d *Driver) AliyunDevInfo(ctx context.Context) (AliyunInfo, error) {
 	// an answer we cannot read rather than as an empty board.
 	return AliyunInfo{}, fmt.Errorf("board on %s answered %s without its +IDMAU: line: is it running the Alibaba IoT AT firmware?: %w",
 		d.port.Name(), name, ErrGarbage)
+}
+
+// commandFor is command for a query whose answer carries a "+WANT:" line:
+// an answer made only of unasked +IDMSTA reports (and their OK) is one of
+// those reports, and the query's own answer follows.
+func (d *Driver) commandFor(ctx context.Context, line, want string) (reply, error) {
+	r, err := d.c.command(ctx, line, d.timeout())
+	for range 4 {
+		if err != nil || !r.ok() || len(r.lines) == 0 || !onlyStatusReports(r.lines) || want == "+IDMSTA" {
+			return r, err
+		}
+		r, err = d.c.next(ctx, d.timeout())
+	}
+	return r, err
+}
+
+func onlyStatusReports(lines []string) bool {
+	for _, l := range lines {
+		if _, ok := cutResponse(l, "+IDMSTA"); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// ConnectTimeout bounds the wait for the module to report its cloud
+// connection after AT+IDMCON: a TLS login over Wi-Fi, and the firmware
+// retries a failed one every second.
+const ConnectTimeout = 20 * time.Second
+
+// Connect starts the module's cloud client (AT+IDMCON, always answered OK)
+// and waits for it to report "+IDMSTA:2" (connected), asking AT+IDMSTA?
+// every half second. A module that never connects — the firmware does not
+// start without a DeviceSecret and ProductSecret stored, and keeps retrying
+// a refused login — is ErrNotConnected after ConnectTimeout.
+func (d *Driver) Connect(ctx context.Context) error {
+	const line = "AT+IDMCON"
+	r, err := d.c.command(ctx, line, d.timeout())
+	if err != nil {
+		return d.fail(line, err)
+	}
+	if !r.ok() {
+		return d.refused(line, r, line)
+	}
+	wait := d.ConnectWait
+	if wait <= 0 {
+		wait = ConnectTimeout
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		st, err := d.AliyunStatus(ctx)
+		if err != nil {
+			return err
+		}
+		if st == 2 {
+			// The module also reports the change unasked ("+IDMSTA:2", OK):
+			// let it arrive here, not in the next command's answer.
+			if err := d.c.drain(ctx, 100*time.Millisecond, 500*time.Millisecond); err != nil {
+				return d.fail(line, err)
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("board on %s: AT+IDMSTA? still says %d %v after AT+IDMCON: the module did not log in (does it hold a DeviceSecret and a ProductSecret? is the device enabled on the platform?): %w",
+				d.port.Name(), st, wait, ErrNotConnected)
+		}
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// AliyunStatus is AT+IDMSTA?: 2 when the module is connected to the cloud,
+// 0 when not ("+IDMSTA:<n>", the handler's connected << 1).
+func (d *Driver) AliyunStatus(ctx context.Context) (int, error) {
+	const name = "AT+IDMSTA?"
+	r, err := d.c.command(ctx, name, d.timeout())
+	if err != nil {
+		return 0, d.fail(name, err)
+	}
+	if !r.ok() {
+		return 0, d.refused(name, r, name)
+	}
+	// The last report wins: an unasked one may come before the answer.
+	st := -1
+	for _, l := range r.lines {
+		if v, ok := cutResponse(l, "+IDMSTA"); ok {
+			if n, err := strconv.Atoi(v); err == nil {
+				st = n
+			}
+		}
+	}
+	if st < 0 {
+		return 0, fmt.Errorf("board on %s answered %s without a +IDMSTA: line: %w", d.port.Name(), name, ErrGarbage)
+	}
+	return st, nil
+}
+
+// Disconnect stops the module's cloud client (AT+IDMCLS).
+func (d *Driver) Disconnect(ctx context.Context) error {
+	const line = "AT+IDMCLS"
+	r, err := d.c.command(ctx, line, d.timeout())
+	if err != nil {
+		return d.fail(line, err)
+	}
+	if !r.ok() {
+		return d.refused(line, r, line)
+	}
+	return nil
 }
 
 // VerifyAliyun reads the triple back and compares it with want: product key
@@ -123,8 +251,8 @@ func (d *Driver) VerifyAliyun(ctx context.Context, want registry.Credential) err
 }
 
 // restoreAliyun wipes the triple by writing four empty fields: the handler
-// accepts empty values and stores them, and it is the one wipe every
-// firmware with AT+IDMAU has (AT+RESTORE's reach differs between builds).
+// accepts empty values and stores them, and it is the one wipe the
+// firmware has (its at_cmd[] table has no AT+RESTORE).
 func (d *Driver) restoreAliyun(ctx context.Context) error {
 	const line = `AT+IDMAU="","","",""`
 	r, err := d.c.command(ctx, line, d.timeout())

@@ -44,29 +44,3 @@ func parseIDMAU(body string) (AliyunInfo, bool) {
 	}
 	return AliyunInfo{ProductKey: v[0], DeviceName: v[1], DeviceSecret: v[2], ProductSecret: v[3]}, true
 }
-
-// parseGMR reads ESP-AT's AT+GMR block: "AT version:<v>" is the firmware,
-// "Bin version:<v>" (the build and module, e.g. "2.2.0(WROOM-32)") the module.
-func parseGMR(lines []string) (module, firmware string) {
-	for _, l := range lines {
-		if v, ok := strings.CutPrefix(l, "AT version:"); ok {
-			firmware = strings.TrimSpace(v)
-		}
-		if v, ok := strings.CutPrefix(l, "Bin version:"); ok {
-			module = strings.TrimSpace(v)
-		}
-	}
-	return module, firmware
-}
-
-// parseStaMAC finds the MAC in AT+CIPSTAMAC?'s `+CIPSTAMAC:"aa:bb:…"`.
-func parseStaMAC(lines []string) string {
-	for _, l := range lines {
-		if v, ok := cutResponse(l, "+CIPSTAMAC"); ok {
-			if mac := normalizeMAC(strings.Trim(v, `"`)); mac != "" {
-				return mac
-			}
-		}
-	}
-	return ""
-}

@@ -2,6 +2,7 @@ package at
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -39,26 +40,45 @@ func TestParseIDMAU(t *testing.T) {
 	}
 }
 
-func TestParseGMRAndMAC(t *testing.T) {
-	// ESP-AT's AT+GMR layout.
-	mod, fw := parseGMR([]string{
-		"AT version:2.2.0.0(c6fa6bf - ESP32 - Jul  2 2021 06:44:05)",
-		"SDK version:v4.2.2-76-gefa6eca",
-		"compile time(3a696ba):Jul  2 2021 11:54:43",
-		"Bin version:2.2.0(WROOM-32)",
-	})
-	if mod != "2.2.0(WROOM-32)" || fw != "2.2.0.0(c6fa6bf - ESP32 - Jul  2 2021 06:44:05)" {
-		t.Fatalf("parseGMR: %q %q", mod, fw)
-	}
-	for in, want := range map[string]string{
-		`+CIPSTAMAC:"24:0A:C4:01:02:03"`: "24:0a:c4:01:02:03",
-		`+CIPSTAMAC: 240ac4010203`:       "24:0a:c4:01:02:03",
-		`+CIPSTAMAC:"24:0a:c4"`:          "",
-		`+CIPAPMAC:"24:0a:c4:01:02:03"`:  "",
+// A barcode scanner's line: a MAC in any spelling, an IMEI (the published
+// example 490154203237518 passes the check digit, ...519 does not), or a
+// serial number.
+func TestParseLabel(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string // HardwareID, "" = refused
+	}{
+		{"24:0A:C4:01:02:03", "24:0a:c4:01:02:03"},
+		{"240ac4010203\r\n", "24:0a:c4:01:02:03"},
+		{"24-0a-c4-01-02-03", "24:0a:c4:01:02:03"},
+		{"490154203237518", "imei:490154203237518"},
+		{"490154203237519", ""},
+		{"SN-2024/000123", "sn:SN-2024/000123"},
+		{"abc", ""},
+		{"two words", ""},
+		{"", ""},
 	} {
-		if got := parseStaMAC([]string{in}); got != want {
-			t.Errorf("parseStaMAC(%q) = %q, want %q", in, got, want)
+		id, err := ParseLabel(tc.in)
+		if got := id.HardwareID(); got != tc.want || (err == nil) != (tc.want != "") {
+			t.Errorf("ParseLabel(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
+	}
+}
+
+// firstValue reads "+NAME:<v>" as AT_BACK_RET_OK prints it, and keeps
+// nothing it cannot print.
+func TestFirstValue(t *testing.T) {
+	if v := firstValue([]string{"+CGMR:YoC-7.4.3"}, "+CGMR"); v != "YoC-7.4.3" {
+		t.Fatalf("%q", v)
+	}
+	if v := firstValue([]string{"+MODEL: W800 "}, "+MODEL"); v != "W800" {
+		t.Fatalf("%q", v)
+	}
+	if v := firstValue([]string{"+CGMR:" + strings.Repeat("v", 65)}, "+CGMR"); v != "" {
+		t.Fatalf("%q", v)
+	}
+	if v := firstValue([]string{"OK"}, "+CGMR"); v != "" {
+		t.Fatalf("%q", v)
 	}
 }
 
@@ -78,19 +98,22 @@ func TestParseDialect(t *testing.T) {
 	}
 }
 
-// TestAliyunCellularModule: a cellular module with the Alibaba firmware has
-// no ESP-AT commands but an IMEI, and quotes its read-back; the URC-less
-// write must not wait for "+IDMAU:OK".
-func TestAliyunCellularModule(t *testing.T) {
+// TestAliyunScriptedModule: an IDMAU module as its source answers (no
+// ATE0, +CGMR/+MODEL lines, a read-back that other builds may quote and
+// space): Identify reads what there is and fails with ErrNoHardwareID; the
+// URC-less write does not wait for "+IDMAU:OK"; an unasked +IDMSTA report
+// in front of the read-back is passed over; Connect waits for +IDMSTA:2.
+func TestAliyunScriptedModule(t *testing.T) {
 	line := `AT+IDMAU="a1X2bEnP82z","example1","ga7XA6KdlEeiPXQPpRbAjOZXwG8ydgSe",""`
 	p := &scriptedPort{answers: map[string]string{
-		"ATE0":          "\r\nOK\r\n",
-		"AT":            "\r\nOK\r\n",
-		"AT+GMR":        "\r\nERROR\r\n",
-		"AT+CIPSTAMAC?": "\r\nERROR\r\n",
-		"AT+CGSN":       "\r\n+CGSN: 861234567890123\r\n\r\nOK\r\n",
-		line:            "\r\nOK\r\n",
-		"AT+IDMAU?":     "\r\n+IDMAU: \"a1X2bEnP82z\",\"example1\",\"ga7XA6KdlEeiPXQPpRbAjOZXwG8ydgSe\",\"\"\r\nOK\r\n",
+		"ATE0":       "\r\nERROR\r\n",
+		"AT":         "\r\nOK\r\n",
+		"AT+CGMR":    "\r\n+CGMR:YoC-7.4.3\r\nOK\r\n",
+		"AT+MODEL?":  "\r\nERROR\r\n",
+		line:         "\r\nOK\r\n",
+		"AT+IDMAU?":  "\r\n+IDMSTA:0\r\nOK\r\n+IDMAU: \"a1X2bEnP82z\",\"example1\",\"ga7XA6KdlEeiPXQPpRbAjOZXwG8ydgSe\",\"\"\r\nOK\r\n",
+		"AT+IDMCON":  "\r\nOK\r\n",
+		"AT+IDMSTA?": "\r\n+IDMSTA:2\r\nOK\r\n",
 	}}
 	d := NewDialect(p, Aliyun)
 	d.Timeout = 300 * time.Millisecond
@@ -99,7 +122,7 @@ func TestAliyunCellularModule(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, err := d.Identify(ctx)
-	if err != nil || id.HardwareID() != "imei:861234567890123" {
+	if !errors.Is(err, ErrNoHardwareID) || id.Firmware != "YoC-7.4.3" || id.Module != "" || id.HardwareID() != "" {
 		t.Fatalf("%+v %v", id, err)
 	}
 	start := time.Now()
@@ -109,10 +132,17 @@ func TestAliyunCellularModule(t *testing.T) {
 	if info, err := d.AliyunDevInfo(ctx); err != nil || info.DeviceSecret != "ga7XA6KdlEeiPXQPpRbAjOZXwG8ydgSe" {
 		t.Fatalf("%+v %v", info, err)
 	}
+	if err := d.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
 	// OK without the +IDMAU: line is not an empty board.
 	p.answers["AT+IDMAU?"] = "\r\nOK\r\n"
 	if _, err := d.AliyunDevInfo(ctx); err == nil {
 		t.Fatal("a bare OK read as an empty board")
+	}
+	// The firmware does not register itself.
+	if err := d.Register(ctx, ""); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("Register on Aliyun: %v", err)
 	}
 }
 

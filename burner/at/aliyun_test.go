@@ -63,16 +63,11 @@ func TestAliyunHelloIdentify(t *testing.T) {
 		if err := d.Hello(ctx(t)); err != nil {
 			t.Fatal(err)
 		}
+		// The IDMAU firmware tells no MAC or IMEI: the version from
+		// AT+CGMR, nothing from AT+MODEL? (unset), and ErrNoHardwareID.
 		id, err := d.Identify(ctx(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		// A Wi-Fi module: the board's MAC, no IMEI (AT+CGSN is refused).
-		if id.MAC != b.MAC() || id.IMEI != "" || id.HardwareID() != b.MAC() {
-			t.Errorf("%s: identity %+v, board has MAC %s", b.Path(), id, b.MAC())
-		}
-		if !strings.HasPrefix(id.Firmware, "2.2.0.0(") || id.Module != "2.2.0(WROOM-32)" {
-			t.Errorf("%s: identity %+v", b.Path(), id)
+		if !errors.Is(err, at.ErrNoHardwareID) || id.MAC != "" || id.IMEI != "" || id.HardwareID() != "" || id.Firmware == "" {
+			t.Errorf("%s: identity %+v, %v", b.Path(), id, err)
 		}
 		// The Tencent commands mean nothing to this firmware: that dialect
 		// must say so instead of inventing an identity.
@@ -152,8 +147,8 @@ func TestAliyunBurnVerify(t *testing.T) {
 	if err := d.Hello(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if id, err := d.Identify(ctx(t)); err != nil || id.MAC != mac {
-		t.Fatalf("after restart: %+v, %v; want MAC %s", id, err, mac)
+	if b.MAC() != mac {
+		t.Fatalf("after restart: MAC %s; want %s", b.MAC(), mac)
 	}
 	if err := d.Verify(ctx(t), cred); err != nil {
 		t.Fatalf("flash lost across restart: %v", err)

@@ -162,6 +162,24 @@ func (c *conn) command(ctx context.Context, line string, timeout time.Duration) 
 	}
 }
 
+// next collects the answer that follows, without sending anything: the lines
+// up to the next final result code.
+func (c *conn) next(ctx context.Context, timeout time.Duration) (reply, error) {
+	var r reply
+	deadline := time.Now().Add(timeout)
+	for {
+		l, err := c.readLine(ctx, deadline)
+		if err != nil {
+			return r, err
+		}
+		if isFinal(l) {
+			r.final = l
+			return r, nil
+		}
+		r.lines = append(r.lines, l)
+	}
+}
+
 // urcResult looks for the result URC of the named command ("+TCDEVINFOSET")
 // in line: "+NAME:OK", "+NAME: OK", "+NAME:FAIL…", and the doc's "NAME:FAIL…"
 // without the plus. It returns the text after the colon.

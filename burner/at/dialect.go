@@ -17,8 +17,9 @@ const (
 	// Tencent is Tencent's QCloud_AT firmware: AT+TCMODULE, AT+CGSN,
 	// AT+TCDEVINFOSET?, AT+TCRESTORE (tencent.go).
 	Tencent Dialect = iota
-	// Aliyun is Alibaba's IoT AT firmware on an ESP-AT core: AT+GMR,
-	// AT+CIPSTAMAC?, AT+CGSN, AT+IDMAU? (aliyun.go).
+	// Aliyun is Alibaba's IDMAU AT firmware (YoC smart_living): AT+CGMR,
+	// AT+MODEL?, AT+IDMAU, AT+IDMAU?, AT+IDMCON, AT+IDMSTA? (aliyun.go). It
+	// reports no MAC or IMEI: Identify fails with ErrNoHardwareID.
 	Aliyun
 )
 
@@ -47,7 +48,8 @@ func ParseDialect(s string) (Dialect, error) {
 
 // Identify reads what the module says about itself (name, firmware, MAC,
 // IMEI) with the commands of the driver's dialect. Having neither a MAC nor
-// an IMEI is an error: the ledger needs one to bind the credential to.
+// an IMEI is an error: the ledger needs one to bind the credential to; an
+// Aliyun module never has them (ErrNoHardwareID, with what was read).
 func (d *Driver) Identify(ctx context.Context) (Identity, error) {
 	if d.Dialect == Aliyun {
 		return d.identifyAliyun(ctx)

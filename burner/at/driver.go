@@ -20,6 +20,9 @@ type Driver struct {
 	// Dialect is the firmware's command set for Identify and Restore; the
 	// zero value is Tencent, so New keeps meaning what it always did.
 	Dialect Dialect
+	// ConnectWait bounds Connect's wait for the module's cloud login; zero
+	// means ConnectTimeout.
+	ConnectWait time.Duration
 
 	port burner.Port
 	c    *conn

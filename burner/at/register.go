@@ -9,15 +9,19 @@ import (
 )
 
 // Product-level credentials (registry.Credential with a ProductSecret and no
-// DeviceSecret): the line burns the product secret and the board's name, and
-// the board registers itself with the cloud. Tencent's firmware does it with
-// AT+TCDEVREG (reference/tencent.md §6). Alibaba's AT firmware documents no
-// registration command (aliyun.md §5), so the Aliyun dialect uses the one the
-// simulator defines (burner/sim's aliyun.go): AT+IDMREG (pre-registered
-// name, over HTTPS), AT+IDMREG=1 (registration-free, over MQTT) and
-// AT+IDMTOKEN? for the registration-free ClientID and DeviceToken. Both
-// answer OK at once and report the result in a URC, "+XXX:OK" or
-// "+XXX:FAIL,<code>".
+// DeviceSecret): the line burns the product secret and the board's name.
+//
+// Tencent's firmware registers itself with AT+TCDEVREG (AT command set
+// V3.2.1 §2.3): OK at once, then "+TCDEVREG:OK" or "+TCDEVREG:FAIL,<code>"
+// with the cloud's code (§8.3) or the C SDK's (§8.1).
+//
+// Alibaba's IDMAU firmware does not: its only cloud command, AT+IDMCON,
+// starts a client that needs the DeviceSecret already stored and logs in
+// with dynamic registration switched off (YoC smart_living
+// smartliving_client_control / user_get_iot_info / linkkit_thread; see
+// burner/sim's aliyun.go). Register refuses it (ErrUnsupported); the
+// device secret must reach the module another way, and Connect checks the
+// module's login.
 
 // Registration modes for Register.
 const (
@@ -25,41 +29,37 @@ const (
 	// obtains its device secret (a pre-registered name; on Tencent also an
 	// auto-created one, which the cloud decides).
 	ModeRegister = ""
-	// ModeRegistrationFree is Aliyun's registration-free flow: the board
-	// obtains a ClientID and DeviceToken instead of a device secret.
+	// ModeRegistrationFree is Aliyun's registration-free flow, which no AT
+	// firmware iotburn knows can do: always refused.
 	ModeRegistrationFree = "registration-free"
 )
 
 // RegisterTimeout bounds the wait for a registration's result URC: the
-// module makes a network round trip (the simulator gives up after 10 s).
+// module makes a network round trip (the simulator gives up after 5 s).
 const RegisterTimeout = 15 * time.Second
 
-// Register makes the board register itself with the product info it holds.
-// mode is ModeRegister ("", or the emulator's "pre-registered" and
-// "auto-create", which ask the same of the board) or, on Aliyun only,
-// ModeRegistrationFree. A refusal by the cloud comes back as an error
-// wrapping ErrRefused that carries the vendor's code, never a secret.
+// Register makes the board register itself with the product info it holds
+// (Tencent: AT+TCDEVREG). mode is ModeRegister ("", or the emulator's
+// "pre-registered" and "auto-create", which ask the same of the board). A
+// refusal by the cloud comes back as a *RefusalError (an ErrRefused) with
+// the module's code, never a secret.
 func (d *Driver) Register(ctx context.Context, mode string) error {
-	var line, urc string
 	switch {
-	case mode == ModeRegistrationFree && d.Dialect == Aliyun:
-		line, urc = "AT+IDMREG=1", "+IDMREG"
 	case mode == ModeRegistrationFree:
-		return fmt.Errorf("registration-free registration is an Aliyun flow, not one of the %s firmware", d.Dialect)
+		return fmt.Errorf("registration-free registration: the %s AT firmware has no command for it: %w", d.Dialect, ErrUnsupported)
 	case mode != ModeRegister && mode != "pre-registered" && mode != "auto-create":
-		return fmt.Errorf("unknown registration mode %q: use %q or %q", mode, ModeRegister, ModeRegistrationFree)
+		return fmt.Errorf("unknown registration mode %q: use %q", mode, ModeRegister)
 	case d.Dialect == Aliyun:
-		line, urc = "AT+IDMREG", "+IDMREG"
-	default:
-		line, urc = "AT+TCDEVREG", "+TCDEVREG"
+		return fmt.Errorf("the Alibaba IDMAU AT firmware does not register itself (AT+IDMCON logs in with a stored DeviceSecret, dynamic registration off): %w", ErrUnsupported)
 	}
+	const line, urc = "AT+TCDEVREG", "+TCDEVREG"
 	r, err := d.c.command(ctx, line, d.timeout())
 	if err != nil {
 		return d.fail(line, err)
 	}
 	if !r.ok() {
 		return fmt.Errorf("board on %s refused %s: %s: does it hold product info (a product-level image)?: %w",
-			d.port.Name(), commandName(line), boardWords(append(r.lines, r.final), line), ErrRefused)
+			d.port.Name(), line, boardWords(append(r.lines, r.final), line), ErrRefused)
 	}
 	res, found := "", false
 	for _, l := range r.lines {
@@ -74,9 +74,28 @@ func (d *Driver) Register(ctx context.Context, mode string) error {
 		}
 	}
 	if res != "OK" {
-		return fmt.Errorf("board on %s failed to register (%s): %s: %w", d.port.Name(), commandName(line), boardWords([]string{res}, line), ErrRefused)
+		return &RefusalError{Port: d.port.Name(), Command: line, Code: failCode(res)}
 	}
 	return nil
+}
+
+// failCode is the code of "FAIL,<code>" (or "FAIL<code>", as §2.1 prints
+// it, or a "+CME ERROR: n" in place of the URC), kept only if it looks like
+// a code: digits, a sign, letters, '.', ':'.
+func failCode(res string) string {
+	c := strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(res, "FAIL"), ","))
+	if v, ok := strings.CutPrefix(res, "+CME ERROR"); ok {
+		c = strings.TrimSpace(strings.TrimPrefix(v, ":"))
+	}
+	if c == "" || len(c) > 48 {
+		return "?"
+	}
+	for _, r := range c {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || strings.ContainsRune("-.:_", r)) {
+			return "?"
+		}
+	}
+	return c
 }
 
 // ProductInfo is the Tencent product info as AT+TCPRDINFOSET? reports it:
@@ -135,31 +154,4 @@ func parsePrdInfo(body string) (ProductInfo, bool) {
 		p.Region = fs[4].val
 	}
 	return p, true
-}
-
-// AliyunToken reads what a registration-free registration obtained
-// (AT+IDMTOKEN?): the ClientID and the DeviceToken, a secret; both "" when
-// the board has none.
-func (d *Driver) AliyunToken(ctx context.Context) (clientID, token string, err error) {
-	const name = "AT+IDMTOKEN?"
-	r, err := d.c.command(ctx, name, d.timeout())
-	if err != nil {
-		return "", "", d.fail(name, err)
-	}
-	if !r.ok() {
-		return "", "", d.refused(name, r, name)
-	}
-	for _, l := range r.lines {
-		body, ok := cutResponse(l, "+IDMTOKEN")
-		if !ok {
-			continue
-		}
-		cid, tok, ok := strings.Cut(body, ",")
-		if !ok || strings.Contains(tok, ",") {
-			// Not a word of the line: it holds a secret.
-			return "", "", fmt.Errorf("board on %s answered %s with a line iotburn cannot read: %w", d.port.Name(), name, ErrGarbage)
-		}
-		return cid, tok, nil
-	}
-	return "", "", fmt.Errorf("board on %s answered %s without its +IDMTOKEN: line: %w", d.port.Name(), name, ErrGarbage)
 }

@@ -1,7 +1,6 @@
 package at_test
 
 import (
-	"context"
 	"errors"
 	"net/http/httptest"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"github.com/iotburn/iotburn/burner/sim"
 	"github.com/iotburn/iotburn/registry"
 	"github.com/iotburn/iotburn/registry/aliyun"
-	"github.com/iotburn/iotburn/registry/devauth"
 	"github.com/iotburn/iotburn/registry/emulator"
 	"github.com/iotburn/iotburn/registry/tencent"
 	"github.com/iotburn/iotburn/templates"
@@ -187,12 +185,23 @@ func TestTencentRegister(t *testing.T) {
 		t.Fatalf("after restart: %+v, %v", info, err)
 	}
 
-	// A name the platform does not hold, auto-create off: the vendor's code.
+	// Registering again before the device ever connected: the platform
+	// issues a fresh key (Tencent doc 1081/138031), the board stores it.
+	if err := d.Register(ctx(t), ""); err != nil {
+		t.Fatal(err)
+	}
+	psk2, _ := emu.TencentDevice(regTCProduct, name)
+	if info, err := d.TencentDevInfo(ctx(t)); err != nil || psk2 == psk || info.SecretBCC != at.BCC(psk2) {
+		t.Fatalf("second registration: fresh key %v, board %+v, %v", psk2 != psk, info, err)
+	}
+
+	// Refusals come back with the AT command set's numbers (V3.2.1 §8.3).
+	// A name the platform does not hold, auto-create off: 1020.
 	ghost := cred
 	ghost.DeviceName = "ghost01"
 	burn(t, d, templates.TencentAT{}, ghost)
 	err = d.Register(ctx(t), "")
-	if !errors.Is(err, at.ErrRefused) || !strings.Contains(err.Error(), "ResourceNotFound.DeviceNotExist") {
+	if code, ok := at.RefusalCode(err); !errors.Is(err, at.ErrRefused) || !ok || code != "1020" {
 		t.Fatalf("register of an unknown name: %v", err)
 	}
 	noSecret(t, err, ps, psk)
@@ -200,7 +209,7 @@ func TestTencentRegister(t *testing.T) {
 		t.Fatal("a refused registration created the device")
 	}
 
-	// Auto-create on, quota 1: the unknown name is created, the next refused.
+	// Auto-create on, quota 1: the unknown name is created, the next refused (1031).
 	if err := emu.SetProductSettings("tencent", regTCProduct, emulator.ProductSettings{DynamicRegistration: true, AutoCreate: true, AutoCreateQuota: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -217,154 +226,110 @@ func TestTencentRegister(t *testing.T) {
 	ghost.DeviceName = "ghost02"
 	burn(t, d, templates.TencentAT{}, ghost)
 	err = d.Register(ctx(t), "")
-	if !errors.Is(err, at.ErrRefused) || !strings.Contains(err.Error(), "LimitExceeded.DynamicRegisterDeviceExceedLimit") {
+	if code, _ := at.RefusalCode(err); !errors.Is(err, at.ErrRefused) || code != "1031" {
 		t.Fatalf("register over the auto-create quota: %v", err)
 	}
 	if _, ok := emu.TencentDevice(regTCProduct, "ghost02"); ok {
 		t.Fatal("over quota, the device was created anyway")
 	}
-	if err := d.Register(ctx(t), at.ModeRegistrationFree); err == nil {
-		t.Fatal("registration-free on Tencent accepted")
+	// Dynamic registration switched off: 1011.
+	if err := emu.SetProductSettings("tencent", regTCProduct, emulator.ProductSettings{}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := at.RefusalCode(d.Register(ctx(t), "")); code != "1011" {
+		t.Fatalf("switched off: code %q", code)
+	}
+	if err := d.Register(ctx(t), at.ModeRegistrationFree); !errors.Is(err, at.ErrUnsupported) {
+		t.Fatalf("registration-free on Tencent: %v", err)
 	}
 }
 
+// Nothing to register with: "+CME ERROR: 208" (the nearest code of §8.2);
+// no cloud to reach: OK, then +TCDEVREG:FAIL,-8 (the C SDK's
+// QCLOUD_ERR_HTTP_CONN). The Aliyun firmware has no registration at all.
 func TestRegisterWithoutCloud(t *testing.T) {
-	for _, tc := range []struct {
-		kind string
-		dl   at.Dialect
-		f    templates.Format
-		mode string
-	}{
-		{"tencent-at", at.Tencent, templates.TencentAT{}, ""},
-		{"aliyun-at", at.Aliyun, templates.AliyunAT{}, ""},
-		{"aliyun-at", at.Aliyun, templates.AliyunAT{}, at.ModeRegistrationFree},
-	} {
-		t.Run(tc.kind+"/"+tc.mode, func(t *testing.T) {
-			f := regFarm(t, t.TempDir(), tc.kind, "", "")
-			d := regOpen(t, f.Boards()[0], tc.dl)
-			// Nothing burned: the board has nothing to register with.
-			if err := d.Register(ctx(t), tc.mode); !errors.Is(err, at.ErrRefused) {
-				t.Fatalf("register on an empty board: %v", err)
-			}
-			burn(t, d, tc.f, registry.Credential{ProductID: "a1ABCDEFGH", DeviceName: "board01", ProductSecret: "0123456789abcdef"})
-			err := d.Register(ctx(t), tc.mode)
-			if !errors.Is(err, at.ErrRefused) || !strings.Contains(err.Error(), "FAIL,-1") {
-				t.Fatalf("register with no cloud: %v", err)
-			}
-		})
+	f := regFarm(t, t.TempDir(), "tencent-at", "", "")
+	d := regOpen(t, f.Boards()[0], at.Tencent)
+	if err := d.Register(ctx(t), ""); !errors.Is(err, at.ErrRefused) || !strings.Contains(err.Error(), "+CME ERROR: 208") {
+		t.Fatalf("register on an empty board: %v", err)
+	}
+	burn(t, d, templates.TencentAT{}, registry.Credential{ProductID: "ABCDEFGHIJ", DeviceName: "board01", ProductSecret: "0123456789abcdef"})
+	err := d.Register(ctx(t), "")
+	if code, _ := at.RefusalCode(err); !errors.Is(err, at.ErrRefused) || code != "-8" {
+		t.Fatalf("register with no cloud: %v", err)
+	}
+
+	fa := regFarm(t, t.TempDir(), "aliyun-at", "", "")
+	da := regOpen(t, fa.Boards()[0], at.Aliyun)
+	for _, mode := range []string{"", at.ModeRegistrationFree} {
+		if err := da.Register(ctx(t), mode); !errors.Is(err, at.ErrUnsupported) {
+			t.Fatalf("Aliyun register %q: %v", mode, err)
+		}
 	}
 }
 
-func TestAliyunRegister(t *testing.T) {
-	emu, srv, broker, cfg := regCloud(t, emulator.ProductSettings{DynamicRegistration: true, RegistrationFree: true})
+// The IDMAU firmware's cloud login (AT+IDMCON, AT+IDMSTA?): with the four
+// values stored it logs in with its DeviceSecret and the platform sees it
+// online; with the DeviceSecret empty (one-secret-per-product) or a wrong
+// one, it answers OK to AT+IDMCON and never connects.
+func TestAliyunConnect(t *testing.T) {
+	emu, srv, broker, cfg := regCloud(t, emulator.ProductSettings{DynamicRegistration: true})
 	client, err := aliyun.New(aliyun.Config{AccessKeyID: cfg.AliyunAccessKeyID, AccessKeySecret: cfg.AliyunAccessKeySecret, Region: "cn-shanghai", Endpoint: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, ok := emu.ProductSecret("aliyun", regAliProduct)
-	if !ok {
-		t.Fatal("no product secret")
-	}
-	dir := t.TempDir()
-	f := regFarm(t, dir, "aliyun-at", srv.URL, broker)
+	ps, _ := emu.ProductSecret("aliyun", regAliProduct)
+	f := regFarm(t, t.TempDir(), "aliyun-at", srv.URL, broker)
 	b := f.Boards()[0]
 	name := strings.ReplaceAll(b.MAC(), ":", "")
 	createDevices(t, client, regAliProduct, name)
+	ds, _ := emu.AliyunDevice(regAliProduct, name)
 	d := regOpen(t, b, at.Aliyun)
+	d.ConnectWait = 2 * time.Second
 
-	// Pre-registration over HTTPS.
-	cred := registry.Credential{Platform: "aliyun", ProductID: regAliProduct, DeviceName: name, ProductSecret: ps}
-	burn(t, d, templates.AliyunAT{}, cred)
-	if err := d.Verify(ctx(t), cred); err != nil {
-		t.Fatalf("verify of the product-level credential: %v", err)
+	// Product-level image: the module does not register itself.
+	burn(t, d, templates.AliyunAT{}, registry.Credential{Platform: "aliyun", ProductID: regAliProduct, DeviceName: name, ProductSecret: ps})
+	if err := d.Connect(ctx(t)); !errors.Is(err, at.ErrNotConnected) {
+		t.Fatalf("connect without a DeviceSecret: %v", err)
 	}
-	if err := d.Register(ctx(t), ""); err != nil {
+	if st, ok := emu.DeviceStatus("aliyun", regAliProduct, name); !ok || st.Activated {
+		t.Fatalf("the platform saw a login: %+v", st)
+	}
+	// A wrong DeviceSecret: refused by the broker, retried, never connected.
+	burn(t, d, templates.AliyunAT{}, registry.Credential{Platform: "aliyun", ProductID: regAliProduct, DeviceName: name, DeviceSecret: otherFirst(ds), ProductSecret: ps})
+	if err := d.Connect(ctx(t)); !errors.Is(err, at.ErrNotConnected) {
+		t.Fatalf("connect with a wrong DeviceSecret: %v", err)
+	}
+	if err := d.Disconnect(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	ds, ok := emu.AliyunDevice(regAliProduct, name)
-	if !ok || ds == "" {
-		t.Fatal("device gone")
-	}
-	want := at.AliyunInfo{ProductKey: regAliProduct, DeviceName: name, DeviceSecret: ds, ProductSecret: ps}
-	if got, err := d.AliyunDevInfo(ctx(t)); err != nil || got != want {
-		t.Fatalf("after registering: DeviceSecret matches %v, %v", got.DeviceSecret == ds, err)
-	}
-	if err := d.Verify(ctx(t), cred); err != nil {
-		t.Fatalf("verify after registering: %v", err)
-	}
-	wrong := cred
-	wrong.ProductSecret = otherFirst(ps)
-	err = d.Verify(ctx(t), wrong)
-	if !errors.Is(err, at.ErrMismatch) || !strings.Contains(err.Error(), "product secret differs") {
-		t.Fatalf("verify of another product secret: %v", err)
-	}
-	noSecret(t, err, ps, wrong.ProductSecret, ds)
-	// Registered: a second pre-registration is refused by the board itself.
-	if err := d.Register(ctx(t), ""); !errors.Is(err, at.ErrRefused) {
-		t.Fatalf("second registration: %v", err)
-	}
-
-	// Restart keeps the DeviceSecret.
-	f.Close()
-	f = regFarm(t, dir, "aliyun-at", srv.URL, broker)
-	d = regOpen(t, f.Boards()[0], at.Aliyun)
-	if got, err := d.AliyunDevInfo(ctx(t)); err != nil || got != want {
-		t.Fatalf("after restart: DeviceSecret matches %v, %v", got.DeviceSecret == ds, err)
-	}
-
-	// A wrong ProductSecret: the cloud refuses, nothing is stored.
-	bad := registry.Credential{Platform: "aliyun", ProductID: regAliProduct, DeviceName: name, ProductSecret: wrong.ProductSecret}
-	burn(t, d, templates.AliyunAT{}, bad)
-	err = d.Register(ctx(t), "")
-	if !errors.Is(err, at.ErrRefused) || !strings.Contains(err.Error(), "FAIL,") {
-		t.Fatalf("register with a wrong product secret: %v", err)
-	}
-	noSecret(t, err, ps, bad.ProductSecret)
-	if got, _ := d.AliyunDevInfo(ctx(t)); got.DeviceSecret != "" {
-		t.Fatal("a refused registration stored a device secret")
-	}
-	if err := d.Register(ctx(t), at.ModeRegistrationFree); !errors.Is(err, at.ErrRefused) || !strings.Contains(err.Error(), "FAIL,mqtt:") {
-		t.Fatalf("registration-free with a wrong product secret: %v", err)
-	}
-
-	// Registration-free: a name the platform never saw gets a token that
-	// logs in to the broker; a tampered token does not.
-	free := registry.Credential{Platform: "aliyun", ProductID: regAliProduct, DeviceName: "free-board-01", ProductSecret: ps}
-	burn(t, d, templates.AliyunAT{}, free)
-	if cid, tok, err := d.AliyunToken(ctx(t)); err != nil || cid != "" || tok != "" {
-		t.Fatalf("token before registering: %q %v", cid, err)
-	}
-	if err := d.Register(ctx(t), at.ModeRegistrationFree); err != nil {
+	// The platform's DeviceSecret: connected, online on the platform.
+	burn(t, d, templates.AliyunAT{}, registry.Credential{Platform: "aliyun", ProductID: regAliProduct, DeviceName: name, DeviceSecret: ds, ProductSecret: ps})
+	d.ConnectWait = 10 * time.Second
+	if err := d.Connect(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	cid, tok, err := d.AliyunToken(ctx(t))
-	if err != nil || cid == "" || tok == "" {
-		t.Fatalf("token: %q, %v", cid, err)
+	if st, err := d.AliyunStatus(ctx(t)); err != nil || st != 2 {
+		t.Fatalf("AT+IDMSTA? %d %v", st, err)
 	}
-	login := func(token string) error {
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		mcid, user, pass := devauth.AliyunMQTTToken(regAliProduct, "free-board-01", cid, token)
-		return devauth.MQTTLogin(c, "aliyun", broker, nil, mcid, user, pass)
+	if st, _ := emu.DeviceStatus("aliyun", regAliProduct, name); !st.Online || !st.Activated {
+		t.Fatalf("platform status %+v", st)
 	}
-	if err := login(tok); err != nil {
-		t.Fatalf("login with the board's token: %v", err)
+	// The read-back still works with the connection's reports around it.
+	if info, err := d.AliyunDevInfo(ctx(t)); err != nil || info.DeviceSecret != ds {
+		t.Fatalf("read-back while connected: %v", err)
 	}
-	tampered := []byte(tok)
-	tampered[0] ^= 1
-	if err := login(string(tampered)); err == nil {
-		t.Fatal("a tampered token logged in")
-	} else if _, ok := devauth.Refused(err); !ok {
-		t.Fatalf("tampered token: not a refusal: %v", err)
+	if err := d.Disconnect(ctx(t)); err != nil {
+		t.Fatal(err)
 	}
-	// Restart keeps the token.
-	f.Close()
-	f = regFarm(t, dir, "aliyun-at", srv.URL, broker)
-	d = regOpen(t, f.Boards()[0], at.Aliyun)
-	if c2, t2, err := d.AliyunToken(ctx(t)); err != nil || c2 != cid || t2 != tok {
-		t.Fatalf("token after restart: %q, %v", c2, err)
+	deadline := time.Now().Add(5 * time.Second)
+	for st, _ := emu.DeviceStatus("aliyun", regAliProduct, name); st.Online; st, _ = emu.DeviceStatus("aliyun", regAliProduct, name) {
+		if time.Now().After(deadline) {
+			t.Fatal("still online after AT+IDMCLS")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	if fl := f.Boards()[0].Flash(); fl.ClientID != cid || fl.DeviceToken != tok {
-		t.Fatal("Flash does not show the token")
+	if info, err := d.AliyunDevInfo(ctx(t)); err != nil || info.DeviceSecret != ds {
+		t.Fatalf("read-back after disconnect: %v", err)
 	}
 }

@@ -2,27 +2,75 @@ package at
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/iotburn/iotburn/registry"
 )
 
-// Identity is what a module says about itself.
+// Identity is what a module says about itself, or what its label says
+// (Serial only comes from a label).
 type Identity struct {
-	Module, Firmware, MAC, IMEI string
+	Module, Firmware, MAC, IMEI, Serial string
 }
 
 // HardwareID is the key the ledger binds a credential to: the MAC
-// ("aa:bb:cc:dd:ee:ff") when the module has one, else "imei:<n>", else "".
+// ("aa:bb:cc:dd:ee:ff") when the module has one, else "imei:<n>", else
+// "sn:<serial>", else "".
 func (id Identity) HardwareID() string {
 	switch {
 	case id.MAC != "":
 		return strings.ToLower(id.MAC)
 	case id.IMEI != "":
 		return "imei:" + id.IMEI
+	case id.Serial != "":
+		return "sn:" + id.Serial
 	}
 	return ""
+}
+
+// ParseLabel reads what a barcode scanner typed from a board's label: a MAC
+// in any common spelling, an IMEI (15 digits, Luhn-valid), or else a serial
+// number of 4 to 64 letters, digits and "-_.:/". Anything else is refused.
+func ParseLabel(s string) (Identity, error) {
+	s = strings.TrimSpace(s)
+	if mac := normalizeMAC(s); mac != "" {
+		return Identity{MAC: mac}, nil
+	}
+	if len(s) == 15 && strings.Trim(s, "0123456789") == "" {
+		if !luhnOK(s) {
+			return Identity{}, fmt.Errorf("label %q is 15 digits but not a valid IMEI (check digit): scan it again", s)
+		}
+		return Identity{IMEI: s}, nil
+	}
+	if len(s) < 4 || len(s) > 64 || strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/") != "" {
+		return Identity{}, fmt.Errorf("label %q is neither a MAC, an IMEI nor a serial number (4-64 letters, digits, -_.:/): scan it again", clipLabel(s))
+	}
+	return Identity{Serial: s}, nil
+}
+
+func clipLabel(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+// luhnOK is the IMEI check digit test.
+func luhnOK(s string) bool {
+	sum := 0
+	for i := len(s) - 1; i >= 0; i-- {
+		d := int(s[i] - '0')
+		if (len(s)-1-i)%2 == 1 {
+			if d *= 2; d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return sum%10 == 0
 }
 
 // identifyTencent reads the module's name, firmware and MAC (AT+TCMODULE)
@@ -143,8 +191,11 @@ func (d *Driver) imei(ctx context.Context) (string, error) {
 }
 
 // restoreTencent wipes the Tencent device and product info (AT+TCRESTORE).
-// A real module reboots after its OK, turning echo back on: call Hello
-// before the next command.
+// The module answers OK, wipes, then reboots (AT command set V3.2.1 §2.5):
+// it is deaf while it boots, prints the ROM's boot log and then "ready"
+// (Espressif's AT core), echo on again. Restore waits for "ready" (up to
+// BootTimeout; a module that never says it is left to the next Hello, which
+// the caller must send anyway to turn echo off).
 func (d *Driver) restoreTencent(ctx context.Context) error {
 	const name = "AT+TCRESTORE"
 	r, err := d.c.command(ctx, name, d.timeout())
@@ -154,8 +205,22 @@ func (d *Driver) restoreTencent(ctx context.Context) error {
 	if !r.ok() {
 		return d.refused(name, r, name)
 	}
-	return nil
+	deadline := time.Now().Add(BootTimeout)
+	for {
+		l, err := d.c.readLine(ctx, deadline)
+		switch {
+		case err == nil && l == "ready":
+			return nil
+		case errors.Is(err, errTimeout):
+			return nil // no banner seen: Hello will find out
+		case err != nil:
+			return d.fail(name, err)
+		}
+	}
 }
+
+// BootTimeout bounds the wait for "ready" after a module reboots.
+const BootTimeout = 5 * time.Second
 
 // BCC is the Tencent firmware's checksum of a secret: the XOR of all its
 // bytes, which AT+TCDEVINFOSET? reports in decimal in place of the secret.
