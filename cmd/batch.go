@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -61,7 +62,7 @@ credential inside an NVS partition. --baud is esptool's -b: connect at 115200, f
 				return err
 			}
 			if target < 0 {
-				return fmt.Errorf("--target %d: give the number of boards to burn, or leave it out for no limit", target)
+				return usagef("--target %d: give the number of boards to burn, or leave it out for no limit", target)
 			}
 			f, open, err := lf.board(cmd, pf.platform, args, false)
 			if err != nil {
@@ -153,7 +154,13 @@ func runLine(cmd *cobra.Command, g *globals, total int, o provision.LineOptions)
 	if err != nil {
 		return err
 	}
-	return reportLine(g, res)
+	if err := reportLine(g, res); err != nil {
+		return err
+	}
+	if cmd.Context().Err() != nil {
+		return withKind(errInterrupted, errors.New("stopped by Ctrl-C after the boards in flight were finished"))
+	}
+	return nil
 }
 
 // lowCredentials warns, once, when the product is about to run out of
@@ -232,7 +239,10 @@ func reportLine(g *globals, res provision.LineResult) error {
 		}
 	}
 	if res.Failed > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("%d board(s) failed: see the lines above; `iotburn audit` has the details", res.Failed)}
+		return &exitError{kind: errBoardsFailed, err: fmt.Errorf("%d board(s) failed: see the lines above; `iotburn audit` has the details", res.Failed)}
+	}
+	if res.StopErr != nil {
+		return res.StopErr
 	}
 	return nil
 }

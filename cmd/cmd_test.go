@@ -21,10 +21,9 @@ func run(t *testing.T, args ...string) (string, string, error) {
 	var out, errOut bytes.Buffer
 	g := &globals{out: &out, errOut: &errOut}
 	root := newRoot(g)
-	root.SetArgs(args)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	err := root.ExecuteContext(ctx)
+	err := execute(ctx, root, args)
 	return out.String(), errOut.String(), err
 }
 

@@ -103,7 +103,7 @@ ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_REGION_ID (default cn-shanghai).`
 				return err
 			}
 			if len(res.Failed) > 0 {
-				return &exitError{code: 1, err: fmt.Errorf("%d device(s) were not created", len(res.Failed))}
+				return &exitError{kind: errFailed, err: fmt.Errorf("%d device(s) were not created", len(res.Failed))}
 			}
 			return nil
 		},

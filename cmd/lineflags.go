@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 
@@ -69,16 +68,16 @@ var nvsOnly = []string{"flash", "flash-offset", "partition-table", "partition-ta
 // positional arguments (esptool's `--flash OFFSET FILE` pairs).
 func (lf *lineFlags) board(c *cobra.Command, platform string, args []string, readBack bool) (templates.Format, provision.OpenBoard, error) {
 	if lf.baud <= 0 {
-		return nil, nil, fmt.Errorf("--baud %d: give a line rate such as 115200 or 921600", lf.baud)
+		return nil, nil, usagef("--baud %d: give a line rate such as 115200 or 921600", lf.baud)
 	}
 	if lf.format != "nvs" {
 		for _, name := range nvsOnly {
 			if c.Flags().Changed(name) {
-				return nil, nil, fmt.Errorf("--%s is for ESP32 boards: add --format nvs, or leave it out", name)
+				return nil, nil, usagef("--%s is for ESP32 boards: add --format nvs, or leave it out", name)
 			}
 		}
 		if len(args) > 0 {
-			return nil, nil, fmt.Errorf("unexpected argument %q", args[0])
+			return nil, nil, usagef("unexpected argument %q", args[0])
 		}
 		f, err := lineFormat(platform, lf.format)
 		if err != nil {
@@ -93,7 +92,7 @@ func (lf *lineFlags) board(c *cobra.Command, platform string, args []string, rea
 	o.ReadBack = readBack
 	open, err := provision.OpenESPBoard(o)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, withKind(errUsage, err) // it refuses only what it was given
 	}
 	return o.Format, open, nil
 }
@@ -105,7 +104,7 @@ func (lf *lineFlags) espOptions(platform string, args []string) (provision.ESPOp
 	o := provision.ESPOptions{Baud: lf.baud, Compress: lf.compress}
 	if lf.fastBaud != 0 {
 		if lf.fastBaud < 0 {
-			return o, fmt.Errorf("--fast-baud %d: give a line rate such as 921600", lf.fastBaud)
+			return o, usagef("--fast-baud %d: give a line rate such as 921600", lf.fastBaud)
 		}
 		o.Baud = lf.fastBaud
 	}
@@ -116,10 +115,10 @@ func (lf *lineFlags) espOptions(platform string, args []string) (provision.ESPOp
 	o.Format = f
 	specs, err := flashmap.ParseSpecs(lf.flash, args)
 	if err != nil {
-		return o, err
+		return o, withKind(errUsage, err)
 	}
 	if o.Common, err = flashmap.Load(specs); err != nil {
-		return o, err
+		return o, withKind(errUsage, err)
 	}
 	if lf.stub != "" {
 		if o.Stub, err = esprom.LoadStub(lf.stub); err != nil {
@@ -128,19 +127,19 @@ func (lf *lineFlags) espOptions(platform string, args []string) (provision.ESPOp
 	}
 	o.Partition.Name = lf.partName
 	if o.Partition.TableOffset, err = flashmap.ParseNumber(lf.tableOffset); err != nil {
-		return o, fmt.Errorf("--partition-table-offset: %w", err)
+		return o, usagef("--partition-table-offset: %w", err)
 	}
 	if lf.offset != "" {
 		if o.Partition.Offset, err = flashmap.ParseNumber(lf.offset); err != nil {
-			return o, fmt.Errorf("--flash-offset: %w", err)
+			return o, usagef("--flash-offset: %w", err)
 		}
 		if o.Partition.Offset == 0 {
-			return o, errors.New("--flash-offset 0 is the start of flash, never an NVS partition: give the partition's offset, or leave it out to find it by name")
+			return o, usagef("--flash-offset 0 is the start of flash, never an NVS partition: give the partition's offset, or leave it out to find it by name")
 		}
 	}
 	if lf.partTable != "" {
 		if o.Partition.Table, err = readTableFile(lf.partTable, o.Partition.TableOffset); err != nil {
-			return o, err
+			return o, withKind(errUsage, err)
 		}
 	}
 	return o, nil

@@ -60,14 +60,15 @@ func (p *platformFlags) client() (registry.Platform, error) {
 
 // openLedger opens the ledger named by --ledger.
 func (g *globals) openLedger() (*ledger.Ledger, error) {
-	return ledger.Open(g.ledger)
+	l, err := ledger.Open(g.ledger)
+	return l, withKind(errLedger, err)
 }
 
 // openExistingLedger refuses to create a new, empty ledger by accident (a typo
 // in --ledger would otherwise look like "no devices").
 func (g *globals) openExistingLedger() (*ledger.Ledger, error) {
 	if _, err := os.Stat(g.ledger); err != nil {
-		return nil, fmt.Errorf("no ledger at %s: run `iotburn create` first, or point --ledger at yours", g.ledger)
+		return nil, withKind(errLedger, fmt.Errorf("no ledger at %s: run `iotburn create` first, or point --ledger at yours", g.ledger))
 	}
-	return ledger.Open(g.ledger)
+	return g.openLedger()
 }

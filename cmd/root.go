@@ -5,7 +5,6 @@ package cmd
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -55,14 +54,24 @@ func Execute() {
 	g := &globals{out: os.Stdout, errOut: os.Stderr}
 	root := newRoot(g)
 	ctx, stop := interruptContext(g)
-	defer stop()
-	if err := root.ExecuteContext(ctx); err != nil {
+	err := execute(ctx, root, os.Args[1:])
+	stop()
+	if err != nil {
 		if g.json {
-			_ = json.NewEncoder(os.Stdout).Encode(map[string]string{"error": err.Error()})
+			_ = g.printJSON(map[string]string{"error": err.Error()})
 		}
-		fmt.Fprintln(os.Stderr, "iotburn:", err)
+		fmt.Fprintln(g.errOut, "iotburn:", err)
 		os.Exit(exitCode(err))
 	}
+}
+
+// execute runs root on args; an unknown command is a usage error.
+func execute(ctx context.Context, root *cobra.Command, args []string) error {
+	if _, _, err := root.Find(args); err != nil {
+		return withKind(errUsage, err)
+	}
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
 }
 
 func newRoot(g *globals) *cobra.Command {
@@ -73,7 +82,9 @@ func newRoot(g *globals) *cobra.Command {
 Cloud IoT Platform), proves it landed by reading it back, and keeps a ledger and an audit workbook
 an auditor can trust. AT-command modules and ESP32 boards; device-level and product-level keys.
 
-Start with the demo: it runs a whole batch on the built-in platform emulator and simulated boards.`,
+Start with the demo: it runs a whole batch on the built-in platform emulator and simulated boards.
+
+` + exitCodesHelp,
 		Example: `  iotburn demo
   iotburn create --product ABCDEFGHIJ --names sn.csv
   iotburn batch  --product ABCDEFGHIJ --ports auto
@@ -103,6 +114,7 @@ Start with the demo: it runs a whole batch on the built-in platform emulator and
 		newDevicesCmd(g),
 		newBenchCmd(g),
 	)
+	usageErrors(root)
 	return root
 }
 
@@ -148,19 +160,13 @@ func interruptContext(g *globals) (context.Context, func()) {
 	return ctx, func() { signal.Stop(ch); cancel() }
 }
 
-// exitError carries a specific exit code (e.g. 1 for failed boards).
+// exitError is a failure of a command's own that has its exit code by
+// kind (errBoardsFailed): the message is for people, the kind for scripts.
 type exitError struct {
-	code int
+	kind error
 	err  error
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
-
-func exitCode(err error) int {
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code
-	}
-	return 1
-}
+func (e *exitError) Error() string        { return e.err.Error() }
+func (e *exitError) Unwrap() []error      { return []error{e.err, e.kind} }
+func (e *exitError) Is(target error) bool { return target == e.kind }

@@ -107,7 +107,7 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 				fmt.Fprintf(g.out, "%d verified, %d failed\n", res.Verified, res.Failed)
 			}
 			if res.Failed > 0 {
-				return &exitError{code: 1, err: fmt.Errorf("%d board(s) failed QA:\n  %s", res.Failed, strings.Join(res.Failures, "\n  "))}
+				return &exitError{kind: errBoardsFailed, err: fmt.Errorf("%d board(s) failed QA:\n  %s", res.Failed, strings.Join(res.Failures, "\n  "))}
 			}
 			return nil
 		},

@@ -137,6 +137,9 @@ type LineResult struct {
 	Elapsed                 time.Duration
 	// Stop says why a line without --once ended on its own ("" after Ctrl-C).
 	Stop string
+	// StopErr is the error behind Stop, when the line stopped for want of
+	// something (ledger.ErrNoCredentials), for the exit code.
+	StopErr error
 }
 
 // ErrNoPorts is returned when --once finds nothing to burn.
@@ -366,6 +369,7 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) {
 			}
 		case StageSkipped:
 			l.res.Skipped++
+		case "":
 		default:
 			l.res.Failed++
 			l.res.FailedPerPort[path]++
@@ -418,9 +422,12 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) {
 	if err != nil {
 		if errors.Is(err, ledger.ErrNoCredentials) {
 			l.mu.Lock()
-			l.res.Stop = err.Error()
+			l.res.Stop, l.res.StopErr = err.Error(), err
 			l.mu.Unlock()
 			l.stop()
+			// Not the board's failure: the line ran out. It is counted as
+			// the line's stop, not as a failed board.
+			outcome = ""
 		}
 		// No unit, so Fail has nothing to mark: record the refusal instead.
 		ev.Stage, ev.Err = StageFailed, err.Error()

@@ -70,6 +70,11 @@ var ErrRefused = errors.New("refused by the platform")
 // created by a task in flight). It always comes wrapped with ErrRefused.
 var ErrExists = errors.New("device already exists")
 
+// ErrUnreachable: the platform could not be asked (network down, DNS,
+// timeout, a 5xx): nothing is known about the device, so nothing may be
+// concluded about it.
+var ErrUnreachable = errors.New("platform unreachable")
+
 // Platform is a cloud IoT platform seen through its batch-creation API.
 // Implementations must be safe for concurrent use.
 type Platform interface {

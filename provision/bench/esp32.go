@@ -76,7 +76,9 @@ func newFullBoard() (*fullBoard, error) {
 	return fb, nil
 }
 
-func (fb *fullBoard) all() []flashmap.Region { return append(append([]flashmap.Region(nil), fb.common...), fb.cred) }
+func (fb *fullBoard) all() []flashmap.Region {
+	return append(append([]flashmap.Region(nil), fb.common...), fb.cred)
+}
 
 // deflated is the bytes each region takes on the wire, deflated as
 // esptool -z and iotburn send them (zlib level 9).

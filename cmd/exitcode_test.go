@@ -1,0 +1,74 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/iotburn/iotburn/burner/sim"
+)
+
+// Each kind of failure has its own exit code, so a script can tell "plug
+// the boards in" from "create more devices" from "a board failed".
+func TestExitCodes(t *testing.T) {
+	_, endpoint := startCloud(t, 10*time.Millisecond)
+	dir := t.TempDir()
+	ledgerPath := filepath.Join(dir, "l.db")
+	if _, _, err := run(t, "--ledger", ledgerPath, "create", "--product", "ABCDEFGHIJ", "--names", writeFile(t, dir, "n.txt", "dev1\n"), "--endpoint", endpoint); err != nil {
+		t.Fatal(err)
+	}
+	farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: "tencent-at", Count: 2, Baud: sim.Unpaced})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer farm.Close()
+	dead, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "dead"), Kind: "tencent-at", Count: 1, Baud: sim.Unpaced})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	dead.Boards()[0].SetFault(sim.FaultDrop)
+	batch := []string{"--ledger", ledgerPath, "batch", "--product", "ABCDEFGHIJ", "--once"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"unknown flag", append(batch, "--bogus"), exitUsage},
+		{"unknown command", []string{"bruns"}, exitUsage},
+		{"bad flag value", append(batch, "--ports", "x", "--baud", "0"), exitUsage},
+		{"unsafe flash map", append(batch, "--ports", "x", "--format", "nvs", "--flash-offset", "0x9800"), exitUsage},
+		{"no ledger", []string{"--ledger", filepath.Join(dir, "nope.db"), "batch", "--product", "ABCDEFGHIJ", "--once", "--ports", filepath.Join(dir, "none*")}, exitLedger},
+		{"a port that is not there", append(batch, "--ports", filepath.Join(dir, "ttyNONE")), exitNoPorts},
+		{"no ports", append(batch, "--ports", filepath.Join(dir, "none*")), exitNoPorts},
+		{"a failed board", append(batch, "--ports", filepath.Join(dir, "dead", "tty*")), exitBoardsFailed},
+		// Two boards, one credential: one burned, the other finds none left.
+		{"no credentials left", append(batch, "--ports", filepath.Join(dir, "boards", "tty*")), exitNoCredentials},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, err := run(t, tc.args...)
+			if got := exitCode(err); got != tc.want {
+				t.Errorf("exit %d, want %d (%v)\n%s%s", got, tc.want, err, out, errOut)
+			}
+		})
+	}
+	t.Run("wrong cloud keys", func(t *testing.T) {
+		t.Setenv("TENCENTCLOUD_SECRET_KEY", "wrong")
+		_, _, err := run(t, "--ledger", ledgerPath, "create", "--product", "ABCDEFGHIJ", "--names", writeFile(t, dir, "m.txt", "dev2\n"), "--endpoint", endpoint)
+		if got := exitCode(err); got != exitPlatformAuth {
+			t.Errorf("exit %d, want %d (%v)", got, exitPlatformAuth, err)
+		}
+	})
+	for _, c := range []struct {
+		err  error
+		want int
+	}{
+		{nil, 0}, {errors.New("x"), exitFailure}, {fmt.Errorf("wrapped: %w", withKind(errInterrupted, errors.New("x"))), exitInterrupted},
+	} {
+		if got := exitCode(c.err); got != c.want {
+			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
+}
