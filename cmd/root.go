@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 
@@ -170,3 +171,22 @@ type exitError struct {
 func (e *exitError) Error() string        { return e.err.Error() }
 func (e *exitError) Unwrap() []error      { return []error{e.err, e.kind} }
 func (e *exitError) Is(target error) bool { return target == e.kind }
+
+// version is iotburn's module version as the Go toolchain recorded it
+// (v1.2.3 from `go install …@v1.2.3`, the VCS revision in a checkout).
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown version)"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 && (v == "" || v == "(devel)") {
+			v = s.Value[:12]
+		}
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	return v
+}

@@ -12,6 +12,7 @@ package audit
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,6 +36,10 @@ type Options struct {
 	// their history go past the 100 MB the record may take (DESIGN §7).
 	History bool
 	Now     func() time.Time // "generated at" stamp; nil means time.Now
+	// Generator names the program in the document properties
+	// ("iotburn v1.2.3"); Operator and Lot (work order) say whose run it
+	// was, on the Summary and in the properties.
+	Generator, Operator, Lot string
 }
 
 // Summary is what the Summary sheet shows.
@@ -43,12 +48,14 @@ type Summary struct {
 	ByState map[ledger.State]int
 	// Yield is (burned + verified) / units; 0 with no units.
 	Yield float64
-	// BoardsPerHour is the number of boards with a burn on record divided by
-	// the time from the start of the earliest such burn (burned_at minus its
-	// duration) to the latest burned_at. Counting from the first burn's start
-	// rather than its end keeps one board, or a few, from reading as an
-	// infinite or doubled rate. 0 when nothing was burned.
+	// BoardsPerHour is the boards with a burn on record divided by the
+	// line's active time: from the start of the first burn (burned_at minus
+	// its duration) to the last burned_at, less every pause between burns
+	// longer than IdleGap (a break, a shift change). 0 when nothing was
+	// burned or the active time is under a minute (too short to be a rate).
 	BoardsPerHour float64
+	Active        time.Duration  // the active time it is based on
+	Stations      []string       // the stations of the selected units
 	PerPort       map[string]int // units by port (as the OS names it)
 	// Refused counts boards turned away before they had a credential
 	// (garbage or no answer, unregistered name, no credential left): they
@@ -59,6 +66,10 @@ type Summary struct {
 	// Events is the number of rows on the Events sheet.
 	Events int
 }
+
+// IdleGap is the longest pause between two burns still counted as the
+// line working: longer ones are breaks, left out of the active time.
+const IdleGap = 10 * time.Minute
 
 // Sheet names and the Units columns, exported so readers (tests, MES
 // importers) need not repeat them.
@@ -141,6 +152,13 @@ func fill(f *excelize.File, l *ledger.Ledger, opts Options, generated time.Time)
 			return Summary{}, err
 		}
 	}
+	// Print setup goes on before the stream writers take the sheets over
+	// (they keep what the sheet had, and write the rows after it).
+	for _, sh := range append(sheets, SheetSummary) {
+		if err := printSetup(f, sh, sh != SheetSummary); err != nil {
+			return Summary{}, err
+		}
+	}
 	bold, err := f.NewStyle(&excelize.Style{Font: &excelize.Font{Bold: true}})
 	if err != nil {
 		return Summary{}, err
@@ -164,6 +182,9 @@ func fill(f *excelize.File, l *ledger.Ledger, opts Options, generated time.Time)
 	if err := writeSummary(f, sum, opts, generated, bold, when); err != nil {
 		return Summary{}, err
 	}
+	if err := docProps(f, sum, opts, generated); err != nil {
+		return Summary{}, err
+	}
 	idx, err := f.GetSheetIndex(SheetSummary)
 	if err != nil {
 		return Summary{}, err
@@ -173,6 +194,49 @@ func fill(f *excelize.File, l *ledger.Ledger, opts Options, generated time.Time)
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// printSetup prints a sheet landscape, as wide as one page and as long as
+// it takes, and (for the tables) repeats the header row on every page.
+func printSetup(f *excelize.File, sheet string, header bool) error {
+	if err := f.SetSheetProps(sheet, &excelize.SheetPropsOptions{FitToPage: ptr(true)}); err != nil {
+		return err
+	}
+	if err := f.SetPageLayout(sheet, &excelize.PageLayoutOptions{Orientation: ptr("landscape"), Size: ptr(9), // A4
+		FitToWidth: ptr(1), FitToHeight: ptr(0)}); err != nil {
+		return err
+	}
+	if !header {
+		return nil
+	}
+	return f.SetDefinedName(&excelize.DefinedName{Name: "_xlnm.Print_Titles", RefersTo: "'" + sheet + "'!$1:$1", Scope: sheet})
+}
+
+// docProps says who made the record, when, and of what.
+func docProps(f *excelize.File, sum Summary, opts Options, generated time.Time) error {
+	gen := opts.Generator
+	if gen == "" {
+		gen = "iotburn"
+	}
+	desc := fmt.Sprintf("%d boards, %s", sum.Units, describe(opts.Filter))
+	if opts.Lot != "" {
+		desc += ", lot " + opts.Lot
+	}
+	stamp := generated.Format(time.RFC3339)
+	return f.SetDocProps(&excelize.DocProperties{
+		Title: "iotburn production record", Subject: describe(opts.Filter), Description: desc,
+		Creator: gen, LastModifiedBy: firstNonEmpty(opts.Operator, gen), Created: stamp, Modified: stamp,
+		Category: "audit", Keywords: "iotburn audit", Identifier: opts.Lot,
+	})
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
 
 // writeUnits streams one row per unit and tallies the summary on the way.
 func writeUnits(f *excelize.File, l *ledger.Ledger, opts Options, bold, when int) (Summary, error) {
@@ -203,8 +267,8 @@ func writeUnits(f *excelize.File, l *ledger.Ledger, opts Options, bold, when int
 	}
 
 	sum := Summary{ByState: map[ledger.State]int{}, PerPort: map[string]int{}}
-	var burned int
-	var first, last time.Time
+	var burns []burn
+	stations := map[string]bool{}
 	row := make([]any, len(cols)) // reused: SetRow copies the values out
 	n := 1
 	err = l.EachUnit(opts.Filter, func(u ledger.Unit) error {
@@ -212,14 +276,11 @@ func writeUnits(f *excelize.File, l *ledger.Ledger, opts Options, bold, when int
 		sum.Units++
 		sum.ByState[u.State]++
 		sum.PerPort[u.Port]++
+		if u.Station != "" {
+			stations[u.Station] = true
+		}
 		if !u.BurnedAt.IsZero() {
-			burned++
-			if s := u.BurnedAt.Add(-u.Duration); first.IsZero() || s.Before(first) {
-				first = s
-			}
-			if u.BurnedAt.After(last) {
-				last = u.BurnedAt
-			}
+			burns = append(burns, burn{start: u.BurnedAt.Add(-u.Duration), end: u.BurnedAt})
 		}
 		var dur any // blank until burned
 		if !u.BurnedAt.IsZero() {
@@ -257,10 +318,37 @@ func writeUnits(f *excelize.File, l *ledger.Ledger, opts Options, bold, when int
 	if sum.Units > 0 {
 		sum.Yield = float64(sum.ByState[ledger.Burned]+sum.ByState[ledger.Verified]) / float64(sum.Units)
 	}
-	if span := last.Sub(first); burned > 0 && span > 0 {
-		sum.BoardsPerHour = float64(burned) / span.Hours()
+	sum.Active = activeTime(burns)
+	if sum.Active >= time.Minute {
+		sum.BoardsPerHour = float64(len(burns)) / sum.Active.Hours()
 	}
+	sum.Stations = slices.Sorted(maps.Keys(stations))
 	return sum, nil
+}
+
+// burn is one board's burn on record.
+type burn struct{ start, end time.Time }
+
+// activeTime is the time the line was working: the burns' spans joined,
+// with the pauses between them counted unless longer than IdleGap.
+func activeTime(burns []burn) time.Duration {
+	if len(burns) == 0 {
+		return 0
+	}
+	slices.SortFunc(burns, func(a, b burn) int { return a.start.Compare(b.start) })
+	var total time.Duration
+	cur := burns[0]
+	for _, b := range burns[1:] {
+		if b.start.Sub(cur.end) > IdleGap {
+			total += cur.end.Sub(cur.start)
+			cur = b
+			continue
+		}
+		if b.end.After(cur.end) {
+			cur.end = b.end
+		}
+	}
+	return total + cur.end.Sub(cur.start)
 }
 
 // count adds one event of the history to the summary's figures.
@@ -345,9 +433,21 @@ func scrub(text, secret string) string {
 	return strings.ReplaceAll(text, secret, "[secret "+registry.Fingerprint(secret)+"]")
 }
 
-// Summary sheet layout: a key/value block, the counts by state (the chart's
-// data), then per-port counts.
-const stateRow = 13 // first row of the by-state table's data
+// Summary sheet layout: a key/value block (with what yield and the rate
+// mean written beside them), the counts by state (the chart's data), then
+// per-port counts.
+const (
+	stateRow = 16 // first row of the by-state table's data
+	defCol   = "C"
+)
+
+// stateColors colour each state by what it means: green done, red failed,
+// amber in progress, greys for the rest (ARGB without alpha, as excelize
+// takes them).
+var stateColors = map[ledger.State]string{
+	ledger.Reserved: "BFBFBF", ledger.Burning: "F2B134", ledger.Burned: "8FD18F",
+	ledger.Verified: "2E8B57", ledger.Failed: "D9342B", ledger.Void: "595959",
+}
 
 func writeSummary(f *excelize.File, sum Summary, opts Options, generated time.Time, bold, when int) error {
 	s := SheetSummary
@@ -356,6 +456,10 @@ func writeSummary(f *excelize.File, sum Summary, opts Options, generated time.Ti
 		return err
 	}
 	dec, err := f.NewStyle(&excelize.Style{CustomNumFmt: ptr("0.0")})
+	if err != nil {
+		return err
+	}
+	wrap, err := f.NewStyle(&excelize.Style{Alignment: &excelize.Alignment{WrapText: true, Vertical: "top"}})
 	if err != nil {
 		return err
 	}
@@ -368,23 +472,35 @@ func writeSummary(f *excelize.File, sum Summary, opts Options, generated time.Ti
 		}
 		return nil
 	}
+	stations := opts.Station
+	if stations == "" {
+		stations = strings.Join(sum.Stations, ", ")
+	}
+	var rate, active any = "not shown: under a minute of work", sum.Active.Hours()
+	if sum.BoardsPerHour > 0 {
+		rate = sum.BoardsPerHour
+	}
 	kv := []struct {
 		k     string
 		v     any
 		style int
+		def   string
 	}{
-		{"iotburn audit", nil, 0},
-		{"generated (UTC)", generated, when},
-		{"station", opts.Station, 0},
-		{"selection", describe(opts.Filter), 0},
-		{"units", sum.Units, 0},
+		{k: "iotburn production record"},
+		{k: "generated (UTC)", v: generated, style: when},
+		{k: "stations", v: stations},
+		{k: "operator", v: opts.Operator},
+		{k: "lot / work order", v: opts.Lot},
+		{k: "selection", v: describe(opts.Filter)},
+		{k: "units", v: sum.Units, def: "boards in the selection, one row each on the Units sheet"},
 		// Verified boards were burned first; a reader asking "how many are
 		// burned" wants both.
-		{"burned (incl. verified)", sum.ByState[ledger.Burned] + sum.ByState[ledger.Verified], 0},
-		{"yield", sum.Yield, pct},
-		{"boards per hour", sum.BoardsPerHour, dec},
-		{"refused before a credential", sum.Refused, 0},
-		{"attempts", sum.Attempts, 0},
+		{k: "burned (incl. verified)", v: sum.ByState[ledger.Burned] + sum.ByState[ledger.Verified]},
+		{k: "yield", v: sum.Yield, style: pct, def: "(burned + verified) / units: boards that hold their credential, of all the boards the selection saw"},
+		{k: "boards per hour", v: rate, style: dec, def: fmt.Sprintf("boards burned / active time; not shown for under a minute of work")},
+		{k: "active time (hours)", v: active, style: dec, def: fmt.Sprintf("from the first burn's start to the last burn's end, less every pause between burns over %v (breaks)", IdleGap)},
+		{k: "refused before a credential", v: sum.Refused, def: "boards turned away before they had a credential (no answer, garbage, unknown name, none left); they have no unit row"},
+		{k: "attempts", v: sum.Attempts, def: "burns begun, retries included (the Events sheet, with --history, has each one and its error)"},
 	}
 	for i, e := range kv {
 		if err := set(fmt.Sprintf("A%d", i+1), e.k, bold); err != nil {
@@ -395,6 +511,11 @@ func writeSummary(f *excelize.File, sum Summary, opts Options, generated time.Ti
 				return err
 			}
 		}
+		if e.def != "" {
+			if err := set(fmt.Sprintf("%s%d", defCol, i+1), e.def, wrap); err != nil {
+				return err
+			}
+		}
 	}
 	if err := set(fmt.Sprintf("A%d", stateRow-1), "state", bold); err != nil {
 		return err
@@ -402,6 +523,7 @@ func writeSummary(f *excelize.File, sum Summary, opts Options, generated time.Ti
 	if err := set(fmt.Sprintf("B%d", stateRow-1), "units", bold); err != nil {
 		return err
 	}
+	var points []excelize.ChartDataPoint
 	for i, st := range unitStates {
 		if err := set(fmt.Sprintf("A%d", stateRow+i), string(st), 0); err != nil {
 			return err
@@ -409,6 +531,7 @@ func writeSummary(f *excelize.File, sum Summary, opts Options, generated time.Ti
 		if err := set(fmt.Sprintf("B%d", stateRow+i), sum.ByState[st], 0); err != nil {
 			return err
 		}
+		points = append(points, excelize.ChartDataPoint{Index: i, Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{stateColors[st]}}})
 	}
 	portRow := stateRow + len(unitStates) + 1
 	if err := set(fmt.Sprintf("A%d", portRow), "port", bold); err != nil {
@@ -417,11 +540,7 @@ func writeSummary(f *excelize.File, sum Summary, opts Options, generated time.Ti
 	if err := set(fmt.Sprintf("B%d", portRow), "units", bold); err != nil {
 		return err
 	}
-	ports := make([]string, 0, len(sum.PerPort))
-	for p := range sum.PerPort {
-		ports = append(ports, p)
-	}
-	slices.Sort(ports)
+	ports := slices.Sorted(maps.Keys(sum.PerPort))
 	for i, p := range ports {
 		if err := set(fmt.Sprintf("A%d", portRow+1+i), p, 0); err != nil {
 			return err
@@ -430,22 +549,25 @@ func writeSummary(f *excelize.File, sum Summary, opts Options, generated time.Ti
 			return err
 		}
 	}
-	if err := f.SetColWidth(s, "A", "A", 26); err != nil {
-		return err
-	}
-	if err := f.SetColWidth(s, "B", "B", 22); err != nil {
-		return err
+	for col, w := range map[string]float64{"A": 26, "B": 22, defCol: 60} {
+		if err := f.SetColWidth(s, col, col, w); err != nil {
+			return err
+		}
 	}
 	lastState := stateRow + len(unitStates) - 1
-	return f.AddChart(s, "D2", &excelize.Chart{
+	// Beside the state table, sized to stay on the one landscape page.
+	return f.AddChart(s, fmt.Sprintf("%s%d", defCol, stateRow-1), &excelize.Chart{
 		Type: excelize.Col,
 		Series: []excelize.ChartSeries{{
 			Name:       fmt.Sprintf("%s!$B$%d", s, stateRow-1),
 			Categories: fmt.Sprintf("%s!$A$%d:$A$%d", s, stateRow, lastState),
 			Values:     fmt.Sprintf("%s!$B$%d:$B$%d", s, stateRow, lastState),
+			DataPoint:  points,
 		}},
-		Title:  excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: "Units by state"}}},
-		Legend: excelize.ChartLegend{Position: "none"},
+		Title:     excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: "Units by state"}}},
+		Legend:    excelize.ChartLegend{Position: "none"},
+		PlotArea:  excelize.ChartPlotArea{ShowVal: true},
+		Dimension: excelize.ChartDimension{Width: 420, Height: 260},
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -145,9 +146,11 @@ func TestWrite(t *testing.T) {
 			events: []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
 			wantSum: Summary{Units: 5, Yield: 0.6, Refused: 1, Attempts: 4,
 				ByState: map[ledger.State]int{ledger.Verified: 1, ledger.Burned: 2, ledger.Failed: 1, ledger.Reserved: 1},
-				// 3 boards burned from 08:00:00 (start of the first burn) to 08:31:00.
-				BoardsPerHour: 3 / (31.0 / 60),
-				PerPort:       map[string]int{"/dev/ttyUSB0": 2, "/dev/ttyUSB1": 2, "/dev/ttyUSB2": 1}},
+				// 3 boards burned: 08:00:00–08:10:30 (the 9.5 min pause
+				// between the first two counts) and 08:30:00–08:31:00 (the
+				// 19.5 min pause before it is a break, over IdleGap): 11.5 min.
+				BoardsPerHour: 3 / (11.5 / 60), Active: 11*time.Minute + 30*time.Second, Stations: []string{"st1", "st2"},
+				PerPort: map[string]int{"/dev/ttyUSB0": 2, "/dev/ttyUSB1": 2, "/dev/ttyUSB2": 1}},
 			selected: "all units",
 		},
 		{
@@ -158,8 +161,8 @@ func TestWrite(t *testing.T) {
 			events: []int{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
 			wantSum: Summary{Units: 4, Yield: 0.75, Refused: 1, Attempts: 4,
 				ByState:       map[ledger.State]int{ledger.Verified: 1, ledger.Burned: 2, ledger.Failed: 1},
-				BoardsPerHour: 3 / (31.0 / 60),
-				PerPort:       map[string]int{"/dev/ttyUSB0": 2, "/dev/ttyUSB1": 2}},
+				BoardsPerHour: 3 / (11.5 / 60), Active: 11*time.Minute + 30*time.Second, Stations: []string{"st1"},
+				PerPort: map[string]int{"/dev/ttyUSB0": 2, "/dev/ttyUSB1": 2}},
 			selected: "station st1",
 		},
 		{
@@ -170,8 +173,8 @@ func TestWrite(t *testing.T) {
 			// One board burned, from 08:30:00 to 08:31:00: 60 an hour.
 			wantSum: Summary{Units: 2, Yield: 0.5, Refused: 1, Attempts: 2,
 				ByState:       map[ledger.State]int{ledger.Burned: 1, ledger.Failed: 1},
-				BoardsPerHour: 60,
-				PerPort:       map[string]int{"/dev/ttyUSB0": 1, "/dev/ttyUSB1": 1}},
+				BoardsPerHour: 60, Active: time.Minute, Stations: []string{"st1"},
+				PerPort: map[string]int{"/dev/ttyUSB0": 1, "/dev/ttyUSB1": 1}},
 			selected: "product P1, since 2025-03-01 08:15:00 UTC",
 		},
 		{
@@ -289,12 +292,12 @@ func TestWrite(t *testing.T) {
 
 			// Summary sheet: key figures and the by-state table the chart reads.
 			checks := map[string]string{
-				"A1": "iotburn audit", "B2": "2025-03-01 17:00:00", "B3": "line-3", "B4": tc.selected,
-				"A5": "units", "A6": "burned (incl. verified)",
-				"A9": "refused before a credential", "B9": strconv.Itoa(tc.wantSum.Refused),
-				"A10": "attempts", "B10": strconv.Itoa(tc.wantSum.Attempts),
-				"A12": "state", "B12": "units",
-				"A13": "reserved", "A14": "burning", "A15": "burned", "A16": "verified", "A17": "failed", "A18": "void",
+				"A1": "iotburn production record", "B2": "2025-03-01 17:00:00", "A3": "stations", "B3": "line-3", "B6": tc.selected,
+				"A7": "units", "A8": "burned (incl. verified)", "A9": "yield", "A10": "boards per hour",
+				"A12": "refused before a credential", "B12": strconv.Itoa(tc.wantSum.Refused),
+				"A13": "attempts", "B13": strconv.Itoa(tc.wantSum.Attempts),
+				"A15": "state", "B15": "units",
+				"A16": "reserved", "A17": "burning", "A18": "burned", "A19": "verified", "A20": "failed", "A21": "void",
 			}
 			for cell, v := range checks {
 				if got, _ := f.GetCellValue(SheetSummary, cell); got != v {
@@ -329,8 +332,8 @@ func TestWrite(t *testing.T) {
 					}
 				}
 			}
-			if !strings.Contains(allText, "<barChart>") || !strings.Contains(allText, "Summary!$B$13:$B$18") {
-				t.Error("no bar chart over Summary!$B$13:$B$18 in xl/charts/chart1.xml")
+			if !strings.Contains(allText, "<barChart>") || !strings.Contains(allText, "Summary!$B$16:$B$21") {
+				t.Error("no bar chart over Summary!$B$16:$B$21 in xl/charts/chart1.xml")
 			}
 		})
 	}
@@ -369,6 +372,7 @@ func sameSummary(a, b Summary) bool {
 		}
 	}
 	return a.Units == b.Units && eq(a.ByState, b.ByState) && a.Refused == b.Refused && a.Attempts == b.Attempts &&
+		a.Active == b.Active && slices.Equal(a.Stations, b.Stations) &&
 		math.Abs(a.Yield-b.Yield) < 1e-9 && math.Abs(a.BoardsPerHour-b.BoardsPerHour) < 1e-9
 }
 
@@ -424,6 +428,84 @@ func TestScrub(t *testing.T) {
 	for _, tc := range tests {
 		if got := scrub(tc.text, tc.secret); got != tc.want {
 			t.Errorf("scrub(%q) = %q, want %q", tc.text, got, tc.want)
+		}
+	}
+}
+
+func TestActiveTime(t *testing.T) {
+	at := func(m float64) time.Time { return t0.Add(time.Duration(m * float64(time.Minute))) }
+	for _, tc := range []struct {
+		name  string
+		burns []burn
+		want  time.Duration
+	}{
+		{"none", nil, 0},
+		{"one", []burn{{at(0), at(0.5)}}, 30 * time.Second},
+		{"overlapping ports", []burn{{at(0), at(1)}, {at(0.5), at(1.5)}, {at(1.2), at(1.4)}}, 90 * time.Second},
+		{"a pause of exactly IdleGap counts", []burn{{at(0), at(1)}, {at(11), at(12)}}, 12 * time.Minute},
+		{"a break does not", []burn{{at(0), at(1)}, {at(12), at(13)}}, 2 * time.Minute},
+		{"out of order", []burn{{at(12), at(13)}, {at(0), at(1)}}, 2 * time.Minute},
+	} {
+		if got := activeTime(tc.burns); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// A second reader, Python's openpyxl (Debian's python3-openpyxl), opens the
+// workbook and sees the document properties, the print setup and the
+// columns an auditor asks for.
+func TestWorkbookInOpenpyxl(t *testing.T) {
+	py := ""
+	for _, p := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(p, "-c", "import openpyxl").Run() == nil {
+			py = p
+			break
+		}
+	}
+	if py == "" {
+		t.Skip("no python3 with openpyxl (Debian: apt-get install python3-openpyxl)")
+	}
+	l := line(t)
+	path := filepath.Join(t.TempDir(), "audit.xlsx")
+	gen := time.Date(2025, 3, 1, 17, 0, 0, 0, time.UTC)
+	if _, err := Write(l, path, Options{Now: func() time.Time { return gen }, Generator: "iotburn v9.8.7", Operator: "Li Wei", Lot: "WO-2025-0301", History: true}); err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import sys, openpyxl
+wb = openpyxl.load_workbook(sys.argv[1])
+p = wb.properties
+print("creator", p.creator)
+print("created", p.created.isoformat())
+print("title", p.title)
+for name in ("Units", "Events", "Summary"):
+    ws = wb[name]
+    print(name, "orientation", ws.page_setup.orientation, "fitToWidth", ws.page_setup.fitToWidth, "fitToHeight", ws.page_setup.fitToHeight, "fitToPage", ws.sheet_properties.pageSetUpPr.fitToPage)
+    if name != "Summary":
+        print(name, "print_titles", ws.print_title_rows)
+        print(name, "header", "|".join(str(c.value) for c in ws[1]))
+s = wb["Summary"]
+print("summary", s["B4"].value, "|", s["B5"].value, "|", s["B3"].value)
+`
+	out, err := exec.Command(py, "-c", script, path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("openpyxl: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"creator iotburn v9.8.7",
+		"created 2025-03-01T17:00:00",
+		"title iotburn production record",
+		"Units orientation landscape fitToWidth 1 fitToHeight 0 fitToPage True",
+		"Events orientation landscape fitToWidth 1 fitToHeight 0 fitToPage True",
+		"Summary orientation landscape fitToWidth 1 fitToHeight 0 fitToPage True",
+		"Units print_titles $1:$1",
+		"Events print_titles $1:$1",
+		"Units header " + strings.Join(Columns, "|"),
+		"summary Li Wei | WO-2025-0301 | st1, st2",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("openpyxl does not show %q:\n%s", want, out)
 		}
 	}
 }
