@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -72,6 +73,23 @@ func CheckMode(m Mode, platform string, p *registry.Product) error {
 		return fmt.Errorf("%s product %s has dynamic registration switched off: switch it on in the console, or use --mode device", platform, p.ID)
 	case m == ModeAutocreate && !p.AutoCreate:
 		return fmt.Errorf("%s product %s does not create devices on registration: switch auto-create on in the console, or create the names and use --mode product-preregistered", platform, p.ID)
+	}
+	return nil
+}
+
+// ErrModeBoard marks a mode the boards' firmware cannot run.
+var ErrModeBoard = errors.New("the boards cannot run this mode")
+
+// CheckBoardMode refuses, before the line starts, a mode the boards'
+// firmware cannot run; board is the image format or board kind the line
+// writes ("tencent-at", "aliyun-at", "nvs", …). Alibaba's IDMAU AT
+// firmware keeps no registration-free ClientID/DeviceToken
+// (atboard_register.go), so registration-free on aliyun-at boards is
+// refused with the reason; product-preregistered runs there with the
+// station registering each board's name.
+func CheckBoardMode(m Mode, board string) error {
+	if m == ModeRegistrationFree && board == "aliyun-at" {
+		return fmt.Errorf("--mode registration-free on aliyun-at boards: %w: %s", ErrModeBoard, aliyunATNoFree)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -83,7 +84,7 @@ func (w *productWorld) run(t *testing.T, platform string, mode Mode, productSecr
 		paths = append(paths, b.Path())
 	}
 	ports := func() ([]string, error) { return paths, nil }
-	open := OpenATBoard(platform, 921600)
+	open := w.open(platform)
 	lr, err := RunLine(ctx, LineOptions{Ledger: w.ledger, Platform: platform, Product: product, Format: format, Station: "t",
 		Ports: ports, Open: open, Once: true, OpTimeout: 10 * time.Second,
 		Mode: mode, ProductSecret: productSecret, NameFrom: "mac", Region: w.cloud.Region()})
@@ -107,6 +108,18 @@ func (w *productWorld) run(t *testing.T, platform string, mode Mode, productSecr
 		t.Fatal(err)
 	}
 	return lr, vr
+}
+
+// open opens the world's boards with a label scanner at each port that
+// types the board's MAC (the Aliyun IDMAU firmware tells none), and the
+// emulator as the station's registration endpoint.
+func (w *productWorld) open(platform string) OpenBoard {
+	labels := map[string]*LabelScanner{}
+	for _, b := range w.farm.Boards() {
+		labels[b.Path()] = NewLabelScanner(strings.NewReader(strings.Repeat(b.MAC()+"\n", 8)))
+	}
+	return OpenATBoardWith(platform, 921600, ATBoardOptions{RegisterURL: w.url, ConnectWait: 5 * time.Second,
+		Labels: func(port string) *LabelScanner { return labels[port] }})
 }
 
 func (w *productWorld) secret(t *testing.T, platform string) string {
@@ -145,8 +158,9 @@ func TestModePreregisteredTencent(t *testing.T) {
 	if lr.Burned != 2 {
 		t.Fatalf("line: %+v", lr)
 	}
-	if vr.Verified != 1 || vr.Failed != 1 || !failuresMention(vr, "ResourceNotFound.DeviceNotExist") {
-		t.Fatalf("verify: %+v, want 1 verified and the platform's DeviceNotExist for the other", vr)
+	// The AT command set's §8.3 code for a name not pre-created.
+	if vr.Verified != 1 || vr.Failed != 1 || !failuresMention(vr, "(code 1020)") {
+		t.Fatalf("verify: %+v, want 1 verified and the platform's 1020 for the other", vr)
 	}
 }
 
@@ -156,7 +170,7 @@ func TestModeAutocreateTencent(t *testing.T) {
 	if lr.Burned != 2 {
 		t.Fatalf("line: %+v", lr)
 	}
-	if vr.Verified != 1 || vr.Failed != 1 || !failuresMention(vr, "LimitExceeded") {
+	if vr.Verified != 1 || vr.Failed != 1 || !failuresMention(vr, "(code 1031)") {
 		t.Fatalf("verify: %+v, want 1 verified and the quota refusal for the other", vr)
 	}
 	if n := len(w.emu.TencentDeviceNames(testProduct)); n != 1 {
@@ -164,32 +178,60 @@ func TestModeAutocreateTencent(t *testing.T) {
 	}
 }
 
-func TestModePreregisteredAliyunWrongSecret(t *testing.T) {
+// Aliyun product-preregistered on IDMAU AT boards: the module cannot
+// register itself, so verify pre-registers its name at the platform's HTTPS
+// endpoint, writes the issued DeviceSecret, and the module logs in
+// (AT+IDMCON, AT+IDMSTA? 2); the platform shows it online with the board's
+// secret, which replaced the one create stored. A second verify is refused
+// by the platform: the device has connected.
+func TestModePreregisteredAliyun(t *testing.T) {
 	w := newProductWorld(t, "aliyun", "aliyun-at", emulator.ProductSettings{DynamicRegistration: true}, 1)
-	w.preCreate(t, "aliyun")
+	list := w.preCreate(t, "aliyun")
+	created, _ := w.emu.AliyunDevice("a1Prod", list[0])
 	lr, vr := w.run(t, "aliyun", ModePreregistered, w.secret(t, "aliyun"), false)
-	if lr.Burned != 1 || vr.Verified != 1 {
-		t.Fatalf("right secret: line %+v, verify %+v", lr, vr)
-	}
-
-	w2 := newProductWorld(t, "aliyun", "aliyun-at", emulator.ProductSettings{DynamicRegistration: true}, 1)
-	w2.preCreate(t, "aliyun")
-	lr, vr = w2.run(t, "aliyun", ModePreregistered, "not-the-product-secret", false)
-	if lr.Burned != 1 || vr.Failed != 1 || !failuresMention(vr, "dynamic registration") || !failuresMention(vr, "6292") {
-		t.Fatalf("wrong secret: line %+v, verify %+v, want the registration refused", lr, vr)
-	}
-}
-
-func TestModeRegistrationFreeAliyun(t *testing.T) {
-	w := newProductWorld(t, "aliyun", "aliyun-at", emulator.ProductSettings{DynamicRegistration: true, RegistrationFree: true}, 1)
-	lr, vr := w.run(t, "aliyun", ModeRegistrationFree, w.secret(t, "aliyun"), false)
 	if lr.Burned != 1 || vr.Verified != 1 {
 		t.Fatalf("line %+v, verify %+v", lr, vr)
 	}
-	w2 := newProductWorld(t, "aliyun", "aliyun-at", emulator.ProductSettings{DynamicRegistration: true, RegistrationFree: true}, 1)
-	lr, vr = w2.run(t, "aliyun", ModeRegistrationFree, w2.secret(t, "aliyun"), true)
-	if lr.Burned != 1 || vr.Failed != 1 || !failuresMention(vr, "bad user name or password") {
-		t.Fatalf("tampered token: line %+v, verify %+v, want the broker's refusal", lr, vr)
+	now, _ := w.emu.AliyunDevice("a1Prod", list[0])
+	if fl := w.farm.Boards()[0].Flash(); fl.DeviceSecret != now || now == created {
+		t.Fatalf("the board holds the platform's new secret %v (fresh %v)", fl.DeviceSecret == now, now != created)
+	}
+	if st, _ := w.emu.DeviceStatus("aliyun", "a1Prod", list[0]); !st.Activated || !st.Online {
+		t.Fatalf("platform status %+v", st)
+	}
+	_, vr = w.run(t, "aliyun", ModePreregistered, w.secret(t, "aliyun"), false)
+	if vr.Failed != 1 || !failuresMention(vr, "already activated") {
+		t.Fatalf("second verify %+v: want the platform's refusal of an activated device", vr)
+	}
+}
+
+func TestModePreregisteredAliyunWrongSecret(t *testing.T) {
+	w := newProductWorld(t, "aliyun", "aliyun-at", emulator.ProductSettings{DynamicRegistration: true}, 1)
+	w.preCreate(t, "aliyun")
+	lr, vr := w.run(t, "aliyun", ModePreregistered, "not-the-product-secret", false)
+	if lr.Burned != 1 || vr.Failed != 1 || !failuresMention(vr, "dynamic registration") || !failuresMention(vr, "6292") {
+		t.Fatalf("wrong secret: line %+v, verify %+v, want the registration refused", lr, vr)
+	}
+	if fl := w.farm.Boards()[0].Flash(); fl.DeviceSecret != "" {
+		t.Fatal("a refused registration wrote a device secret")
+	}
+}
+
+// Registration-free on IDMAU AT boards is refused before the line starts
+// (CheckBoardMode), and by the board should a line run it anyway.
+func TestModeRegistrationFreeAliyunATRefused(t *testing.T) {
+	if err := CheckBoardMode(ModeRegistrationFree, "aliyun-at"); !errors.Is(err, ErrModeBoard) || !strings.Contains(err.Error(), "ClientID") {
+		t.Fatalf("CheckBoardMode: %v", err)
+	}
+	for _, m := range []Mode{ModeDevice, ModePreregistered} {
+		if err := CheckBoardMode(m, "aliyun-at"); err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+	}
+	w := newProductWorld(t, "aliyun", "aliyun-at", emulator.ProductSettings{DynamicRegistration: true, RegistrationFree: true}, 1)
+	_, vr := w.run(t, "aliyun", ModeRegistrationFree, w.secret(t, "aliyun"), false)
+	if vr.Failed != 1 || !failuresMention(vr, "registration-free") {
+		t.Fatalf("verify %+v", vr)
 	}
 }
 

@@ -92,6 +92,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err := provision.CheckMode(o.Mode, o.Platform, nil); err != nil {
 		return res, err
 	}
+	if err := provision.CheckBoardMode(o.Mode, v.format); err != nil {
+		return res, err
+	}
 	cfg := emulator.Config{StateDir: res.CloudState, Products: []string{o.Product}, AliyunProducts: []string{o.Product}}
 	if o.Mode.ProductLevel() {
 		// The product set up for the mode, as its owner would in the console.
@@ -181,12 +184,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	open := provision.OpenATBoardWith(o.Platform, o.Baud, provision.ATBoardOptions{
+		Labels: demoLabels(farm), RegisterURL: res.Endpoint})
 	pattern := filepath.Join(res.Boards, "tty*")
 	say("4. burning: iotburn batch --ports '%s' --once", pattern)
 	res.Line, err = provision.RunLine(ctx, provision.LineOptions{
 		Ledger: l, Platform: o.Platform, Product: o.Product, Format: format, Station: "demo",
 		Ports: func() ([]string, error) { return burner.Expand(pattern) },
-		Open:  provision.OpenATBoard(o.Platform, o.Baud), Once: true, Events: o.Events,
+		Open:  open, Once: true, Events: o.Events,
 		Mode: o.Mode, ProductSecret: productSecret, NameFrom: "mac", Region: client.Region(),
 	})
 	if err != nil {
@@ -202,7 +207,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		Login: provision.MQTTLogin(mqttAddr), TokenLogin: provision.MQTTTokenLogin(mqttAddr),
 		Mode: o.Mode, ProductSecret: productSecret, Register: o.Mode.ProductLevel(),
 		Ports: func() ([]string, error) { return burner.Expand(pattern) },
-		Open:  provision.OpenATBoard(o.Platform, o.Baud), Events: o.Events,
+		Open:  open, Events: o.Events,
 	})
 	if err != nil {
 		return res, err
@@ -220,7 +225,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err := crossCheck(res.Boards, issued, o.Boards); err != nil {
 		return res, err
 	}
-	if o.Mode.ProductLevel() {
+	if o.Mode.ProductLevel() && o.Platform == "aliyun" {
+		say("5. verified %d boards: the IDMAU firmware cannot register itself, so the station pre-registered each board's name with the product's key (%s), wrote the DeviceSecret the platform issued, and each board logged in (AT+IDMCON, AT+IDMSTA? 2, online on the platform) and to its MQTT broker (%s)", vr.Verified, o.Mode, mqttAddr)
+	} else if o.Mode.ProductLevel() {
 		say("5. verified %d boards: each registered itself with the product's key (%s), got its own identity from the platform and logged in to its MQTT broker (%s)", vr.Verified, o.Mode, mqttAddr)
 	} else {
 		say("5. verified %d boards: each holds the secret the platform issued for its name, no two share one, every device exists on the platform and logged in to its MQTT broker (%s)", vr.Verified, mqttAddr)
@@ -234,6 +241,34 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	say("6. audit workbook %s: %d boards, yield %.0f%%", res.Audit, sum.Units, 100*sum.Yield)
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// demoLabels is a label scanner at every simulated board's port, typing the
+// MAC printed on the board's label each time one is wanted: the Alibaba
+// IDMAU firmware tells no id of its own, so an Aliyun AT line reads it
+// from the label (on a real line, a USB barcode scanner per port).
+func demoLabels(farm *sim.Farm) func(port string) *provision.LabelScanner {
+	scanners := map[string]*provision.LabelScanner{}
+	for _, b := range farm.Boards() {
+		scanners[b.Path()] = provision.NewLabelScanner(&repeatLine{line: b.MAC() + "\r\n"})
+	}
+	return func(port string) *provision.LabelScanner { return scanners[port] }
+}
+
+// repeatLine reads as the same line over and over.
+type repeatLine struct {
+	line string
+	off  int
+}
+
+func (r *repeatLine) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], r.line[r.off:])
+		n += c
+		r.off = (r.off + c) % len(r.line)
+	}
+	return n, nil
 }
 
 // crossCheck reads the boards' flash files and compares each with the

@@ -466,9 +466,22 @@ func (e *Emulator) aliQueryDeviceDetail(p rpcParams) (map[string]any, *apiError)
 		"IotId": d.IotID, "ProductKey": prod.Key, "ProductName": prod.Key, "DeviceName": d.Name, "DeviceSecret": d.Secret,
 		"FirmwareVersion": "", "GmtCreate": created.In(chinaTime).Format("2006-01-02 15:04:05"),
 		"UtcCreate": created.UTC().Format("2006-01-02T15:04:05.000Z"),
-		// Never activated: emulated devices never connect.
-		"Status": "UNACTIVE", "NodeType": 0, "Region": "cn-shanghai", "Owner": true, "Nickname": "",
+		"Status":    e.aliStatus(prod, d), "NodeType": 0, "Region": "cn-shanghai", "Owner": true, "Nickname": "",
 	}}, nil
+}
+
+// aliStatus is a device's Status as QueryDeviceDetail and QueryDevice show
+// it: ONLINE while an MQTT connection of it is open, OFFLINE once it has
+// logged in, UNACTIVE before (the API's values ONLINE, OFFLINE, UNACTIVE,
+// DISABLE; the emulator does not disable devices). Called with e.mu held.
+func (e *Emulator) aliStatus(prod *aliProduct, d *aliDevice) string {
+	switch {
+	case e.dr.online[drKey("aliyun", prod.Key, d.Name)] > 0:
+		return "ONLINE"
+	case d.Activated != 0:
+		return "OFFLINE"
+	}
+	return "UNACTIVE"
 }
 
 // aliQueryDevice pages a product's devices in name order.
@@ -488,7 +501,7 @@ func (e *Emulator) aliQueryDevice(p rpcParams) (map[string]any, *apiError) {
 		created := time.UnixMilli(d.Created).UTC()
 		infos = append(infos, map[string]string{
 			"DeviceName": d.Name, "DeviceSecret": d.Secret, "IotId": d.IotID, "DeviceId": d.IotID, "ProductKey": prod.Key,
-			"DeviceStatus": "UNACTIVE", "DeviceType": "", "Nickname": "",
+			"DeviceStatus": e.aliStatus(prod, d), "DeviceType": "", "Nickname": "",
 			"GmtCreate": created.Format(time.RFC1123), "GmtModified": created.Format(time.RFC1123),
 			"UtcCreate": created.Format("2006-01-02T15:04:05.000Z"), "UtcModified": created.Format("2006-01-02T15:04:05.000Z"),
 		})
