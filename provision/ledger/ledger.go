@@ -45,10 +45,13 @@ const (
 	Verified State = "verified"
 	Failed   State = "failed"
 	Void     State = "void"
+	// Exported is a credential handed out for flashing outside the line
+	// (`iotburn image`): it has no unit and is never given to a board here.
+	Exported State = "exported"
 )
 
 // States lists every state in line order, for reports that want a stable order.
-var States = []State{Created, Reserved, Burning, Burned, Verified, Failed, Void}
+var States = []State{Created, Exported, Reserved, Burning, Burned, Verified, Failed, Void}
 
 // Errors callers can test with errors.Is. They are always wrapped with what
 // was asked for and what to do next.
@@ -60,6 +63,7 @@ var (
 	ErrWrongProduct  = errors.New("board already holds a credential of another product")
 	ErrTaken         = errors.New("credential and board already belong to others")
 	ErrSecretDiffers = errors.New("platform returned a different secret for a device already in the ledger")
+	ErrExported      = errors.New("credential was exported for flashing outside the line")
 )
 
 // busyTimeout is how long a write waits for another process's transaction.
@@ -81,19 +85,18 @@ type Ledger struct {
 
 	clock sync.Mutex
 	now   func() time.Time
+
+	readOnly bool // OpenReadOnly: write refuses
 }
 
 // Open opens (creating if needed) the ledger at path and brings its schema up
 // to date.
 func Open(path string) (*Ledger, error) {
-	if path == "" {
-		return nil, errors.New("ledger: empty path")
-	}
 	// The driver takes everything after the first '?' as parameters and SQLite
 	// reads "file:" as a URI; neither is a plain file name, so refuse rather
 	// than open some other file.
-	if strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") || path == ":memory:" {
-		return nil, fmt.Errorf("ledger: %q is not a plain file path", path)
+	if err := plainPath(path); err != nil {
+		return nil, err
 	}
 	// Create the file (and the WAL and shared-memory files SQLite will add)
 	// 0600 before SQLite touches them: SQLite would create them with the
@@ -191,6 +194,9 @@ func fromMS(v sql.NullInt64) time.Time {
 
 // write runs fn in one IMMEDIATE transaction, committing if fn returns nil.
 func (l *Ledger) write(fn func(tx *sql.Tx) error) error {
+	if l.readOnly {
+		return fmt.Errorf("ledger %s: %w", l.path, ErrReadOnly)
+	}
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	tx, err := l.db.BeginTx(context.Background(), nil)

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -135,14 +136,156 @@ SELECT u.updated_at, u.id, u.hw_id, u.station, u.port, c.platform, c.product, c.
 FROM units u JOIN credentials c ON c.id = u.credential_id
 ORDER BY u.updated_at, u.id;
 `,
+	// v3: exports. `iotburn image` for a whole product used to write every
+	// credential and record nothing, so a file flashed with another tool
+	// could hold a credential the line later gave to a board. A credential
+	// handed out for flashing outside the line is now 'exported': no unit,
+	// never free again (only void), so the line never gives it to a board;
+	// and every image written is an 'exported' event. CHECK constraints
+	// cannot be altered in SQLite, so credentials and events are rebuilt as
+	// SQLite's own procedure has it (sqlite.org/lang_altertable.html, "Making
+	// Other Kinds Of Table Schema Changes"): foreign keys off for the
+	// connection (migrate does that), new table, copy, drop, rename, then the
+	// indexes and triggers again, and a foreign_key_check before the commit.
+	// The triggers on units name credentials, and a rename checks every
+	// trigger of the schema, so those two are dropped first and made again
+	// word for word. Rows keep their ids, so units and events still point at
+	// them.
+	`
+DROP TRIGGER units_claim_free;
+DROP TRIGGER units_take;
+
+CREATE TABLE credentials_v3 (
+	id          INTEGER PRIMARY KEY,
+	platform    TEXT    NOT NULL,
+	product     TEXT    NOT NULL,
+	region      TEXT    NOT NULL DEFAULT '',
+	device_name TEXT    NOT NULL,
+	secret      TEXT    NOT NULL DEFAULT '',
+	request_id  INTEGER REFERENCES requests (id),
+	-- free: no unit yet; taken: a unit holds it (forever); void: scrapped;
+	-- exported: handed out for flashing outside the line (no unit, ever).
+	-- Derived from units by the triggers below and kept as a column so the
+	-- "oldest free credential" lookup is an index seek, not a scan of every
+	-- credential ever burned.
+	state       TEXT    NOT NULL DEFAULT 'free' CHECK (state IN ('free', 'taken', 'void', 'exported')),
+	void_reason TEXT    NOT NULL DEFAULT '',
+	created_at  INTEGER NOT NULL,
+	UNIQUE (platform, product, device_name)
+);
+INSERT INTO credentials_v3 (id, platform, product, region, device_name, secret, request_id, state, void_reason, created_at)
+SELECT id, platform, product, region, device_name, secret, request_id, state, void_reason, created_at FROM credentials;
+DROP TABLE credentials;
+ALTER TABLE credentials_v3 RENAME TO credentials;
+CREATE INDEX credentials_free ON credentials (platform, product, id) WHERE state = 'free';
+
+CREATE TRIGGER units_claim_free BEFORE INSERT ON units
+WHEN (SELECT state FROM credentials WHERE id = NEW.credential_id) IS NOT 'free'
+BEGIN
+	SELECT RAISE(ABORT, 'credential is not free');
+END;
+CREATE TRIGGER units_take AFTER INSERT ON units
+BEGIN
+	UPDATE credentials SET state = 'taken' WHERE id = NEW.credential_id;
+END;
+CREATE TRIGGER credentials_void_forever BEFORE UPDATE OF state ON credentials
+WHEN OLD.state = 'void' AND NEW.state IS NOT 'void'
+BEGIN
+	SELECT RAISE(ABORT, 'a void credential stays void');
+END;
+-- An exported credential may be in a board flashed elsewhere: giving it
+-- to a board here (or back to the pool) could put it in two.
+CREATE TRIGGER credentials_exported_forever BEFORE UPDATE OF state ON credentials
+WHEN OLD.state = 'exported' AND NEW.state NOT IN ('exported', 'void')
+BEGIN
+	SELECT RAISE(ABORT, 'an exported credential is never given to a board');
+END;
+-- Only a free credential can be exported.
+CREATE TRIGGER credentials_export_free BEFORE UPDATE OF state ON credentials
+WHEN NEW.state = 'exported' AND OLD.state NOT IN ('free', 'exported')
+BEGIN
+	SELECT RAISE(ABORT, 'only a free credential can be exported');
+END;
+
+CREATE TABLE events_v3 (
+	id          INTEGER PRIMARY KEY,
+	time        INTEGER NOT NULL,              -- unix milliseconds, UTC
+	-- The unit the event is about; NULL for a board refused before it had a
+	-- credential, for a credential voided while no board held it, and for
+	-- exports (an image written is not a step of the board's own history).
+	-- No REFERENCES: history must outlive a unit deleted by Release.
+	unit_id     INTEGER,
+	-- Copied, not joined: the event says where the board was and what it
+	-- held at that moment, even after the unit moves on or goes away.
+	hw_id       TEXT    NOT NULL DEFAULT '',   -- '' when the board never told it
+	station     TEXT    NOT NULL DEFAULT '',
+	port        TEXT    NOT NULL DEFAULT '',
+	platform    TEXT    NOT NULL DEFAULT '',
+	product     TEXT    NOT NULL DEFAULT '',
+	device_name TEXT    NOT NULL DEFAULT '',
+	-- '' = no state before (a refused board; history carried over from v1).
+	from_state  TEXT    NOT NULL DEFAULT '' CHECK (from_state IN ('', 'created', 'reserved', 'burning', 'burned', 'verified', 'failed', 'void', 'exported')),
+	to_state    TEXT    NOT NULL CHECK (to_state IN ('reserved', 'burning', 'burned', 'verified', 'failed', 'void', 'released', 'refused', 'exported')),
+	attempt     INTEGER NOT NULL DEFAULT 0,    -- the unit's burn attempts after the event
+	duration_ms INTEGER,                       -- the burn's, on 'burned' events only
+	error       TEXT    NOT NULL DEFAULT ''    -- never a secret: cut out on the way in
+);
+INSERT INTO events_v3 (id, time, unit_id, hw_id, station, port, platform, product, device_name,
+	from_state, to_state, attempt, duration_ms, error)
+SELECT id, time, unit_id, hw_id, station, port, platform, product, device_name,
+	from_state, to_state, attempt, duration_ms, error FROM events;
+DROP TABLE events;
+ALTER TABLE events_v3 RENAME TO events;
+CREATE INDEX events_unit ON events (unit_id);
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN
+	SELECT RAISE(ABORT, 'the event history is append-only');
+END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN
+	SELECT RAISE(ABORT, 'the event history is append-only');
+END;
+`,
 }
+
+// Version is the schema version this iotburn writes (PRAGMA user_version).
+var Version = len(migrations)
 
 // migrate brings the schema to len(migrations). It runs in an IMMEDIATE
 // transaction (the DSN's _txlock), so two processes opening a fresh file at
 // the same moment do not both create the tables.
-func migrate(ctx context.Context, db *sql.DB) error {
+//
+// It runs on one connection with foreign keys off: a migration that
+// rebuilds a table other tables reference (v3) would otherwise have the
+// DROP refused or, worse, cascade. PRAGMA foreign_keys cannot change inside
+// a transaction, so it is set around them, each transaction proves with
+// foreign_key_check that nothing dangles before it commits, and the
+// connection goes back to the pool with foreign keys on again (or the open
+// fails).
+func migrate(ctx context.Context, db *sql.DB) (err error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return err
+	}
+	defer func() {
+		var on int
+		_, e := conn.ExecContext(ctx, `PRAGMA foreign_keys = ON`)
+		if e == nil {
+			e = conn.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&on)
+		}
+		if e == nil && on != 1 {
+			e = errors.New("foreign keys stayed off")
+		}
+		if e != nil && err == nil {
+			err = fmt.Errorf("after migrating: %w", e)
+		}
+	}()
 	for {
-		tx, err := db.BeginTx(ctx, nil)
+		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
@@ -162,6 +305,10 @@ func migrate(ctx context.Context, db *sql.DB) error {
 			tx.Rollback()
 			return fmt.Errorf("ledger migration to version %d: %w", v+1, err)
 		}
+		if n, err := countRows(ctx, tx, `PRAGMA foreign_key_check`); err != nil || n != 0 {
+			tx.Rollback()
+			return fmt.Errorf("ledger migration to version %d: %d foreign key violation(s) (%v): nothing was changed", v+1, n, err)
+		}
 		// PRAGMA takes no bound parameters; v is our own integer.
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
 			tx.Rollback()
@@ -171,4 +318,18 @@ func migrate(ctx context.Context, db *sql.DB) error {
 			return err
 		}
 	}
+}
+
+// countRows counts the rows a query returns.
+func countRows(ctx context.Context, tx *sql.Tx, q string) (int, error) {
+	rows, err := tx.QueryContext(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	return n, rows.Err()
 }

@@ -162,6 +162,10 @@ func (l *Ledger) ClaimName(platform, product, deviceName, hwID, station, port st
 		if state == "void" {
 			return fmt.Errorf("ledger: device %s of %s/%s was voided (%s): %w", deviceName, platform, product, reason, ErrVoid)
 		}
+		if state == string(Exported) {
+			return fmt.Errorf("ledger: device %s of %s/%s was exported for flashing outside the line (`iotburn image`), so it may be in another board: "+
+				"burn another device, or void it if its image was never flashed: %w", deviceName, platform, product, ErrExported)
+		}
 		held, err := scanUnit(tx.QueryRow(`SELECT `+unitCols+unitFrom+`WHERE u.hw_id = ?`, hwID))
 		switch {
 		case err == nil && held.CredentialID != credID:
@@ -309,10 +313,14 @@ func (l *Ledger) Void(platform, product, deviceName, reason string) error {
 		if unitID == 0 {
 			// No board ever held it: the event has no unit, but the audit
 			// still shows when and why the credential was scrapped.
+			from := Created
+			if state == string(Exported) {
+				from = Exported
+			}
 			_, err = tx.Exec(`INSERT INTO events (time, platform, product, device_name, from_state, to_state, error)
-				SELECT ?, platform, product, device_name, 'created', 'void',
+				SELECT ?, platform, product, device_name, ?, 'void',
 					CASE WHEN secret = '' THEN void_reason ELSE replace(void_reason, secret, '[secret]') END
-				FROM credentials WHERE id = ?`, now, id)
+				FROM credentials WHERE id = ?`, now, string(from), id)
 			return err
 		}
 		if _, err := tx.Exec(`UPDATE units SET state = 'void', error = ?, updated_at = ? WHERE id = ?`,
@@ -358,17 +366,18 @@ func (l *Ledger) Release(hwID string) error {
 }
 
 // Counts is a census of credentials. Every credential is counted once, in
-// exactly one state: Void if voided, Created if no board has it, else its
-// unit's state. So the values of ByState add up to Total.
+// exactly one state: Void if voided, Exported if handed out for flashing
+// outside the line, Created if no board has it, else its unit's state. So
+// the values of ByState add up to Total.
 type Counts struct {
 	ByState map[State]int
-	Free    int // credentials with no unit, not void (= ByState[Created])
+	Free    int // credentials the line can still give a board (= ByState[Created])
 	Total   int // credentials
 }
 
 // Counts takes the census for platform/product; "" for either means all.
 func (l *Ledger) Counts(platform, product string) (Counts, error) {
-	rows, err := l.db.Query(`SELECT CASE WHEN c.state = 'void' THEN 'void' WHEN u.id IS NULL THEN 'created' ELSE u.state END AS s,
+	rows, err := l.db.Query(`SELECT CASE WHEN c.state IN ('void', 'exported') THEN c.state WHEN u.id IS NULL THEN 'created' ELSE u.state END AS s,
 			count(*)
 		FROM credentials c LEFT JOIN units u ON u.credential_id = c.id
 		WHERE (?1 = '' OR c.platform = ?1) AND (?2 = '' OR c.product = ?2)
@@ -429,7 +438,7 @@ func (l *Ledger) EachUnit(f Filter, fn func(Unit) error) error {
 }
 
 // Credentials calls fn for every credential of platform/product that is not
-// void, in creation order, streaming (for images of a whole batch). The
+// void, in creation order, streaming (`iotburn ledger export`). The
 // values carry secrets: handle them accordingly.
 func (l *Ledger) Credentials(platform, product string, fn func(registry.Credential) error) error {
 	rows, err := l.db.Query(`SELECT platform, product, device_name, secret, region FROM credentials
