@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -9,20 +10,34 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/iotburn/iotburn/provision"
+	"github.com/iotburn/iotburn/provision/ledger"
+	devnames "github.com/iotburn/iotburn/provision/names"
 )
 
 func newCreateCmd(g *globals) *cobra.Command {
 	var (
-		pf    platformFlags
-		names string
+		pf     platformFlags
+		names  string
+		column string
+		header string
+		dryRun bool
 	)
 	c := &cobra.Command{
 		Use:   "create --product P --names FILE",
 		Short: "Create devices on the platform in batches and store their secrets in the ledger",
 		Long: `create makes one platform device per name and stores each device's secret in the ledger.
 
-Names come from a plain list (one a line) or a CSV (a DeviceName/name/sn/imei/mac column, or the
-first column). Every name is checked against the platform's rules before anything is sent.
+Names files as factories export them: a plain list (one name a line), CSV with or without a
+header (',' ';' or tab, found by looking), UTF-8 with or without BOM, UTF-16 with BOM (Excel's
+"Unicode Text"), GBK (Chinese Excel's CSV), or an .xlsx workbook (its first sheet). The names
+column is the one headed DeviceName / Name / 设备名称, or else the one headed SN / Serial Number
+/ IMEI / MAC / 序列号; --column picks another (by its header or its number, from 1). A header
+that names none of these, two candidates, or several columns without a header are refused with
+the columns listed. Every name is checked before anything is sent: the platform's rules (Tencent
+[a-zA-Z0-9:_-]{1,48}, Aliyun [A-Za-z0-9_@.:-]{4,32}), duplicates, empty cells, and numbers Excel
+wrote in scientific notation (8.68139E+14: format the column as text). --dry-run shows what
+would be created and touches neither the platform nor the ledger.
+
 Every batch call is journalled in the ledger before it is sent: if create is killed at any point,
 running it again recovers what the platform already made and creates nothing twice.
 
@@ -31,6 +46,11 @@ TENCENTCLOUD_REGION (default ap-guangzhou); for --platform aliyun ALIBABA_CLOUD_
 ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_REGION_ID (default cn-shanghai).`,
 		Example: `  # against the built-in emulator (iotburn sim cloud prints its keys)
   iotburn create --product ABCDEFGHIJ --names sn.csv --endpoint http://127.0.0.1:8443
+  # see first what a spreadsheet would create (no keys needed, nothing changes)
+  iotburn create --product ABCDEFGHIJ --names serials.xlsx --dry-run
+  # a file whose names column has a header iotburn does not know
+  iotburn create --product ABCDEFGHIJ --names export.csv --column "Board ID"
+  iotburn create --product ABCDEFGHIJ --names export.csv --column 3
   # against Tencent Cloud
   export TENCENTCLOUD_SECRET_ID=... TENCENTCLOUD_SECRET_KEY=...
   iotburn create --product ABCDEFGHIJ --names sn.txt
@@ -38,13 +58,39 @@ ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_REGION_ID (default cn-shanghai).`
   iotburn create --platform aliyun --product a1Xyz --names imei.csv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Everything about the options and the file is settled before the
+			// platform or the ledger is touched.
+			if err := pf.check(); err != nil {
+				return withKind(errUsage, err)
+			}
+			hm, err := devnames.ParseHeaderMode(header)
+			if err != nil {
+				return withKind(errUsage, err)
+			}
+			rule, err := devnames.PlatformRule(pf.platform)
+			if err != nil {
+				return withKind(errUsage, err)
+			}
+			file, err := devnames.ReadFile(names, devnames.Options{Column: column, Header: hm, Rule: rule})
+			if err != nil {
+				return withKind(errUsage, fmt.Errorf("%w\nnothing was created", err))
+			}
+			if dryRun {
+				return createDryRun(g, &pf, names, file)
+			}
 			platform, err := pf.client()
 			if err != nil {
 				return err
 			}
-			list, err := provision.ReadNamesFile(names, platform.ValidateName)
-			if err != nil {
-				return err
+			list := file.Values()
+			for _, n := range file.Names {
+				// The client's own rule too: it is the one the platform call is held to.
+				if err := platform.ValidateName(n.Value); err != nil {
+					return withKind(errUsage, fmt.Errorf("%s %s %d: %w\nnothing was created", names, file.Source.Unit(), n.Line, err))
+				}
+			}
+			if !g.json {
+				fmt.Fprintf(g.out, "%d names from %s of %s\n", len(list), file.Source, names)
 			}
 			l, err := g.openLedger()
 			if err != nil {
@@ -80,7 +126,7 @@ ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_REGION_ID (default cn-shanghai).`
 					"platform": platform.Name(), "product": pf.product,
 					"requested": res.Requested, "skipped": res.Skipped, "healed": res.Healed,
 					"created": res.Created, "failed": res.Failed, "calls": res.Calls,
-					"seconds": elapsed.Seconds(),
+					"seconds": elapsed.Seconds(), "names_source": sourceJSON(names, file.Source),
 				}
 				if err != nil {
 					out["error"] = err.Error()
@@ -97,7 +143,7 @@ ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_REGION_ID (default cn-shanghai).`
 				if len(res.Failed) > 0 {
 					fmt.Fprintf(g.out, "refused by the platform (%d):\n  %s\n", len(res.Failed), strings.Join(res.Failed, "\n  "))
 				}
-				fmt.Fprintf(g.out, "secrets are in %s (keep it safe: it is the only copy)\n", l.Path())
+				fmt.Fprintf(g.out, "secrets are in %s (keep it safe: it is the only copy; `iotburn ledger backup FILE` copies it)\n", l.Path())
 			}
 			if err != nil {
 				return err
@@ -109,7 +155,73 @@ ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_REGION_ID (default cn-shanghai).`
 		},
 	}
 	pf.register(c, true)
-	c.Flags().StringVar(&names, "names", "", "file of device names: a plain list or a CSV (required)")
+	c.Flags().StringVar(&names, "names", "", "file of device names: a plain list, CSV (any of the usual encodings) or .xlsx (required)")
+	c.Flags().StringVar(&column, "column", "", "the names column: its header (any case) or its number from 1 (default: the DeviceName/SN/IMEI/MAC column)")
+	c.Flags().StringVar(&header, "header", "auto", "whether the first row is a header: auto, yes or no")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "print what would be created and create nothing (no cloud keys needed; the ledger is only read)")
 	_ = c.MarkFlagRequired("names")
 	return c
+}
+
+// sourceJSON is what was read from a names file, for --json.
+func sourceJSON(path string, s devnames.Source) map[string]any {
+	out := map[string]any{"file": path, "kind": s.Kind, "column": s.Column, "column_name": s.ColumnName,
+		"header_line": s.HeaderLine, "columns": s.Columns}
+	if s.Kind == "xlsx" {
+		out["sheet"] = s.Sheet
+	} else {
+		out["encoding"] = s.Encoding
+		out["separator"] = string(s.Separator)
+	}
+	return out
+}
+
+// createDryRun prints what create would do with file: each name, new or
+// already in the ledger (which is only read, and only if it exists).
+func createDryRun(g *globals, pf *platformFlags, path string, file devnames.List) error {
+	known := map[string]bool{}
+	ledgerNote := "no ledger at " + g.ledger + " yet: every name is new"
+	if _, err := os.Stat(g.ledger); err == nil {
+		l, err := ledger.OpenReadOnly(g.ledger)
+		if err != nil {
+			return withKind(errLedger, err)
+		}
+		known, err = l.KnownNames(pf.platform, pf.product)
+		l.Close()
+		if err != nil {
+			return err
+		}
+		ledgerNote = "names already in " + g.ledger + " are skipped, as create skips them"
+	}
+	create := 0
+	for _, n := range file.Names {
+		if !known[n.Value] {
+			create++
+		}
+	}
+	if g.json {
+		for _, n := range file.Names {
+			action := "create"
+			if known[n.Value] {
+				action = "skip"
+			}
+			if err := g.printJSON(map[string]any{"type": "name", "device_name": n.Value, "line": n.Line, "action": action}); err != nil {
+				return err
+			}
+		}
+		return g.printJSON(map[string]any{"type": "summary", "dry_run": true, "platform": pf.platform, "product": pf.product,
+			"names": len(file.Names), "would_create": create, "already_in_ledger": len(file.Names) - create,
+			"names_source": sourceJSON(path, file.Source)})
+	}
+	fmt.Fprintf(g.out, "dry run: %d names from %s of %s\n", len(file.Names), file.Source, path)
+	fmt.Fprintf(g.out, "%s %s: would create %d, %d already in the ledger (%s)\n", pf.platform, pf.product, create, len(file.Names)-create, ledgerNote)
+	for _, n := range file.Names {
+		mark := "create"
+		if known[n.Value] {
+			mark = "skip  "
+		}
+		fmt.Fprintf(g.out, "  %s %s %d  %s\n", mark, file.Source.Unit(), n.Line, n.Value)
+	}
+	fmt.Fprintln(g.out, "nothing was created (dry run)")
+	return nil
 }

@@ -312,7 +312,7 @@ func pick(recs []record, src Source, o Options) (List, error) {
 		v := strings.TrimSpace(cell(r, colNum-1))
 		switch {
 		case v == "" && blank(r):
-			add(r, v, ErrEmpty, fmt.Sprintf("empty %s: remove it or fill it in", unit))
+			add(r, v, ErrEmpty, fmt.Sprintf("empty name: the %s is blank: remove it or fill it in", unit))
 			continue
 		case v == "":
 			add(r, v, ErrEmpty, "empty name: fill it in or remove the "+unit)

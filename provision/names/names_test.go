@@ -167,7 +167,7 @@ func TestReadRefused(t *testing.T) {
 		{name: "scientific, no fraction", in: b("1E+15\n"), kind: ErrScientific, want: []string{"line 1"}},
 		{name: "duplicate", in: b("a1\nb2\na1\n"), kind: ErrDuplicate, want: []string{"line 3", "duplicate of line 1"}},
 		{name: "duplicate under a header", in: b("Index,SN\n1,S1\n2,S2\n3,S1\n"), kind: ErrDuplicate, want: []string{"line 4", "duplicate of line 2"}},
-		{name: "empty middle line", in: b("a1\n\nb2\n"), kind: ErrEmpty, want: []string{"line 2", "empty line"}},
+		{name: "empty middle line", in: b("a1\n\nb2\n"), kind: ErrEmpty, want: []string{"line 2", "empty name", "line is blank"}},
 		{name: "empty names cell", in: b("SN,Remark\nS1,ok\n,forgot\n"), kind: ErrEmpty, want: []string{"line 3", "empty name"}},
 		{name: "too long for Tencent", in: b("ok\n" + strings.Repeat("x", 49) + "\n"), kind: ErrInvalid, want: []string{"line 2"}},
 		{name: "space", in: b("ok1\nsp ace\nslash/\n"), kind: ErrInvalid, want: []string{"2 bad name(s)", "line 2", "line 3"}},
