@@ -57,7 +57,7 @@ type esp32Stub struct {
 	outN   int
 
 	// RAM upload (stub_commands.c handle_mem_*).
-	memSet       bool
+	memSet       bool // mem_offset != NULL
 	memRemaining uint32
 
 	chipSize uint32    // SPIParamCfg's chip size: FLASH_MAX_SIZE at start, then SPI_SET_PARAMS
@@ -307,13 +307,16 @@ func (s *esp32Stub) command(buf []byte) {
 	case romReadReg:
 		errCode = s.verifyLen(dataLen, 4) // read above, into the header
 	case romMemBegin:
-		errCode = or(s.verifyLen(dataLen, 16), func() byte { s.memSet, s.memRemaining = true, w(0); return 0 })
+		// handle_mem_begin keeps the address as a pointer: at 0 it is NULL,
+		// and MEM_DATA then answers ESP_NOT_IN_FLASH_MODE.
+		errCode = or(s.verifyLen(dataLen, 16), func() byte { s.memSet, s.memRemaining = w(3) != 0, w(0); return 0 })
 	case romMemData:
 		errCode = s.memData(uint32(payload))
 	case romMemEnd:
 		errCode = or(s.verifyLen(dataLen, 8), s.memFinish)
 	case stubRunUserCode:
-		// cmd_loop returns without an answer: the chip runs its app.
+		// cmd_loop returns with the answer's header sent and nothing more:
+		// the chip goes on to run its app.
 		s.c.dead = true
 		return
 	}

@@ -19,7 +19,8 @@ import (
 // Makefile builds miniz.c only for the ESP8266) produces. No published figure
 // was found (esptool's issues and docs give end-to-end rates that mix in the
 // UART and the flash); 500 kB/s is a deliberately harsh guess: tinfl at a few
-// tens of cycles an output byte on a 40 MHz ROM clock would be 1–2 MB/s.
+// tens of cycles an output byte would give 1–2 MB/s even if the ROM ran the
+// CPU from the 40 MHz crystal (assumed, not looked up).
 const esp32InflateRate = 500_000
 
 // inflateTime is the CPU time for n bytes of inflater output.
@@ -200,8 +201,8 @@ func esp32AccountFor(flashPath string) *esp32Account {
 	return a.(*esp32Account)
 }
 
-// ESP32Busy is what this esp32 board has been charged since the simulator
-// started it (zero for other kinds).
+// ESP32Busy is what this esp32 board has been charged since this process
+// first plugged it in (zero for other kinds).
 func (b *Board) ESP32Busy() ESP32Busy {
 	if b.kind != "esp32" {
 		return ESP32Busy{}
