@@ -6,11 +6,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/iotburn/iotburn/burner/flashmap"
 	"github.com/iotburn/iotburn/provision"
+	"github.com/iotburn/iotburn/provision/ledger"
 	"github.com/iotburn/iotburn/registry"
 	"github.com/iotburn/iotburn/templates"
 	"github.com/iotburn/iotburn/templates/nvs"
@@ -114,11 +116,24 @@ func newImageCmd(g *globals) *cobra.Command {
 		perProduct      bool
 		table, partName string
 		tableOffset     string
+		bound, again    bool
+		count           int
 	)
 	c := &cobra.Command{
 		Use:   "image --format F --out DIR",
 		Short: "Render credential images from the ledger, without a line",
-		Long: `image writes one file per device (or just --device NAME) in the chosen format, 0600:
+		Long: `image writes one file per device (or just --device NAME) in the chosen format, 0600.
+
+An image flashed with another tool takes its credential out of the line's hands, so image keeps
+the promise that no credential is ever in two boards:
+  (default)      free credentials only (--count N of them, oldest first; all without it), each
+                 recorded as exported in the ledger: the line never gives it to a board
+  --exported     the credentials exported before, written again (lost files, a run cut short)
+  --bound        the credentials already on boards, each for its own board (re-flashing it);
+                 --json names the board of each file
+A credential on a board is never written for anything but that board.
+
+Formats:
   tencent-at     the Tencent IoT AT firmware's AT+TCDEVINFOSET command
   tencent-json   the Tencent C device SDK's device_info.json
   aliyun-at      the Alibaba IoT AT modules' AT+IDMAU command
@@ -130,8 +145,11 @@ func newImageCmd(g *globals) *cobra.Command {
 
 With --format nvs --from-csv FILE it is a drop-in for Espressif's generator: the same CSV
 (namespace/data/file rows, every encoding) in, the same bytes out, to the file --out names.`,
-		Example: `  iotburn image --format tencent-json --product ABCDEFGHIJ --out images/
+		Example: `  iotburn image --format tencent-json --product ABCDEFGHIJ --out images/            # every free one, exported
+  iotburn image --format tencent-json --product ABCDEFGHIJ --count 50 --out images/ # 50 free ones, exported
   iotburn image --format tencent-at --product ABCDEFGHIJ --device dev001 --out images/
+  iotburn image --format tencent-json --product ABCDEFGHIJ --exported --out images/ # write those again
+  iotburn image --format tencent-at --product ABCDEFGHIJ --bound --json --out reflash/
   iotburn image --format nvs --product ABCDEFGHIJ --size 0x6000 --out images/
   iotburn image --format nvs --from-csv mfg.csv --size 0x6000 --nvs-version 2 --out nvs.bin
   iotburn image --format template:my.cfg.tmpl --product ABCDEFGHIJ --out images/
@@ -158,6 +176,9 @@ With --format nvs --from-csv FILE it is a drop-in for Espressif's generator: the
 			if err := pf.check(); err != nil {
 				return err
 			}
+			if err := checkExportFlags(perProduct, bound, again, count, device); err != nil {
+				return err
+			}
 			var f templates.Format
 			var err error
 			if format == "nvs" {
@@ -174,45 +195,22 @@ With --format nvs --from-csv FILE it is a drop-in for Espressif's generator: the
 			if perProduct {
 				return writePerProduct(cmd, g, &pf, f, outDir)
 			}
+			if err := writableDir(outDir); err != nil {
+				return err
+			}
 			l, err := g.openExistingLedger()
 			if err != nil {
 				return err
 			}
 			defer l.Close()
-			var written []string
-			write := func(c registry.Credential) error {
-				img, err := f.Render(c)
-				if err != nil {
-					return err
-				}
-				path := filepath.Join(outDir, c.DeviceName+f.Ext())
-				if err := provision.WriteSecretFile(path, img); err != nil {
-					return err
-				}
-				written = append(written, path)
-				if g.json {
-					return g.printJSON(map[string]string{"device_name": c.DeviceName, "file": path, "secret_fingerprint": registry.Fingerprint(c.DeviceSecret)})
-				}
-				return nil
+			kind := ledger.ExportFree
+			switch {
+			case bound:
+				kind = ledger.ExportBound
+			case again:
+				kind = ledger.ExportAgain
 			}
-			if device != "" {
-				c, err := l.Credential(pf.platform, pf.product, device)
-				if err != nil {
-					return err
-				}
-				if err := write(c); err != nil {
-					return err
-				}
-			} else if err := l.Credentials(pf.platform, pf.product, write); err != nil {
-				return err
-			}
-			if len(written) == 0 {
-				return errors.New("no devices in the ledger for this product: run `iotburn create` first")
-			}
-			if !g.json {
-				fmt.Fprintf(g.out, "wrote %d %s image(s) to %s (0600: they hold secrets)\n", len(written), f.Name(), outDir)
-			}
-			return nil
+			return exportImages(g, l, ledger.ExportRequest{Platform: pf.platform, Product: pf.product, Kind: kind, Device: device, Max: count}, f, outDir)
 		},
 	}
 	pf.register(c, false)
@@ -223,6 +221,9 @@ With --format nvs --from-csv FILE it is a drop-in for Espressif's generator: the
 	c.Flags().StringVar(&table, "partition-table", "", "nvs: size each image for its partition in this table (ESP-IDF CSV or binary)")
 	c.Flags().StringVar(&partName, "partition-name", provision.DefaultPartitionName, "nvs: the partition's name in --partition-table")
 	c.Flags().StringVar(&tableOffset, "partition-table-offset", "0x8000", "nvs: where --partition-table sits in flash")
+	c.Flags().BoolVar(&bound, "bound", false, "only the credentials already on boards, each for its own board (to re-flash those boards)")
+	c.Flags().BoolVar(&again, "exported", false, "only the credentials exported before, written again")
+	c.Flags().IntVar(&count, "count", 0, "export at most N free credentials (default: every free one)")
 	c.Flags().BoolVar(&perProduct, "per-product", false, "one image for every board of the product: its ProductSecret (fetched from the platform), no device name or secret (for firmware that names itself and registers)")
 	return c
 }
@@ -288,5 +289,121 @@ func writePerProduct(cmd *cobra.Command, g *globals, pf *platformFlags, f templa
 		return g.printJSON(map[string]string{"product": pf.product, "file": path, "secret_fingerprint": registry.Fingerprint(p.Secret)})
 	}
 	fmt.Fprintf(g.out, "wrote %s, the %s image for every board of %s (0600: it holds the product secret)\n", path, f.Name(), pf.product)
+	return nil
+}
+
+// checkExportFlags refuses export flags that contradict each other, before
+// anything is read or written.
+func checkExportFlags(perProduct, bound, again bool, count int, device string) error {
+	switch {
+	case perProduct && (bound || again || count != 0 || device != ""):
+		return usagef("--per-product writes the product's one image: it takes no --bound, --exported, --count or --device")
+	case bound && again:
+		return usagef("--bound and --exported choose different credentials: give one")
+	case count < 0:
+		return usagef("--count %d: give how many free credentials to export, or leave it out for all", count)
+	case count > 0 && (bound || again || device != ""):
+		return usagef("--count goes with free credentials of the whole product, not with --bound, --exported or --device")
+	}
+	return nil
+}
+
+// writableDir makes dir (0700) and proves a file can be written there, so an
+// export is not recorded for files that cannot be written.
+func writableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return usagef("--out %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".iotburn-probe-*")
+	if err != nil {
+		return usagef("--out %s cannot be written: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// exportImages records the export in the ledger first, then writes each
+// image. That order keeps the promise whatever happens: a crash in between
+// leaves credentials recorded as exported without files (`--exported`
+// writes them), never a file whose credential the line may still give to a
+// board. The first image is rendered inside the ledger's transaction, so a
+// format that cannot render records nothing.
+func exportImages(g *globals, l *ledger.Ledger, r ledger.ExportRequest, f templates.Format, outDir string) error {
+	r.Station, _ = os.Hostname()
+	r.Note = fmt.Sprintf("%s image to %s", f.Name(), outDir)
+	rendered := false
+	r.Check = func(c registry.Credential) error {
+		if rendered {
+			return nil
+		}
+		rendered = true
+		if _, err := f.Render(c); err != nil {
+			return fmt.Errorf("render %s for %s: %w (nothing was exported)", f.Name(), c.DeviceName, err)
+		}
+		return nil
+	}
+	items, err := l.Export(r)
+	switch {
+	case errors.Is(err, ledger.ErrNoCredentials):
+		return err
+	case errors.Is(err, ledger.ErrTaken), errors.Is(err, ledger.ErrNotFound), errors.Is(err, ledger.ErrVoid), errors.Is(err, ledger.ErrState):
+		return withKind(errUsage, err)
+	case err != nil:
+		return withKind(errLedger, err)
+	}
+	newly := 0
+	for i, it := range items {
+		c := it.Cred
+		path := filepath.Join(outDir, c.DeviceName+f.Ext())
+		img, err := f.Render(c)
+		if err == nil {
+			err = provision.WriteSecretFile(path, img)
+		}
+		if err != nil {
+			left := make([]string, 0, len(items)-i)
+			for _, rest := range items[i:] {
+				left = append(left, rest.Cred.DeviceName)
+			}
+			return fmt.Errorf("%s: %w\n%d of %d image(s) written; %s recorded as exported but not written: "+
+				"fix the cause and run `iotburn image --exported` to write them, or void them (`iotburn ledger void`)",
+				c.DeviceName, err, i, len(items), strings.Join(left, ", "))
+		}
+		exported := r.Kind == ledger.ExportFree && it.From == ledger.Created
+		if exported {
+			newly++
+		}
+		if g.json {
+			out := map[string]any{"device_name": c.DeviceName, "file": path, "secret_fingerprint": registry.Fingerprint(c.DeviceSecret),
+				"state_before": string(it.From), "exported": exported}
+			if it.HWID != "" {
+				out["hw_id"] = it.HWID
+			}
+			if err := g.printJSON(out); err != nil {
+				return err
+			}
+		} else if r.Kind == ledger.ExportBound {
+			fmt.Fprintf(g.out, "  %s  for board %s (%s)\n", path, it.HWID, it.From)
+		}
+	}
+	if g.json {
+		return nil
+	}
+	switch r.Kind {
+	case ledger.ExportBound:
+		fmt.Fprintf(g.out, "wrote %d %s image(s) to %s of credentials already on boards, each for its own board only (0600: they hold secrets)\n", len(items), f.Name(), outDir)
+	default:
+		counts, err := l.Counts(r.Platform, r.Product)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(g.out, "wrote %d %s image(s) to %s (0600: they hold secrets)", len(items), f.Name(), outDir)
+		if newly > 0 {
+			fmt.Fprintf(g.out, "; %d credential(s) newly exported: the line will never give them to a board (%d free left for the line)", newly, counts.Free)
+		}
+		if again := len(items) - newly; again > 0 {
+			fmt.Fprintf(g.out, "; %d exported before, written again", again)
+		}
+		fmt.Fprintln(g.out)
+	}
 	return nil
 }

@@ -2,8 +2,14 @@ package cmd
 
 import (
 	"encoding/csv"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,7 +22,8 @@ func newLedgerCmd(g *globals) *cobra.Command {
 		Use:   "ledger",
 		Short: "Look into the books: devices, secrets and boards",
 	}
-	c.AddCommand(newLedgerStatusCmd(g), newLedgerVoidCmd(g), newLedgerReleaseCmd(g), newLedgerExportCmd(g))
+	c.AddCommand(newLedgerStatusCmd(g), newLedgerVoidCmd(g), newLedgerReleaseCmd(g), newLedgerExportCmd(g),
+		newLedgerCheckCmd(g), newLedgerBackupCmd(g), newLedgerMigrateCmd(g))
 	return c
 }
 
@@ -24,7 +31,16 @@ func newLedgerStatusCmd(g *globals) *cobra.Command {
 	var pf platformFlags
 	c := &cobra.Command{
 		Use:   "status",
-		Short: "Count credentials and boards by state",
+		Short: "Count credentials and boards by state, and say what an interrupted run left",
+		Long: `status counts the product's credentials by state (free, exported, and the boards' states), then
+names what an interrupted run left behind, with what the next run will do with each:
+  boards left burning (a run killed, or stopped by a second Ctrl-C, mid-write) or reserved
+  (claimed, nothing written yet): plugged in again, each gets the same credential back and is
+  burned again; never a new one. A board that is gone for good: void (burning) or release
+  (reserved) its credential, as each line says.
+  create requests left open (create killed mid-call): the next create for that product asks the
+  platform what became of them before creating anything.
+On a line running now, boards in flight show as burning too.`,
 		Example: `  iotburn ledger status
   iotburn ledger status --product ABCDEFGHIJ --json`,
 		Args: cobra.NoArgs,
@@ -42,12 +58,33 @@ func newLedgerStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			left, err := l.Interrupted(platform, pf.product)
+			if err != nil {
+				return err
+			}
+			open, err := l.OpenRequests(platform, pf.product)
+			if err != nil {
+				return err
+			}
 			if g.json {
 				byState := map[string]int{}
 				for s, n := range counts.ByState {
 					byState[string(s)] = n
 				}
-				return g.printJSON(map[string]any{"ledger": l.Path(), "total": counts.Total, "free": counts.Free, "by_state": byState})
+				units := []map[string]any{}
+				for _, it := range left {
+					u := it.Unit
+					units = append(units, map[string]any{"hw_id": u.HWID, "platform": u.Cred.Platform, "product": u.Cred.ProductID,
+						"device_name": u.Cred.DeviceName, "state": string(u.State), "station": u.Station, "port": u.Port,
+						"attempts": u.Attempts, "since": u.UpdatedAt, "next": it.Next})
+				}
+				reqs := []map[string]any{}
+				for _, r := range open {
+					reqs = append(reqs, map[string]any{"request": r.ID, "platform": r.Platform, "product": r.Product, "names": len(r.Names),
+						"task_id": r.TaskID, "since": r.CreatedAt, "next": openRequestNext(r)})
+				}
+				return g.printJSON(map[string]any{"ledger": l.Path(), "total": counts.Total, "free": counts.Free, "by_state": byState,
+					"interrupted": units, "open_requests": reqs})
 			}
 			fmt.Fprintf(g.out, "ledger %s\n", l.Path())
 			fmt.Fprintf(g.out, "  %-10s %6d\n", "devices", counts.Total)
@@ -58,7 +95,30 @@ func newLedgerStatusCmd(g *globals) *cobra.Command {
 			}
 			sort.Slice(states, func(i, j int) bool { return stateOrder(states[i]) < stateOrder(states[j]) })
 			for _, s := range states {
-				fmt.Fprintf(g.out, "  %-10s %6d\n", s, counts.ByState[ledger.State(s)])
+				note := ""
+				if ledger.State(s) == ledger.Exported {
+					note = "  (images handed out for flashing elsewhere: never given to a board here)"
+				}
+				fmt.Fprintf(g.out, "  %-10s %6d%s\n", s, counts.ByState[ledger.State(s)], note)
+			}
+			if len(left) > 0 {
+				fmt.Fprintf(g.out, "\n%d board(s) left half-done by an interrupted run (or in flight on a line running now):\n", len(left))
+				for _, it := range left {
+					u := it.Unit
+					where := u.Port
+					if u.Station != "" {
+						where = u.Station + " " + u.Port
+					}
+					fmt.Fprintf(g.out, "  %s  %s  device %s  on %s since %s, %d attempt(s)\n    next: %s\n",
+						u.HWID, u.State, u.Cred.DeviceName, where, u.UpdatedAt.Local().Format("2006-01-02 15:04:05"), u.Attempts, it.Next)
+				}
+			}
+			if len(open) > 0 {
+				fmt.Fprintf(g.out, "\n%d create request(s) left open by an interrupted create:\n", len(open))
+				for _, r := range open {
+					fmt.Fprintf(g.out, "  request %d  %s/%s  %d names  since %s\n    next: %s\n",
+						r.ID, r.Platform, r.Product, len(r.Names), r.CreatedAt.Local().Format("2006-01-02 15:04:05"), openRequestNext(r))
+				}
 			}
 			return nil
 		},
@@ -68,7 +128,7 @@ func newLedgerStatusCmd(g *globals) *cobra.Command {
 }
 
 func stateOrder(s string) int {
-	for i, v := range []ledger.State{ledger.Created, ledger.Reserved, ledger.Burning, ledger.Burned, ledger.Verified, ledger.Failed, ledger.Void} {
+	for i, v := range ledger.States {
 		if string(v) == s {
 			return i
 		}
@@ -205,4 +265,169 @@ func newLedgerExportCmd(g *globals) *cobra.Command {
 	pf.register(c, true)
 	c.Flags().BoolVar(&includeSecrets, "include-secrets", false, "add each device secret (the output is then as sensitive as the ledger)")
 	return c
+}
+
+// openRequestNext is what the next `create` does with a request a crash left
+// open (provision.Create heals every open request of its product first).
+func openRequestNext(r ledger.Request) string {
+	task := "no task id was recorded: the call may not have reached the platform"
+	if r.TaskID != "" {
+		task = "task " + r.TaskID
+	}
+	return fmt.Sprintf("the next `iotburn create --platform %s --product %s --names FILE` (any names file) asks the platform what became of these %d names (%s) and stores their secrets before creating anything; nothing is created twice",
+		r.Platform, r.Product, len(r.Names), task)
+}
+
+func newLedgerCheckCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check",
+		Short: "Check the ledger: SQLite's integrity and every invariant of the books",
+		Long: `check reads the ledger (it changes nothing, and runs while a batch writes) and tests:
+  SQLite's integrity_check and foreign_key_check;
+  every taken credential on exactly one board, no board on a free or exported credential,
+  void boards and void credentials agreeing, every board in the state its last event says;
+  no create request left open by an interrupted create;
+  the schema current, with the triggers that guard the books in place.
+Each problem is printed with what to do; the exit status is non-zero (3) if there is any.`,
+		Example: `  iotburn ledger check
+  iotburn --ledger /srv/line1/iotburn.db ledger check --json   # one object a problem, then a summary`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := g.openReadOnlyLedger()
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			problems, err := l.Check(cmd.Context())
+			if err != nil {
+				return withKind(errLedger, err)
+			}
+			v, _ := l.SchemaVersion()
+			if g.json {
+				for _, p := range problems {
+					if err := g.printJSON(map[string]any{"type": "problem", "code": p.Code, "message": p.Message, "fix": p.Fix}); err != nil {
+						return err
+					}
+				}
+				if err := g.printJSON(map[string]any{"type": "summary", "ledger": l.Path(), "schema_version": v, "problems": len(problems), "ok": len(problems) == 0}); err != nil {
+					return err
+				}
+			} else {
+				for _, p := range problems {
+					fmt.Fprintf(g.out, "PROBLEM %s: %s\n  fix: %s\n", p.Code, p.Message, p.Fix)
+				}
+				if len(problems) == 0 {
+					fmt.Fprintf(g.out, "ledger %s: ok (integrity, invariants, no open requests, schema version %d)\n", l.Path(), v)
+				}
+			}
+			if len(problems) > 0 {
+				codes := make([]string, len(problems))
+				for i, p := range problems {
+					codes[i] = p.Code
+				}
+				return &exitError{kind: errLedger, err: fmt.Errorf("ledger %s: %d problem(s): %s", l.Path(), len(problems), strings.Join(codes, ", "))}
+			}
+			return nil
+		},
+	}
+}
+
+func newLedgerBackupCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "backup FILE",
+		Short: "Copy the ledger, consistently, while the line runs",
+		Long: `backup writes a copy of the ledger to FILE with SQLite's VACUUM INTO: the books at one instant,
+even while a batch is writing (it does not stop the line). FILE is created 0600, since it holds
+every secret, and never overwritten: give a new name each time. The copy is read back and
+integrity-checked before backup reports success; a failed backup leaves no file.
+To restore, stop the line and put the copy in the ledger's place (with --ledger, or by name).`,
+		Example: `  iotburn ledger backup /mnt/usb/iotburn-$(date +%Y%m%d-%H%M).db
+  iotburn --ledger line1.db ledger backup line1-backup.db --json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("backup takes one argument, the file to write, e.g. `iotburn ledger backup iotburn-backup.db`")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dest := args[0]
+			if _, err := os.Lstat(dest); err == nil {
+				return usagef("%s already exists: a backup never overwrites a file: give a new name", dest)
+			}
+			if filepath.Clean(dest) == filepath.Clean(g.ledger) {
+				return usagef("%s is the ledger itself: give another file", dest)
+			}
+			l, err := g.openReadOnlyLedger()
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			start := time.Now()
+			info, err := l.Backup(cmd.Context(), dest)
+			if errors.Is(err, fs.ErrExist) {
+				return withKind(errUsage, err)
+			}
+			if err != nil {
+				return withKind(errLedger, err)
+			}
+			if g.json {
+				return g.printJSON(map[string]any{"backup": info.Path, "ledger": l.Path(), "bytes": info.Bytes, "schema_version": info.Version,
+					"credentials": info.Credentials, "units": info.Units, "events": info.Events, "seconds": time.Since(start).Seconds()})
+			}
+			fmt.Fprintf(g.out, "backed up %s to %s: %d bytes, %d credentials, %d boards, %d events, integrity ok (0600: it holds every secret)\n",
+				l.Path(), info.Path, info.Bytes, info.Credentials, info.Units, info.Events)
+			return nil
+		},
+	}
+}
+
+func newLedgerMigrateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Bring the ledger's schema up to this iotburn's version",
+		Long: `migrate upgrades an existing ledger file in place to the schema this iotburn writes, each step in
+one transaction (a crash leaves the previous version intact). Any command that writes the ledger
+does the same on opening it; migrate does only that, and says what it did. Back up first.`,
+		Example: `  iotburn ledger backup before-upgrade.db && iotburn ledger migrate`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ro, err := g.openReadOnlyLedger()
+			if err != nil {
+				return err
+			}
+			from, err := ro.SchemaVersion()
+			ro.Close()
+			if err != nil {
+				return withKind(errLedger, err)
+			}
+			l, err := g.openExistingLedger()
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			to, err := l.SchemaVersion()
+			if err != nil {
+				return withKind(errLedger, err)
+			}
+			if g.json {
+				return g.printJSON(map[string]any{"ledger": l.Path(), "from": from, "to": to})
+			}
+			if from == to {
+				fmt.Fprintf(g.out, "ledger %s: schema version %d, current: nothing to do\n", l.Path(), to)
+			} else {
+				fmt.Fprintf(g.out, "ledger %s: schema version %d -> %d\n", l.Path(), from, to)
+			}
+			return nil
+		},
+	}
+}
+
+// openReadOnlyLedger opens an existing ledger without migrating it or
+// writing anything (check, backup).
+func (g *globals) openReadOnlyLedger() (*ledger.Ledger, error) {
+	if _, err := os.Stat(g.ledger); err != nil {
+		return nil, withKind(errLedger, fmt.Errorf("no ledger at %s: point --ledger at yours", g.ledger))
+	}
+	l, err := ledger.OpenReadOnly(g.ledger)
+	return l, withKind(errLedger, err)
 }
