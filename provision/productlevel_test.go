@@ -200,7 +200,7 @@ func TestModePreregisteredAliyun(t *testing.T) {
 		t.Fatalf("platform status %+v", st)
 	}
 	_, vr = w.run(t, "aliyun", ModePreregistered, w.secret(t, "aliyun"), false)
-	if vr.Failed != 1 || !failuresMention(vr, "already activated") {
+	if vr.Failed != 1 || !failuresMention(vr, "6289") || !failuresMention(vr, "device is already active") {
 		t.Fatalf("second verify %+v: want the platform's refusal of an activated device", vr)
 	}
 }

@@ -117,14 +117,18 @@ var tcLegacyCodes = map[string]int{
 }
 
 // Aliyun /auth/register/device refusal codes. The reference confirms only
-// code 200 for success; the refusal numbers are the emulator's own
-// [NOT FROM A SOURCE]. The same reasons refuse an MQTT registration's CONNECT.
+// code 200 for success. 6289 for a device already activated is the one
+// sourced number: iotkit's 一型一密 docs show the cloud's answer to a second
+// registration, `_fetch_dynreg_http_resp(110): Http Response Payload:
+// {"code":6289,"message":"device is already active"}` (copies in the public
+// code index; no repository named). The other numbers are the emulator's
+// own [NOT FROM A SOURCE]. The same reasons refuse an MQTT registration's CONNECT.
 const (
 	aliRegBadParam         = 460
 	aliRegDeviceNotFound   = 6100
 	aliRegProductNotFound  = 6250
-	aliRegAlreadyActivated = 6288
-	aliRegDisabled         = 6289
+	aliRegAlreadyActivated = 6289
+	aliRegDisabled         = 6288
 	aliRegFreeDisabled     = 6290
 	aliRegTooManyClients   = 6291
 	aliRegSignFailed       = 6292
@@ -528,7 +532,7 @@ func (e *Emulator) aliDynRegister(pk, dn, random, method, sign, transport string
 		if d = prod.devices[dn]; d == nil {
 			rerr = aliRegErr(aliRegDeviceNotFound, "The device %s does not exist in product %s: pre-registration needs the name created first.", dn, pk)
 		} else if d.Activated != 0 {
-			rerr = aliRegErr(aliRegAlreadyActivated, "The device %s is already activated: reset it before registering again.", dn)
+			rerr = aliRegErr(aliRegAlreadyActivated, "device is already active")
 		}
 	}
 	if rerr != nil {

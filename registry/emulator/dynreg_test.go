@@ -231,8 +231,12 @@ func TestAliyunDynRegPreRegistration(t *testing.T) {
 	if st, _ := e.DeviceStatus("aliyun", aliTestProduct, "dev0001"); !st.Activated {
 		t.Fatal("not activated")
 	}
+	// iotkit's docs: {"code":6289,"message":"device is already active"}.
 	_, err = devauth.AliyunRegister(ctx, srv.URL, aliTestProduct, ps, "dev0001")
-	wantRefusal(t, err, "6288")
+	wantRefusal(t, err, "6289")
+	if re, _ := devauth.Refused(err); re.Message != "device is already active" {
+		t.Fatalf("message %q", re.Message)
+	}
 
 	_, err = devauth.AliyunRegister(ctx, srv.URL, aliTestProduct, "wrongProductSecr", "dev0002")
 	wantRefusal(t, err, "6292")
@@ -267,7 +271,7 @@ func TestAliyunDynRegPreRegistration(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = devauth.AliyunRegister(ctx, srv.URL, aliTestProduct, ps, "dev0002")
-	wantRefusal(t, err, "6289")
+	wantRefusal(t, err, "6288")
 }
 
 // Aliyun registration-free: ClientID + DeviceToken over MQTT regnwl, a
