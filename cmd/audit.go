@@ -53,7 +53,12 @@ Secrets are shown only as a fingerprint (first 8 hex digits of SHA-256) unless -
 				return err
 			}
 			if g.json {
-				return g.printJSON(map[string]any{"out": out, "units": sum.Units, "yield": sum.Yield, "boards_per_hour": sum.BoardsPerHour, "by_state": sum.ByState, "per_port": sum.PerPort})
+				byState := map[string]int{}
+				for st, n := range sum.ByState {
+					byState[string(st)] = n
+				}
+				return g.emit(auditSummary{Type: typeSummary, Command: "audit", File: out, Units: sum.Units, Yield: sum.Yield,
+					BoardsPerHour: sum.BoardsPerHour, ActiveSeconds: sum.Active.Seconds(), ByState: byState, PerPort: sum.PerPort})
 			}
 			fmt.Fprintf(g.out, "wrote %s: %d boards, yield %.1f%%, %.0f boards/hour\n", out, sum.Units, 100*sum.Yield, sum.BoardsPerHour)
 			return nil

@@ -129,8 +129,11 @@ func lineFormat(platform, name string) (templates.Format, error) {
 func runLine(cmd *cobra.Command, g *globals, total int, o provision.LineOptions) error {
 	var screen *lineScreen
 	show := func(e provision.Event) {
-		if e.Stage.Done() {
-			_ = g.printJSON(e)
+		switch {
+		case e.Stage.Done():
+			_ = g.emit(newBoardEvent(e))
+		case e.Stage == provision.StageWrite && e.BytesTotal > 0:
+			_ = g.emit(progressLine{Type: typeProgress, Time: e.Time, Port: e.Port, HWID: e.HWID, DeviceName: e.DeviceName, BytesDone: e.BytesDone, BytesTotal: e.BytesTotal})
 		}
 	}
 	if !g.json {
@@ -154,7 +157,7 @@ func runLine(cmd *cobra.Command, g *globals, total int, o provision.LineOptions)
 	if err != nil {
 		return err
 	}
-	if err := reportLine(g, res); err != nil {
+	if err := reportLine(g, cmd.Name(), res); err != nil {
 		return err
 	}
 	if cmd.Context().Err() != nil {
@@ -198,7 +201,7 @@ func lowCredentials(g *globals, o provision.LineOptions, note func(string)) func
 		warned = true
 		msg := fmt.Sprintf("%s product %s has %d names left: create more with `iotburn create --product %s --names FILE` before the line stops", o.Platform, o.Product, c.Free, o.Product)
 		if g.json {
-			_ = g.printJSON(map[string]any{"warning": msg, "free": c.Free})
+			_ = g.emit(warningLine{Type: typeWarning, Code: codeLowCredentials, Message: msg, Free: &c.Free})
 		} else {
 			note("warning: " + msg)
 		}
@@ -206,10 +209,10 @@ func lowCredentials(g *globals, o provision.LineOptions, note func(string)) func
 }
 
 // reportLine prints the line's totals; failed boards make the exit code 1.
-func reportLine(g *globals, res provision.LineResult) error {
+func reportLine(g *globals, command string, res provision.LineResult) error {
 	if g.json {
-		if err := g.printJSON(map[string]any{"summary": true, "burned": res.Burned, "skipped": res.Skipped, "failed": res.Failed,
-			"per_port": res.PerPort, "seconds": res.Elapsed.Seconds(), "stop": res.Stop}); err != nil {
+		if err := g.emit(lineSummary{Type: typeSummary, Command: command, Burned: res.Burned, Skipped: res.Skipped, Failed: res.Failed,
+			PerPort: res.PerPort, FailedPerPort: res.FailedPerPort, Seconds: res.Elapsed.Seconds(), Stop: res.Stop}); err != nil {
 			return err
 		}
 	} else {

@@ -30,7 +30,9 @@ when --nvs-gen points at it) and the peak memory of a 100,000-board audit workbo
 			defer os.RemoveAll(dir)
 			o.Dir = dir
 			if g.json {
-				o.Report = func(f bench.Figure) { _ = g.printJSON(f) }
+				o.Report = func(f bench.Figure) {
+					_ = g.emit(figureEvent{Type: typeEvent, Event: "figure", Name: f.Name, Value: f.Value, Reference: f.Reference, Target: f.Target, Met: f.Met})
+				}
 			} else {
 				o.Report = func(f bench.Figure) { fmt.Fprintf(g.errOut, "measured: %s\n", f.Name) }
 			}

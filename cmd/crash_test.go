@@ -251,7 +251,7 @@ func TestBatchCtrlCFinishesBoardsInFlight(t *testing.T) {
 	after := 0
 	for _, line := range strings.Split(out.String(), "\n") {
 		var e struct {
-			Stage string    `json:"stage"`
+			Stage string    `json:"event"`
 			Time  time.Time `json:"time"`
 		}
 		if json.Unmarshal([]byte(line), &e) == nil && e.Stage == "burned" && e.Time.After(signalled) {

@@ -60,8 +60,8 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
 				return fmt.Errorf("demo failed: %w (everything is in %s)", err, dir)
 			}
 			if g.json {
-				return g.printJSON(map[string]any{"dir": res.Dir, "ledger": res.Ledger, "audit": res.Audit, "boards": res.Boards,
-					"burned": res.Line.Burned, "skipped": res.Line.Skipped, "verified": res.Verified, "seconds": res.Elapsed.Seconds()})
+				return g.emit(demoSummary{Type: typeSummary, Command: "demo", Dir: res.Dir, Ledger: res.Ledger, Audit: res.Audit, Boards: res.Boards,
+					Burned: res.Line.Burned, Skipped: res.Line.Skipped, Verified: res.Verified, Seconds: res.Elapsed.Seconds()})
 			}
 			fmt.Fprintf(g.out, "\ndemo done in %.1fs: %d boards burned, %d verified.\n", res.Elapsed.Seconds(), res.Line.Burned+res.Line.Skipped, res.Verified)
 			fmt.Fprintf(g.out, "  ledger  %s   (iotburn --ledger %s ledger status)\n", res.Ledger, res.Ledger)

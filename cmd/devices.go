@@ -32,7 +32,7 @@ name, whether it is enabled and online, and when it was created. It never shows 
 					created = time.Unix(d.CreatedAt, 0).UTC().Format(time.RFC3339)
 				}
 				if g.json {
-					if err := g.printJSON(map[string]any{"device_name": d.DeviceName, "enabled": d.Enabled, "online": d.Online, "created_at": created}); err != nil {
+					if err := g.emit(deviceEvent{Type: typeEvent, Event: "device", DeviceName: d.DeviceName, Enabled: d.Enabled, Online: d.Online, CreatedAt: created}); err != nil {
 						return err
 					}
 					continue

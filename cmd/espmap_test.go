@@ -126,7 +126,7 @@ func TestBatchESP32UnsafeMaps(t *testing.T) {
 					t.Errorf("the refusal does not say %q:\n%v\n%s", w, err, out)
 				}
 			}
-			if strings.Contains(out, `"stage":"burned"`) {
+			if strings.Contains(out, `"event":"burned"`) {
 				t.Errorf("a board was burned:\n%s", out)
 			}
 			after := e.flashSums(t)
@@ -182,7 +182,7 @@ func TestBatchESP32FindsFctry(t *testing.T) {
 		e := newESPLine(t, 2)
 		app := writeFile(t, e.dir, "app.bin", string(appData))
 		out, err := e.batch(t, "--flash", "0x8000", goldenTable("odd_fctry.bin"), "--flash", "0x10000="+app)
-		if err != nil || strings.Count(out, `"stage":"burned"`) != 2 {
+		if err != nil || strings.Count(out, `"event":"burned"`) != 2 {
 			t.Fatalf("batch: %v\n%s", err, out)
 		}
 		check(t, e, map[int][]byte{0x8000: tableBin, 0x10000: appData})
@@ -211,7 +211,7 @@ func TestBatchESP32FindsFctry(t *testing.T) {
 			}
 		}
 		out, err := e.batch(t)
-		if err != nil || strings.Count(out, `"stage":"burned"`) != 2 {
+		if err != nil || strings.Count(out, `"event":"burned"`) != 2 {
 			t.Fatalf("batch: %v\n%s", err, out)
 		}
 		check(t, e, map[int][]byte{0x8000: tableBin, 0x10000: appData})

@@ -68,7 +68,7 @@ func TestBatchWarnsWhenNamesRunLow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Count(out, `"warning"`) != 1 || !strings.Contains(out, "has 2 names left") && !strings.Contains(out, "has 3 names left") {
+	if strings.Count(out, `"type":"warning"`) != 1 || !strings.Contains(out, "has 2 names left") && !strings.Contains(out, "has 3 names left") {
 		t.Fatalf("want one warning about the names left:\n%s", out)
 	}
 }

@@ -44,10 +44,10 @@ func TestByHandLine(t *testing.T) {
 	if err != nil {
 		t.Fatalf("batch: %v\n%s", err, out)
 	}
-	if got := strings.Count(out, `"stage":"burned"`); got != 8 {
+	if got := strings.Count(out, `"event":"burned"`); got != 8 {
 		t.Fatalf("batch burned %d boards, want 8:\n%s", got, out)
 	}
-	if strings.Contains(out, `"warning"`) {
+	if strings.Contains(out, `"type":"warning"`) {
 		t.Errorf("92 names left is not low:\n%s", out)
 	}
 	// The secrets never reach the JSON output.
@@ -150,7 +150,7 @@ func TestBatchESP32(t *testing.T) {
 	if err != nil {
 		t.Fatalf("batch: %v\n%s", err, out)
 	}
-	if strings.Count(out, `"stage":"burned"`) != 2 {
+	if strings.Count(out, `"event":"burned"`) != 2 {
 		t.Fatalf("want 2 burned:\n%s", out)
 	}
 	for _, b := range farm.Boards() {

@@ -26,9 +26,14 @@ are pseudo-terminals and do not appear here: give their directory to --ports ins
 			if err != nil {
 				return err
 			}
-			print := func(prefix string, p burner.PortInfo) error {
+			// event is present (listed now), plugged or removed (--watch).
+			print := func(event string, p burner.PortInfo) error {
 				if g.json {
-					return g.printJSON(map[string]any{"event": prefix, "name": p.Name, "usb": p.USB, "vid": p.VID, "pid": p.PID, "serial_number": p.SerialNumber, "product": p.Product})
+					return g.emit(portEvent{Type: typeEvent, Event: event, Name: p.Name, USB: p.USB, VID: p.VID, PID: p.PID, SerialNumber: p.SerialNumber, Product: p.Product})
+				}
+				prefix := ""
+				if watch {
+					prefix = fmt.Sprintf("%-8s ", event)
 				}
 				id := "-"
 				if p.USB {
@@ -45,11 +50,7 @@ are pseudo-terminals and do not appear here: give their directory to --ports ins
 			seen := map[string]burner.PortInfo{}
 			for _, p := range list {
 				seen[p.Name] = p
-				pre := ""
-				if watch {
-					pre = "present "
-				}
-				if err := print(pre, p); err != nil {
+				if err := print("present", p); err != nil {
 					return err
 				}
 			}
@@ -72,12 +73,12 @@ are pseudo-terminals and do not appear here: give their directory to --ports ins
 				for _, p := range now {
 					cur[p.Name] = p
 					if _, ok := seen[p.Name]; !ok {
-						_ = print("plugged ", p)
+						_ = print("plugged", p)
 					}
 				}
 				for name, p := range seen {
 					if _, ok := cur[name]; !ok {
-						_ = print("removed ", p)
+						_ = print("removed", p)
 					}
 				}
 				seen = cur

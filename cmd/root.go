@@ -59,7 +59,7 @@ func Execute() {
 	stop()
 	if err != nil {
 		if g.json {
-			_ = g.printJSON(map[string]string{"error": err.Error()})
+			_ = g.emit(newErrorLine(err))
 		}
 		fmt.Fprintln(g.errOut, "iotburn:", err)
 		os.Exit(exitCode(err))
@@ -127,6 +127,9 @@ func (g *globals) logger() *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(g.errOut, &slog.HandlerOptions{Level: level}))
 }
+
+// emit writes one line of the --json contract (output.go).
+func (g *globals) emit(v jsonLine) error { return g.printJSON(v) }
 
 // printJSON writes one JSON object on one line.
 func (g *globals) printJSON(v any) error {

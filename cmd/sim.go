@@ -248,7 +248,7 @@ burned into them. Point the line at them with --ports 'DIR/tty*'.`,
 			defer farm.Close()
 			for _, b := range farm.Boards() {
 				if g.json {
-					_ = g.printJSON(map[string]string{"port": b.Path(), "mac": b.MAC(), "imei": b.IMEI(), "kind": opts.Kind})
+					_ = g.emit(simBoardEvent{Type: typeEvent, Event: "board", Port: b.Path(), Kind: opts.Kind, MAC: b.MAC(), IMEI: b.IMEI()})
 				} else {
 					fmt.Fprintf(g.out, "%-30s mac %s  imei %s\n", b.Path(), b.MAC(), b.IMEI())
 				}

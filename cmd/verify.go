@@ -90,7 +90,7 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 			}
 			o.Events = func(e provision.Event) {
 				if g.json {
-					_ = g.printJSON(e)
+					_ = g.emit(newBoardEvent(e))
 				} else {
 					g.printLine(g.errOut, boardLine(e))
 				}
@@ -100,7 +100,7 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 				return err
 			}
 			if g.json {
-				if err := g.printJSON(map[string]any{"summary": true, "verified": res.Verified, "failed": res.Failed}); err != nil {
+				if err := g.emit(lineSummary{Type: typeSummary, Command: "verify", Verified: res.Verified, Failed: res.Failed}); err != nil {
 					return err
 				}
 			} else {

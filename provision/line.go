@@ -86,6 +86,9 @@ type Event struct {
 	Attempt     int           `json:"attempt,omitempty"`
 	Duration    time.Duration `json:"duration_ns,omitempty"`
 	Err         string        `json:"error,omitempty"`
+	// Cause is the error behind Err, for callers that classify it
+	// (errors.Is); Err is its text, as the ledger records it.
+	Cause error `json:"-"`
 	// BytesDone of BytesTotal have been written (StageWrite, on boards
 	// that report progress: ESP32 images).
 	BytesDone  int64 `json:"bytes_done,omitempty"`
@@ -257,7 +260,7 @@ func (l *line) work(stop context.Context, path string) {
 				l.res.Failed++
 				l.res.FailedPerPort[path]++
 				l.mu.Unlock()
-				ev := Event{Port: path, Stage: StageFailed, Err: lastErr}
+				ev := Event{Port: path, Stage: StageFailed, Err: lastErr, Cause: err}
 				// A board that never told its id has no unit: only the
 				// history can show it was there. Recorded once per reported
 				// failure, as counted above, not at every rescan. A port
@@ -378,7 +381,7 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) {
 	}()
 	step := func(s Stage) { ev.Stage = s; l.emit(ev) }
 	fail := func(unitID int64, err error) {
-		ev.Stage, ev.Err = StageFailed, err.Error()
+		ev.Stage, ev.Err, ev.Cause = StageFailed, err.Error(), err
 		if unitID != 0 {
 			if lerr := l.o.Ledger.Fail(unitID, ev.Err); lerr != nil {
 				ev.Err += "; and the ledger could not record it: " + lerr.Error()
@@ -400,7 +403,7 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) {
 		var f templates.Format
 		err := op(func(c context.Context) (err error) { f, err = p.Prepare(c); return err })
 		if err != nil {
-			ev.Stage, ev.Err = StageFailed, err.Error()
+			ev.Stage, ev.Err, ev.Cause = StageFailed, err.Error(), err
 			l.refused(&ev, hw)
 			l.emit(ev)
 			return
@@ -430,7 +433,7 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) {
 			outcome = ""
 		}
 		// No unit, so Fail has nothing to mark: record the refusal instead.
-		ev.Stage, ev.Err = StageFailed, err.Error()
+		ev.Stage, ev.Err, ev.Cause = StageFailed, err.Error(), err
 		l.refused(&ev, hw)
 		l.emit(ev)
 		return
