@@ -12,6 +12,9 @@ import (
 var (
 	romSync      = []byte{0xC0, 0x00, 0x08, 0x24, 0x00, 0, 0, 0, 0, 0x07, 0x07, 0x12, 0x20}
 	romSyncReply = []byte{0xC0, 0x01, 0x08, 0x04, 0x00, 0x07, 0x07, 0x12, 0x20, 0, 0, 0, 0, 0xC0}
+	// The ROM answers a SYNC eight times: wait for all of them, so none is
+	// left on the line for the next exchange.
+	romSyncReplies = bytes.Repeat(romSyncReply, 8)
 )
 
 func syncFrame() []byte {
@@ -59,7 +62,7 @@ func TestESP32ROMKeepsItsBaud(t *testing.T) {
 		return p
 	}
 	p := open()
-	if got := exchange(t, p, syncFrame(), romSyncReply, 5*time.Second); !bytes.Contains(got, romSyncReply) {
+	if got := exchange(t, p, syncFrame(), romSyncReplies, 5*time.Second); !bytes.Contains(got, romSyncReplies) {
 		t.Fatalf("no SYNC reply at 115200: % x", got)
 	}
 	change := []byte{0xC0, 0x00, 0x0F, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x10, 0x0E, 0x00, 0, 0, 0, 0, 0xC0} // 921600, 0
@@ -70,7 +73,7 @@ func TestESP32ROMKeepsItsBaud(t *testing.T) {
 	if err := p.SetMode(&serial.Mode{BaudRate: 921600}); err != nil {
 		t.Fatal(err)
 	}
-	if got := exchange(t, p, syncFrame(), romSyncReply, 5*time.Second); !bytes.Contains(got, romSyncReply) {
+	if got := exchange(t, p, syncFrame(), romSyncReplies, 5*time.Second); !bytes.Contains(got, romSyncReplies) {
 		t.Fatalf("no SYNC reply at 921600: % x", got)
 	}
 	if err := p.SetMode(&serial.Mode{BaudRate: 115200}); err != nil {
@@ -85,7 +88,7 @@ func TestESP32ROMKeepsItsBaud(t *testing.T) {
 	}
 	p = open()
 	defer p.Close()
-	if got := exchange(t, p, syncFrame(), romSyncReply, 5*time.Second); !bytes.Contains(got, romSyncReply) {
+	if got := exchange(t, p, syncFrame(), romSyncReplies, 5*time.Second); !bytes.Contains(got, romSyncReplies) {
 		t.Fatalf("no SYNC reply at 115200 after a replug: % x", got)
 	}
 }
