@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotburn/iotburn/burner/esprom"
 	"github.com/iotburn/iotburn/burner/flashmap"
 	"github.com/iotburn/iotburn/burner/sim"
 	"github.com/iotburn/iotburn/provision/ledger"
@@ -212,5 +213,59 @@ func TestLineESP32FullFirmware(t *testing.T) {
 				t.Errorf("no credential partition in fctry at 0x3f0000: %v", err)
 			}
 		})
+	}
+}
+
+// With Espressif's flasher stub (read from an esptool source tree named by
+// IOTBURN_ESPTOOL_SRC, as the esprom esptool test finds it; iotburn ships no
+// stub), the line speaks the stub's dialect: the same full board lands byte
+// for byte, and a second pass finds the stub still running and the board
+// already done.
+func TestLineESP32Stub(t *testing.T) {
+	src := os.Getenv("IOTBURN_ESPTOOL_SRC")
+	if src == "" {
+		t.Skip("IOTBURN_ESPTOOL_SRC (an esptool v4.8.1 source tree) not set: the flasher stub is Espressif's, not shipped")
+	}
+	stub, err := esprom.LoadStub(filepath.Join(src, "esptool", "targets", "stub_flasher", "1", "esp32.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := os.ReadFile(filepath.Join("..", "testdata", "partitions", "odd_fctry.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := machineCode(t, 256<<10)
+	l := openLedger(t)
+	seedLedger(t, l, 1)
+	farm, err := sim.Start(sim.Options{Dir: t.TempDir(), Kind: "esp32", Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer farm.Close()
+	format := nvs.Format{Version: 2, Keys: nvs.TencentKeys}
+	o := lineOpts(l, farm, 921600)
+	o.Format = format
+	o.Open = openESP(t, ESPOptions{Baud: 921600, Format: format, Compress: true, Stub: stub, ReadBack: true, Common: []flashmap.Region{
+		flashmap.FromFile("partition-table.bin", 0x8000, table),
+		flashmap.FromFile("app.bin", 0x10000, app),
+	}})
+	res, err := RunLine(context.Background(), o)
+	if err != nil || res.Burned != 1 {
+		t.Fatalf("got %+v, %v; want 1 burned", res, err)
+	}
+	b := farm.Boards()[0]
+	if got, err := b.ReadFlash(0x10000, len(app)); err != nil || !bytes.Equal(got, app) {
+		t.Errorf("app region differs (%v)", err)
+	}
+	part, err := b.ReadFlash(0x3f0000, 0x6000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if items, err := nvs.Read(part); err != nil || len(items) < 3 {
+		t.Errorf("no credential partition in fctry: %v", err)
+	}
+	res, err = RunLine(context.Background(), o)
+	if err != nil || res.Skipped != 1 {
+		t.Fatalf("second pass %+v %v, want 1 skipped (read back through the running stub)", res, err)
 	}
 }
