@@ -12,9 +12,9 @@ func TestESP32FlashFloor(t *testing.T) {
 		off, n uint32
 		want   time.Duration
 	}{
-		{0x10000, 1 << 20, 16*150*time.Millisecond + 4096*400*time.Microsecond}, // 16 blocks, 4096 pages
-		{0x1000, 0x6000, 6*45*time.Millisecond + 96*400*time.Microsecond},       // 6 sectors, 96 pages
-		{0x8000, 0xC00, 45*time.Millisecond + 12*400*time.Microsecond},          // 1 sector, 12 pages
+		{0x10000, 1 << 20, 16*150*time.Millisecond + 4096*400*time.Microsecond},                    // 16 blocks, 4096 pages
+		{0x1000, 0x6000, 6*45*time.Millisecond + 96*400*time.Microsecond},                          // 6 sectors, 96 pages
+		{0x8000, 0xC00, 45*time.Millisecond + 12*400*time.Microsecond},                             // 1 sector, 12 pages
 		{0xF000, 0x12000, 2*45*time.Millisecond + 150*time.Millisecond + 288*400*time.Microsecond}, // 0xF000 and 0x20000 by sector, 0x10000 as a block
 		{0x9000, 0, 0},
 	} {
