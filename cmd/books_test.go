@@ -71,7 +71,7 @@ func (b *bookLine) batchOnce(t *testing.T, farmDir string, n int) map[string]str
 	}
 	got := map[string]string{}
 	for _, m := range jsonLines(t, out) {
-		if m["stage"] == "burned" {
+		if m["event"] == "burned" {
 			got[m["hw_id"].(string)] = m["device_name"].(string)
 		}
 	}

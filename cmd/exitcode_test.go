@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,5 +71,46 @@ func TestExitCodes(t *testing.T) {
 		if got := exitCode(c.err); got != c.want {
 			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.want)
 		}
+	}
+}
+
+// QA during an outage: the platform unreachable, verify says it could not
+// check, exits 5, and every burned board stays burned in the ledger (the
+// next verify, with the platform back, is not refused).
+func TestVerifyPlatformDown(t *testing.T) {
+	_, endpoint := startCloud(t, 10*time.Millisecond)
+	dir := t.TempDir()
+	ledgerPath := filepath.Join(dir, "l.db")
+	if _, _, err := run(t, "--ledger", ledgerPath, "create", "--product", "ABCDEFGHIJ", "--names", writeFile(t, dir, "n.txt", "dev1\ndev2\n"), "--endpoint", endpoint); err != nil {
+		t.Fatal(err)
+	}
+	farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: "tencent-at", Count: 2, Baud: sim.Unpaced})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer farm.Close()
+	ports := filepath.Join(dir, "boards", "tty*")
+	if _, _, err := run(t, "--ledger", ledgerPath, "batch", "--product", "ABCDEFGHIJ", "--ports", ports, "--once"); err != nil {
+		t.Fatal(err)
+	}
+	down := "http://127.0.0.1:1" // nothing listens there
+	out, _, err := run(t, "--ledger", ledgerPath, "verify", "--product", "ABCDEFGHIJ", "--ports", ports, "--cloud", "--endpoint", down)
+	if got := exitCode(err); got != exitPlatformUnreachable {
+		t.Fatalf("verify with the platform down: exit %d (%v), want %d\n%s", got, err, exitPlatformUnreachable, out)
+	}
+	if !strings.Contains(out, "0 verified, 0 failed, 2 not checked") {
+		t.Errorf("verify said %q", out)
+	}
+	status, _, err := run(t, "--ledger", ledgerPath, "--json", "ledger", "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(status, `"burned":2`) {
+		t.Errorf("boards demoted during the outage: %s", status)
+	}
+	// The platform back: the same boards verify.
+	out, _, err = run(t, "--ledger", ledgerPath, "verify", "--product", "ABCDEFGHIJ", "--ports", ports, "--cloud", "--endpoint", endpoint)
+	if err != nil || !strings.Contains(out, "2 verified") {
+		t.Fatalf("verify after the outage: %v\n%s", err, out)
 	}
 }

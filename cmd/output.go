@@ -128,6 +128,12 @@ func newBoardEvent(e provision.Event) boardEvent {
 	b := boardEvent{Type: typeEvent, Event: string(e.Stage), Time: e.Time, Station: e.Station, Port: e.Port, HWID: e.HWID,
 		Platform: e.Platform, Product: e.Product, DeviceName: e.DeviceName, Fingerprint: e.Fingerprint,
 		Attempt: e.Attempt, Seconds: e.Duration.Seconds(), Error: e.Err, MQTT: e.MQTT}
+	if e.Stage == provision.StageNotChecked {
+		b.Code = codeUnreachable
+		if e.Cause != nil && errorCode(e.Cause) != codeFailed {
+			b.Code = errorCode(e.Cause)
+		}
+	}
 	if e.Stage == provision.StageFailed {
 		b.Code = codeBoardFailed
 		if e.Cause != nil {
@@ -160,6 +166,7 @@ type lineSummary struct {
 	Skipped       int            `json:"skipped"`
 	Verified      int            `json:"verified"`
 	Failed        int            `json:"failed"`
+	NotChecked    int            `json:"not_checked"`
 	PerPort       map[string]int `json:"per_port"`
 	FailedPerPort map[string]int `json:"failed_per_port"`
 	Seconds       float64        `json:"seconds"`

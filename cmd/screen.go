@@ -360,6 +360,8 @@ func boardLine(e provision.Event) string {
 		return fmt.Sprintf("%s  %-8s burned   %s -> %s (secret %s) in %s", e.Time.Format("15:04:05"), port, e.HWID, e.DeviceName, e.Fingerprint, e.Duration.Round(time.Millisecond))
 	case provision.StageSkipped:
 		return fmt.Sprintf("%s  %-8s skipped  %s already holds %s", e.Time.Format("15:04:05"), port, e.HWID, e.DeviceName)
+	case provision.StageNotChecked:
+		return fmt.Sprintf("%s  %-8s NOT CHECKED %s %s: %s", e.Time.Format("15:04:05"), port, e.HWID, e.DeviceName, e.Err)
 	case provision.StageVerified:
 		line := fmt.Sprintf("%s  %-8s verified %s holds %s (secret %s)", e.Time.Format("15:04:05"), port, e.HWID, e.DeviceName, e.Fingerprint)
 		if e.MQTT != "" {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/iotburn/iotburn/burner"
 	"github.com/iotburn/iotburn/provision"
+	"github.com/iotburn/iotburn/registry"
 )
 
 func newVerifyCmd(g *globals) *cobra.Command {
@@ -100,14 +101,19 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 				return err
 			}
 			if g.json {
-				if err := g.emit(lineSummary{Type: typeSummary, Command: "verify", Verified: res.Verified, Failed: res.Failed}); err != nil {
+				if err := g.emit(lineSummary{Type: typeSummary, Command: "verify", Verified: res.Verified, Failed: res.Failed, NotChecked: res.NotChecked}); err != nil {
 					return err
 				}
 			} else {
-				fmt.Fprintf(g.out, "%d verified, %d failed\n", res.Verified, res.Failed)
+				fmt.Fprintf(g.out, "%d verified, %d failed, %d not checked\n", res.Verified, res.Failed, res.NotChecked)
 			}
 			if res.Failed > 0 {
 				return &exitError{kind: errBoardsFailed, err: fmt.Errorf("%d board(s) failed QA:\n  %s", res.Failed, strings.Join(res.Failures, "\n  "))}
+			}
+			if res.NotChecked > 0 {
+				// Nothing was concluded about these boards: their state in the
+				// ledger is as it was. Not their fault, so not "failed".
+				return &exitError{kind: registry.ErrUnreachable, err: fmt.Errorf("%d board(s) could not be checked (their ledger state is unchanged); verify them again when the platform, the broker and the boards answer:\n  %s", res.NotChecked, strings.Join(res.Unchecked, "\n  "))}
 			}
 			return nil
 		},

@@ -370,18 +370,21 @@ func (b *espBoard) Verify(ctx context.Context, c registry.Credential) error {
 	if err != nil {
 		return err
 	}
-	if !b.plan.o.ReadBack {
-		return b.ldr.VerifyFlash(ctx, b.cred.Offset, image)
-	}
-	got, err := b.ldr.ReadFlash(ctx, b.cred.Offset, uint32(len(image)))
-	if err != nil {
+	// The ROM's MD5 is the authority (READ_FLASH_SLOW carries no checksum,
+	// so a garbled read-back must not blame the board); QA reads the
+	// partition back only to say which key is wrong.
+	err = b.ldr.VerifyFlash(ctx, b.cred.Offset, image)
+	if !errors.Is(err, esprom.ErrMismatch) || !b.plan.o.ReadBack {
 		return err
 	}
-	if err := b.format.Check(got, c); err != nil {
+	got, rerr := b.ldr.ReadFlash(ctx, b.cred.Offset, uint32(len(image)))
+	if rerr != nil {
 		return err
 	}
-	// Keys right but other bytes not: still not the partition that was burned.
-	return b.ldr.VerifyFlash(ctx, b.cred.Offset, image)
+	if cerr := b.format.Check(got, c); cerr != nil {
+		return fmt.Errorf("%w (%w)", cerr, esprom.ErrMismatch)
+	}
+	return err // keys right, other bytes not: still not the partition that was burned
 }
 
 func (b *espBoard) Close() error { return b.port.Close() }

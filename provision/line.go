@@ -69,7 +69,7 @@ const (
 
 // Done reports whether the stage ends a board's pass through the line.
 func (s Stage) Done() bool {
-	return s == StageBurned || s == StageSkipped || s == StageFailed || s == StageVerified
+	return s == StageBurned || s == StageSkipped || s == StageFailed || s == StageVerified || s == StageNotChecked
 }
 
 // Event is one step of one board; --json prints the final ones, one a line.

@@ -3,16 +3,22 @@ package provision
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/iotburn/iotburn/registry"
 	"github.com/iotburn/iotburn/registry/devauth"
 )
+
+// ErrLoginRefused: the broker refused the board's credential (CONNACK bad
+// user name or password, not authorized): evidence against the credential,
+// unlike a broker that cannot be reached.
+var ErrLoginRefused = errors.New("broker refused the credential")
 
 // MQTTLogin returns a Login for VerifyOptions: it connects to the platform's
 // MQTT broker with the board's own credential, built by the vendor's scheme
@@ -68,19 +74,19 @@ func pahoConnect(ctx context.Context, addr string, useTLS bool, clientID, user, 
 	select {
 	case <-tok.Done():
 	case <-ctx.Done():
-		return fmt.Errorf("mqtt %s: %w", addr, ctx.Err())
+		return fmt.Errorf("mqtt %s: %w (%w)", addr, ctx.Err(), registry.ErrUnreachable)
 	}
 	if err := tok.Error(); err != nil {
-		// paho's wording ("bad user name or password", "not Authorized") is
-		// the broker's CONNACK code: say which side is at fault.
-		msg := err.Error()
+		// The broker's CONNACK codes, as paho exports them: a refusal of the
+		// credential is the board's (ErrLoginRefused); anything else (no
+		// connection, the server unavailable) is the network's.
 		switch {
-		case strings.Contains(msg, "bad user name or password"):
-			return fmt.Errorf("broker %s refused the login: bad user name or password (the board's credential is not the platform's)", addr)
-		case strings.Contains(strings.ToLower(msg), "not authorized"):
-			return fmt.Errorf("broker %s refused the login: not authorized (device unknown, disabled or expired credential)", addr)
+		case errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword):
+			return fmt.Errorf("broker %s refused the login: bad user name or password (the board's credential is not the platform's): %w", addr, ErrLoginRefused)
+		case errors.Is(err, packets.ErrorRefusedNotAuthorised), errors.Is(err, packets.ErrorRefusedIDRejected):
+			return fmt.Errorf("broker %s refused the login: %v (device unknown, disabled or expired credential): %w", addr, err, ErrLoginRefused)
 		}
-		return fmt.Errorf("broker %s: %v", addr, err)
+		return fmt.Errorf("broker %s: %v: %w", addr, err, registry.ErrUnreachable)
 	}
 	client.Disconnect(100)
 	return nil

@@ -8,13 +8,38 @@ import (
 	"sync"
 	"time"
 
+	"github.com/iotburn/iotburn/burner/at"
+	"github.com/iotburn/iotburn/burner/esprom"
 	"github.com/iotburn/iotburn/provision/ledger"
 	"github.com/iotburn/iotburn/registry"
+	"github.com/iotburn/iotburn/templates/nvs"
 )
 
 // StageVerified ends a board's QA pass: it holds its credential, the platform
 // knows the device and (if asked) the board's credential logs in.
-const StageVerified Stage = "verified"
+// StageNotChecked ends one that could not be judged: the platform or the
+// broker could not be reached, the board did not answer. Nothing is said
+// about the board: its ledger state stays as it was.
+const (
+	StageVerified   Stage = "verified"
+	StageNotChecked Stage = "not-checked"
+)
+
+// boardsFault reports an error that is evidence against the board or its
+// credential: it holds something else, the platform has no such device or
+// has it disabled, the broker refuses the credential. Only these fail a
+// board in QA; anything else (a timeout, a 5xx, no route, a silent board)
+// leaves it unjudged.
+func boardsFault(err error) bool {
+	return errors.Is(err, at.ErrMismatch) || errors.Is(err, esprom.ErrMismatch) || errors.Is(err, nvs.ErrMismatch) ||
+		errors.Is(err, registry.ErrNotFound) || errors.Is(err, errDisabled) || errors.Is(err, ErrLoginRefused) ||
+		errors.Is(err, errNotHolding) || errors.Is(err, registry.ErrRefused) || errors.Is(err, at.ErrRefused)
+}
+
+var (
+	errDisabled   = errors.New("device disabled on the platform")
+	errNotHolding = errors.New("board does not hold the credential")
+)
 
 // VerifyOptions configures QA's `iotburn verify`.
 type VerifyOptions struct {
@@ -45,6 +70,10 @@ type VerifyOptions struct {
 type VerifyResult struct {
 	Verified, Failed int
 	Failures         []string // "port/device: reason"
+	// NotChecked boards could not be judged (the platform or broker could
+	// not be reached, the board did not answer): verify them again.
+	NotChecked int
+	Unchecked  []string // "port/device: reason"
 }
 
 // Verify checks boards (or, without ports, the ledger's burned units) against
@@ -64,15 +93,19 @@ func Verify(ctx context.Context, o VerifyOptions) (VerifyResult, error) {
 	record := func(e Event) {
 		e.Time = time.Now()
 		e.Platform, e.Product = o.Platform, o.Product
+		who := e.DeviceName
+		if who == "" {
+			who = e.Port
+		}
 		mu.Lock()
-		if e.Stage == StageVerified {
+		switch e.Stage {
+		case StageVerified:
 			res.Verified++
-		} else {
+		case StageNotChecked:
+			res.NotChecked++
+			res.Unchecked = append(res.Unchecked, who+": "+e.Err)
+		default:
 			res.Failed++
-			who := e.DeviceName
-			if who == "" {
-				who = e.Port
-			}
 			res.Failures = append(res.Failures, who+": "+e.Err)
 		}
 		mu.Unlock()
@@ -97,6 +130,7 @@ func Verify(ctx context.Context, o VerifyOptions) (VerifyResult, error) {
 			record(checkUnit(ctx, o, u, nil, u.Port))
 		}
 		sort.Strings(res.Failures)
+		sort.Strings(res.Unchecked)
 		return res, nil
 	}
 
@@ -117,6 +151,7 @@ func Verify(ctx context.Context, o VerifyOptions) (VerifyResult, error) {
 	}
 	wg.Wait()
 	sort.Strings(res.Failures)
+	sort.Strings(res.Unchecked)
 	return res, nil
 }
 
@@ -131,7 +166,8 @@ func verifyPort(ctx context.Context, o VerifyOptions, path string) Event {
 	hw, err := b.Identify(c)
 	cancel()
 	if err != nil {
-		return Event{Port: path, Stage: StageFailed, Err: "identify: " + err.Error()}
+		// A board that does not answer is not judged: nothing is known of it.
+		return Event{Port: path, Stage: StageNotChecked, Err: "identify: " + err.Error(), Cause: err}
 	}
 	u, ok, err := o.Ledger.UnitByHW(hw)
 	if err != nil {
@@ -148,7 +184,12 @@ func verifyPort(ctx context.Context, o VerifyOptions, path string) Event {
 func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, port string) Event {
 	ev := Event{Port: port, HWID: u.HWID, DeviceName: u.Cred.DeviceName, Fingerprint: registry.Fingerprint(u.Cred.DeviceSecret), Attempt: u.Attempts}
 	fail := func(err error) Event {
-		ev.Stage, ev.Err = StageFailed, err.Error()
+		ev.Stage, ev.Err, ev.Cause = StageFailed, err.Error(), err
+		if !boardsFault(err) {
+			// Not the board's fault: say so, and leave its state alone.
+			ev.Stage = StageNotChecked
+			return ev
+		}
 		if u.State != ledger.Void {
 			if lerr := o.Ledger.Fail(u.ID, "verify: "+ev.Err); lerr != nil {
 				ev.Err += "; and the ledger could not record it: " + lerr.Error()
@@ -176,7 +217,7 @@ func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, por
 		pc := u.Cred
 		pc.DeviceSecret, pc.ProductSecret = "", o.ProductSecret
 		if err := op(func(c context.Context) error { return b.Verify(c, pc) }); err != nil {
-			return fail(fmt.Errorf("board does not hold the product's credential: %w", err))
+			return fail(fmt.Errorf("checking the product's credential on the board: %w", err))
 		}
 		if !o.Register {
 			break
@@ -201,7 +242,7 @@ func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, por
 		ev.Fingerprint = registry.Fingerprint(cred.DeviceSecret + token)
 	case b != nil:
 		if err := op(func(c context.Context) error { return b.Verify(c, u.Cred) }); err != nil {
-			return fail(fmt.Errorf("board does not hold its credential: %w", err))
+			return fail(fmt.Errorf("checking the credential on the board: %w", err))
 		}
 	}
 	// A registration-free device is known to the platform by its token, not
@@ -214,11 +255,11 @@ func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, por
 		})
 		switch {
 		case errors.Is(err, registry.ErrNotFound):
-			return fail(fmt.Errorf("device %s does not exist on the platform (deleted?): void it and burn the board again", u.Cred.DeviceName))
+			return fail(fmt.Errorf("device %s does not exist on the platform (deleted?): void it and burn the board again: %w", u.Cred.DeviceName, registry.ErrNotFound))
 		case err != nil:
 			return fail(fmt.Errorf("platform check: %w", err))
 		case !d.Enabled:
-			return fail(fmt.Errorf("device %s is disabled on the platform", u.Cred.DeviceName))
+			return fail(fmt.Errorf("device %s is disabled on the platform: %w", u.Cred.DeviceName, errDisabled))
 		}
 	}
 	switch {

@@ -48,7 +48,7 @@ func TestVerify(t *testing.T) {
 	if res.Verified != 1 || res.Failed != 2 {
 		t.Fatalf("got %+v, want 1 verified and 2 failed", res)
 	}
-	want := map[int]string{0: "does not hold its credential", 1: "does not exist on the platform", 2: ""}
+	want := map[int]string{0: "checking the credential on the board", 1: "does not exist on the platform", 2: ""}
 	for i, b := range boards {
 		u, _, _ := l.UnitByHW(strings.ToLower(b.MAC()))
 		switch {

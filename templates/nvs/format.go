@@ -1,6 +1,7 @@
 package nvs
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/iotburn/iotburn/registry"
@@ -120,6 +121,9 @@ func (f Format) Render(c registry.Credential) ([]byte, error) {
 	return img, nil
 }
 
+// ErrMismatch: a partition read back does not hold the credential.
+var ErrMismatch = errors.New("partition does not hold the credential")
+
 // Check parses a partition read back from a board and compares every
 // credential key with c; a difference names the key, never a secret value.
 func (f Format) Check(img []byte, c registry.Credential) error {
@@ -153,9 +157,9 @@ func (f Format) Check(img []byte, c registry.Credential) error {
 		v, ok := got[kv.key]
 		switch {
 		case !ok:
-			return fmt.Errorf("nvs: key %s/%s is missing", keys.Namespace, kv.key)
+			return fmt.Errorf("nvs: key %s/%s is missing: %w", keys.Namespace, kv.key, ErrMismatch)
 		case v != kv.want:
-			return fmt.Errorf("nvs: key %s/%s holds another value than the ledger's", keys.Namespace, kv.key)
+			return fmt.Errorf("nvs: key %s/%s holds another value than the ledger's: %w", keys.Namespace, kv.key, ErrMismatch)
 		}
 	}
 	return nil
