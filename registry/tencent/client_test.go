@@ -44,6 +44,16 @@ func setup(t testing.TB, cfg emulator.Config) (*emulator.Emulator, *Client, stri
 	return e, c, srv.URL
 }
 
+// testClock is a clock that moves only when told to.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *testClock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
 func names(prefix string, n int) []string {
 	out := make([]string, n)
 	for i := range out {
@@ -69,7 +79,10 @@ func waitDone(t testing.TB, c *Client, task string) {
 
 // The whole Platform against the emulator.
 func TestPlatformFlow(t *testing.T) {
-	e, c, _ := setup(t, emulator.Config{TaskDelay: 50 * time.Millisecond, RateLimit: -1})
+	// The emulator's clock stands still until the test moves it: a busy
+	// machine must not finish the task before the first poll.
+	clk := &testClock{t: time.Now()}
+	e, c, _ := setup(t, emulator.Config{TaskDelay: 50 * time.Millisecond, RateLimit: -1, Now: clk.Now})
 	ctx := context.Background()
 	if c.Name() != "tencent" || c.MaxBatch() != 100 || c.Region() != "ap-guangzhou" {
 		t.Fatalf("identity %s %d %s", c.Name(), c.MaxBatch(), c.Region())
@@ -82,6 +95,7 @@ func TestPlatformFlow(t *testing.T) {
 	if ok, err := c.BatchDone(ctx, testProduct, task); err != nil || ok {
 		t.Fatalf("done at once: %v %v", ok, err)
 	}
+	clk.Add(time.Second)
 	waitDone(t, c, task)
 	res, err := c.BatchResults(ctx, testProduct, task)
 	if err != nil || len(res) != 100 {
@@ -110,6 +124,7 @@ func TestPlatformFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	clk.Add(time.Second)
 	waitDone(t, c, task2)
 	waitDone(t, c, task3)
 	all, err := c.Devices(ctx, testProduct)
