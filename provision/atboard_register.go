@@ -55,6 +55,11 @@ func (b *atBoard) Register(ctx context.Context, mode Mode) error {
 		return err
 	}
 	ds, err := devauth.AliyunRegister(ctx, u, info.ProductKey, info.ProductSecret, info.DeviceName)
+	if _, refused := devauth.Refused(err); refused {
+		// The platform answered no (wrong product secret, name not created,
+		// device active already): evidence, as a board's own refusal is.
+		return fmt.Errorf("pre-registering %s for the board on %s: %w: %w", info.DeviceName, b.port.Name(), registry.ErrRefused, err)
+	}
 	if err != nil {
 		return fmt.Errorf("pre-registering %s for the board on %s: %w", info.DeviceName, b.port.Name(), err)
 	}
