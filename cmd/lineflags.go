@@ -66,7 +66,7 @@ var nvsOnly = []string{"flash", "flash-offset", "partition-table", "partition-ta
 // open the boards. For ESP32 boards the whole flash map is checked here, as
 // far as it can be before a board is seen; args are the command's
 // positional arguments (esptool's `--flash OFFSET FILE` pairs).
-func (lf *lineFlags) board(c *cobra.Command, platform string, args []string, readBack bool) (templates.Format, provision.OpenBoard, error) {
+func (lf *lineFlags) board(c *cobra.Command, g *globals, platform string, args []string, readBack bool) (templates.Format, provision.OpenBoard, error) {
 	if lf.baud <= 0 {
 		return nil, nil, usagef("--baud %d: give a line rate such as 115200 or 921600", lf.baud)
 	}
@@ -89,7 +89,7 @@ func (lf *lineFlags) board(c *cobra.Command, platform string, args []string, rea
 	if err != nil {
 		return nil, nil, err
 	}
-	o.ReadBack = readBack
+	o.ReadBack, o.Log = readBack, g.wireLog()
 	open, err := provision.OpenESPBoard(o)
 	if err != nil {
 		return nil, nil, withKind(errUsage, err) // it refuses only what it was given

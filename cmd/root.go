@@ -29,6 +29,9 @@ type globals struct {
 	// noticeTo, while a screen is up, shows the notices that must stay
 	// (stopping after Ctrl-C); nil prints them on errOut.
 	noticeTo func(string)
+	logFile  string
+	logOnce  sync.Once
+	log      *slog.Logger
 }
 
 // notice shows a line the user must not miss, on the screen if one is up.
@@ -99,7 +102,8 @@ Start with the demo: it runs a whole batch on the built-in platform emulator and
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.ledger, "ledger", "iotburn.db", "the ledger file (SQLite) holding devices, secrets and boards")
 	pf.BoolVar(&g.json, "json", false, "print one JSON object per line (for MES and scripts)")
-	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what happens on the wire (never secrets)")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what happens on the wire: each command to a board and its answer (never secrets)")
+	pf.StringVar(&g.logFile, "log", "", "write the log (-v: the wire) to this file instead of stderr (0600)")
 
 	root.AddCommand(
 		newDemoCmd(g),
@@ -120,12 +124,35 @@ Start with the demo: it runs a whole batch on the built-in platform emulator and
 }
 
 // logger logs to stderr at debug level with -v, warnings only otherwise.
+// With --log FILE the log goes to FILE (created 0600, appended to), stderr
+// otherwise. The wire log names commands and sizes, never a secret.
 func (g *globals) logger() *slog.Logger {
-	level := slog.LevelWarn
-	if g.verbose {
-		level = slog.LevelDebug
+	g.logOnce.Do(func() {
+		level := slog.LevelWarn
+		if g.verbose {
+			level = slog.LevelDebug
+		}
+		w := g.errOut
+		if g.logFile != "" {
+			f, err := os.OpenFile(g.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+			if err != nil {
+				fmt.Fprintf(g.errOut, "iotburn: --log %s: %v (logging to stderr)\n", g.logFile, err)
+			} else {
+				w = f // closed by the process's exit
+			}
+		}
+		g.log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	})
+	return g.log
+}
+
+// wireLog is the logger for what crosses the serial lines: nil without -v,
+// so the drivers skip the work.
+func (g *globals) wireLog() *slog.Logger {
+	if !g.verbose {
+		return nil
 	}
-	return slog.New(slog.NewTextHandler(g.errOut, &slog.HandlerOptions{Level: level}))
+	return g.logger()
 }
 
 // emit writes one line of the --json contract (output.go).

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 
@@ -41,6 +42,9 @@ type ESPOptions struct {
 	// installation (esprom.LoadStub). It writes while it receives, in 16 KB
 	// blocks, as esptool's default mode does.
 	Stub *esprom.Stub
+	// Log, if set, gets every ROM command (name, size, status, time) at
+	// debug level: the wire log of -v.
+	Log *slog.Logger
 	// ReadBack makes Verify also read the partition back (READ_FLASH_SLOW)
 	// and check every key, for QA: slower than the MD5, but it tells which
 	// key is wrong.
@@ -190,6 +194,7 @@ func (p *espPlan) open(path string) (Board, error) {
 		return nil, err
 	}
 	ldr := esprom.New(port)
+	ldr.Log = p.o.Log
 	ldr.Rates = []int{burner.DefaultBaud}
 	if last, ok := p.rates.Load(path); ok && last.(int) != burner.DefaultBaud {
 		ldr.Rates = []int{last.(int), burner.DefaultBaud}

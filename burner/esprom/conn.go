@@ -3,6 +3,7 @@ package esprom
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -133,7 +134,11 @@ func (l *Loader) silence(op byte, timeout time.Duration) error {
 
 // check runs a command and checks the ROM's status bytes; it returns the
 // payload before them and the header's value field.
-func (l *Loader) check(ctx context.Context, op byte, data []byte, chk uint32, timeout time.Duration) ([]byte, uint32, error) {
+func (l *Loader) check(ctx context.Context, op byte, data []byte, chk uint32, timeout time.Duration) (payload []byte, value uint32, err error) {
+	if l.Log != nil {
+		start := time.Now()
+		defer func() { l.logCommand(op, len(data), value, err, time.Since(start)) }()
+	}
 	r, err := l.command(ctx, op, data, chk, timeout)
 	if err != nil {
 		return nil, 0, err
@@ -146,6 +151,24 @@ func (l *Loader) check(ctx context.Context, op byte, data []byte, chk uint32, ti
 		return nil, 0, &ROMError{Port: l.port.Name(), Op: op, Code: code}
 	}
 	return payload, r.Value, nil
+}
+
+// logCommand is one line of the wire log (-v).
+func (l *Loader) logCommand(op byte, n int, value uint32, err error, took time.Duration) {
+	who := "rom"
+	if l.stub {
+		who = "stub"
+	}
+	attrs := []any{"port", l.port.Name(), "cmd", opName(op), "bytes", n, "baud", l.baud, "took", took.Round(100 * time.Microsecond)}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	} else {
+		attrs = append(attrs, "status", "ok")
+		if op == opReadReg {
+			attrs = append(attrs, "value", fmt.Sprintf("0x%08x", value))
+		}
+	}
+	l.Log.Debug(who, attrs...)
 }
 
 // trailer is the status trailer's length in the dialect spoken now.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"syscall"
@@ -74,6 +75,10 @@ type Loader struct {
 	// without DTR/RTS cannot reset it. The first is where the port is now;
 	// nil means just that (the ROM's 115200).
 	Rates []int
+	// Log, if set, gets each command at debug level: its name, the bytes
+	// sent, the status and how long it took. Never the data: an image holds
+	// a credential.
+	Log *slog.Logger
 
 	port     burner.Port
 	buf, out []byte
@@ -282,7 +287,11 @@ func (l *Loader) sync(ctx context.Context) error {
 	// Like esptool, the status is not looked at: any SYNC answer means a ROM
 	// is listening (an ESP8266's has 2 status bytes, and must reach detect
 	// to be named).
+	start := time.Now()
 	r, err := l.command(ctx, opSync, syncPayload, 0, syncTimeout)
+	if l.Log != nil {
+		l.logCommand(opSync, len(syncPayload), r.Value, err, time.Since(start))
+	}
 	if err != nil {
 		return err
 	}
@@ -309,7 +318,11 @@ func (l *Loader) sync(ctx context.Context) error {
 func (l *Loader) detect(ctx context.Context) error {
 	// Not check(): the ESP8266 ROM sends 2 status bytes, not 4, and a wrong
 	// chip must be reported as such. esptool's read_reg looks at data[0] only.
+	start := time.Now()
 	r, err := l.command(ctx, opReadReg, le32(chipDetectMagicReg), 0, l.timeout())
+	if l.Log != nil {
+		l.logCommand(opReadReg, 4, r.Value, err, time.Since(start))
+	}
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -303,5 +305,30 @@ func TestRecoverFastRate(t *testing.T) {
 	}
 	if err := l.VerifyFlash(ctx(t), nvsOffset, img); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The wire log (-v) names each command, its size and status, and never the
+// data: an image holds a credential.
+func TestWireLog(t *testing.T) {
+	var log bytes.Buffer
+	f := farm(t, 1, sim.Unpaced)
+	l, _ := open(t, f.Boards()[0], 115200)
+	l.Log = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if err := l.Connect(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	img := image(t)
+	if err := l.WriteFlash(ctx(t), nvsOffset, img, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := log.String()
+	for _, want := range []string{"cmd=READ_REG", "cmd=SPI_ATTACH", "cmd=FLASH_DEFL_BEGIN", "cmd=FLASH_DEFL_DATA", "status=ok"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("wire log has no %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, cred.DeviceSecret) || strings.Contains(out, cred.DeviceName) {
+		t.Errorf("wire log shows the credential:\n%s", out)
 	}
 }
