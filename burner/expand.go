@@ -16,8 +16,11 @@ var listPorts = List
 // Expand turns a --ports value into the paths to drive, sorted and without
 // duplicates. The value is a comma list of:
 //
-//   - "auto": every USB serial port the enumerator sees;
-//   - "auto:VID:PID" (hex, either may be "*"): the same, filtered, e.g. "auto:10c4:ea60";
+//   - "auto": every USB serial port the enumerator sees, each named by its
+//     USB position (/dev/serial/by-path/…) where udev has such a link, so a
+//     hub slot keeps its name when its board re-enumerates;
+//   - "auto:VID:PID[:SERIAL]" (hex, any may be "*"): the same, filtered,
+//     e.g. "auto:10c4:ea60" or "auto:303a:1001:*";
 //   - a glob ("DIR/tty*", "/dev/ttyUSB*"): whatever character devices match now;
 //     no match is fine, because boards come and go while a batch runs;
 //   - a path: must exist and be a character device, since the technician named it.
@@ -60,13 +63,16 @@ func Expand(spec string) ([]string, error) {
 }
 
 func expandAuto(item string) ([]string, error) {
-	vid, pid := "*", "*"
+	vid, pid, serial := "*", "*", "*"
 	if rest, ok := strings.CutPrefix(item, "auto:"); ok {
-		v, p, ok := strings.Cut(rest, ":")
-		if !ok || v == "" || p == "" {
-			return nil, fmt.Errorf("--ports %q: want auto:VID:PID, e.g. auto:10c4:ea60", item)
+		f := strings.Split(rest, ":")
+		if len(f) < 2 || len(f) > 3 || f[0] == "" || f[1] == "" || (len(f) == 3 && f[2] == "") {
+			return nil, fmt.Errorf("--ports %q: want auto:VID:PID or auto:VID:PID:SERIAL, e.g. auto:10c4:ea60", item)
 		}
-		vid, pid = strings.ToLower(v), strings.ToLower(p)
+		vid, pid = strings.ToLower(f[0]), strings.ToLower(f[1])
+		if len(f) == 3 {
+			serial = f[2]
+		}
 	}
 	ports, err := listPorts()
 	if err != nil {
@@ -77,8 +83,12 @@ func expandAuto(item string) ([]string, error) {
 		if !p.USB {
 			continue
 		}
-		if (vid == "*" || strings.EqualFold(p.VID, vid)) && (pid == "*" || strings.EqualFold(p.PID, pid)) {
-			out = append(out, p.Name)
+		if (vid == "*" || strings.EqualFold(p.VID, vid)) && (pid == "*" || strings.EqualFold(p.PID, pid)) && (serial == "*" || p.SerialNumber == serial) {
+			name := p.Name
+			if p.ByPath != "" {
+				name = p.ByPath
+			}
+			out = append(out, name)
 		}
 	}
 	return out, nil

@@ -20,6 +20,7 @@ func newBatchCmd(g *globals) *cobra.Command {
 	var (
 		pf     platformFlags
 		lf     lineFlags
+		usb    usbFilter
 		ports  string
 		once   bool
 		target int
@@ -68,6 +69,9 @@ credential inside an NVS partition. --baud is esptool's -b: connect at 115200, f
 			if err != nil {
 				return err
 			}
+			if ports, err = usb.apply(ports); err != nil {
+				return err
+			}
 			now, err := burner.Expand(ports)
 			if err != nil {
 				return err
@@ -105,7 +109,8 @@ credential inside an NVS partition. --baud is esptool's -b: connect at 115200, f
 	}
 	pf.register(c, true)
 	lf.register(c)
-	c.Flags().StringVar(&ports, "ports", "auto", "ports to burn on: auto, paths or globs, comma-separated")
+	c.Flags().StringVar(&ports, "ports", "auto", "ports to burn on: auto (each USB port by its hub position), paths or globs, comma-separated")
+	usb.register(c)
 	c.Flags().BoolVar(&once, "once", false, "burn the boards plugged in now, one each, then exit")
 	c.Flags().IntVar(&target, "target", 0, "stop after this many boards are burned")
 	return c

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -222,4 +223,37 @@ func (lf *lineFlags) openLedger(g *globals) (*ledger.Ledger, error) {
 		return g.openLedger()
 	}
 	return g.openExistingLedger()
+}
+
+// usbFilter is --vid, --pid and --serial: which USB serial adapters
+// "--ports auto" takes (go.bug.st/serial's enumerator reports them).
+type usbFilter struct{ vid, pid, serial string }
+
+func (u *usbFilter) register(c *cobra.Command) {
+	c.Flags().StringVar(&u.vid, "vid", "", "with --ports auto: only USB adapters of this vendor id (hex, e.g. 10c4)")
+	c.Flags().StringVar(&u.pid, "pid", "", "with --ports auto: only this product id (hex, e.g. ea60)")
+	c.Flags().StringVar(&u.serial, "serial", "", "with --ports auto: only the adapter with this USB serial number")
+}
+
+// apply narrows "auto" in a --ports value to the filter; a filter with
+// anything but auto is a usage error.
+func (u *usbFilter) apply(ports string) (string, error) {
+	if u.vid == "" && u.pid == "" && u.serial == "" {
+		return ports, nil
+	}
+	if strings.TrimSpace(ports) != "auto" {
+		return "", usagef("--vid, --pid and --serial filter --ports auto, not %q", ports)
+	}
+	spec := "auto:" + or(u.vid, "*") + ":" + or(u.pid, "*")
+	if u.serial != "" {
+		spec += ":" + u.serial
+	}
+	return spec, nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

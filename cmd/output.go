@@ -180,6 +180,7 @@ type portEvent struct {
 	Type         string `json:"type"`
 	Event        string `json:"event"` // present, added, removed
 	Name         string `json:"name"`
+	ByPath       string `json:"by_path,omitempty"` // the USB position's stable name
 	USB          bool   `json:"usb"`
 	VID          string `json:"vid,omitempty"`
 	PID          string `json:"pid,omitempty"`

@@ -29,7 +29,7 @@ are pseudo-terminals and do not appear here: give their directory to --ports ins
 			// event is present (listed now), plugged or removed (--watch).
 			print := func(event string, p burner.PortInfo) error {
 				if g.json {
-					return g.emit(portEvent{Type: typeEvent, Event: event, Name: p.Name, USB: p.USB, VID: p.VID, PID: p.PID, SerialNumber: p.SerialNumber, Product: p.Product})
+					return g.emit(portEvent{Type: typeEvent, Event: event, Name: p.Name, ByPath: p.ByPath, USB: p.USB, VID: p.VID, PID: p.PID, SerialNumber: p.SerialNumber, Product: p.Product})
 				}
 				prefix := ""
 				if watch {
@@ -39,7 +39,7 @@ are pseudo-terminals and do not appear here: give their directory to --ports ins
 				if p.USB {
 					id = p.VID + ":" + p.PID
 				}
-				fmt.Fprintf(g.out, "%s%-20s %-10s %-20s %s\n", prefix, p.Name, id, p.SerialNumber, p.Product)
+				fmt.Fprintf(g.out, "%s%-20s %-10s %-20s %-24s %s\n", prefix, p.Name, id, p.SerialNumber, p.Product, p.ByPath)
 				return nil
 			}
 			if !g.json && !watch {

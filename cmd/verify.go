@@ -15,6 +15,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 	var (
 		pf          platformFlags
 		lf          lineFlags
+		usb         usbFilter
 		port, ports string
 		cloud       bool
 		mqttLogin   bool
@@ -48,6 +49,10 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 			}
 			if port != "" {
 				ports = port
+			}
+			var err error
+			if ports, err = usb.apply(ports); err != nil {
+				return err
 			}
 			l, err := g.openExistingLedger()
 			if err != nil {
@@ -122,6 +127,7 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 	lf.register(c)
 	c.Flags().StringVar(&port, "port", "", "the board's serial port")
 	c.Flags().StringVar(&ports, "ports", "", "several boards: paths or globs, comma-separated, or auto")
+	usb.register(c)
 	c.Flags().BoolVar(&cloud, "cloud", false, "also check each device on the platform (exists, enabled)")
 	c.Flags().BoolVar(&mqttLogin, "mqtt", false, "also log in to the platform's MQTT broker with each board's own credential")
 	c.Flags().BoolVar(&register, "register", false, "product-level modes: have each board register itself with the platform first (implied by --mqtt)")
