@@ -2,6 +2,7 @@ package at
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -131,10 +132,15 @@ func onlyStatusReports(lines []string) bool {
 const ConnectTimeout = 20 * time.Second
 
 // Connect starts the module's cloud client (AT+IDMCON, always answered OK)
-// and waits for it to report "+IDMSTA:2" (connected), asking AT+IDMSTA?
-// every half second. A module that never connects — the firmware does not
-// start without a DeviceSecret and ProductSecret stored, and keeps retrying
-// a refused login — is ErrNotConnected after ConnectTimeout.
+// and waits for the module to report the login unasked, "+IDMSTA:2" then
+// OK (helpcdn.aliyun.com/document_detail/158277.html: "连接成功后,模组返回
+// +IDMSTA:2 OK"; YoC smart_living user_connected_event_handler →
+// app_at_cmd_sta_report). Waiting for the report, rather than asking
+// AT+IDMSTA? meanwhile, keeps its OK from being taken for another
+// command's. A module that says nothing within ConnectWait is asked once;
+// one that is not connected then — the firmware does not start without a
+// DeviceSecret and ProductSecret stored, and keeps retrying a refused
+// login — is ErrNotConnected.
 func (d *Driver) Connect(ctx context.Context) error {
 	const line = "AT+IDMCON"
 	r, err := d.c.command(ctx, line, d.timeout())
@@ -150,28 +156,29 @@ func (d *Driver) Connect(ctx context.Context) error {
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		st, err := d.AliyunStatus(ctx)
-		if err != nil {
-			return err
+		l, err := d.c.readLine(ctx, deadline)
+		if errors.Is(err, errTimeout) {
+			break
 		}
-		if st == 2 {
-			// The module also reports the change unasked ("+IDMSTA:2", OK):
-			// let it arrive here, not in the next command's answer.
-			if err := d.c.drain(ctx, 100*time.Millisecond, 500*time.Millisecond); err != nil {
+		if err != nil {
+			return d.fail(line, err)
+		}
+		if v, ok := cutResponse(l, "+IDMSTA"); ok && v == "2" {
+			if _, err := d.c.next(ctx, d.timeout()); err != nil { // the report's OK
 				return d.fail(line, err)
 			}
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("board on %s: AT+IDMSTA? still says %d %v after AT+IDMCON: the module did not log in (does it hold a DeviceSecret and a ProductSecret? is the device enabled on the platform?): %w",
-				d.port.Name(), st, wait, ErrNotConnected)
-		}
-		select {
-		case <-time.After(500 * time.Millisecond):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
 	}
+	st, err := d.AliyunStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if st != 2 {
+		return fmt.Errorf("board on %s: AT+IDMSTA? says %d %v after AT+IDMCON: the module did not log in (does it hold a DeviceSecret and a ProductSecret? is the device enabled on the platform?): %w",
+			d.port.Name(), st, wait, ErrNotConnected)
+	}
+	return nil
 }
 
 // AliyunStatus is AT+IDMSTA?: 2 when the module is connected to the cloud,

@@ -117,6 +117,7 @@ func TestAliyunScriptedModule(t *testing.T) {
 	}}
 	d := NewDialect(p, Aliyun)
 	d.Timeout = 300 * time.Millisecond
+	d.ConnectWait = 300 * time.Millisecond // no unasked report here: then asked
 	ctx := context.Background()
 	if err := d.Hello(ctx); err != nil {
 		t.Fatal(err)

@@ -88,9 +88,9 @@ import (
 //     read-back can tell. A failure to write the board's own file (the
 //     simulator's disk) answers "+CME ERROR:100", the code this firmware
 //     uses for internal failures, and nothing changes.
-//   - The unasked "+IDMSTA:0" when the connection ends (disconnect, AT+IDMCLS)
-//     is sent as app_at_cmd_sta_report's counterpart; its text is not in the
-//     sources read. [NOT FROM A SOURCE]
+//   - The connection's end (AT+IDMCLS, a dropped session) is not reported
+//     unasked: app_at_cmd_sta_report is called then too, but what it prints
+//     is not in the sources read. [NOT FROM A SOURCE]
 type aliyunAT struct {
 	h    host
 	echo bool
@@ -101,6 +101,7 @@ type aliyunAT struct {
 	mu        sync.Mutex // guards the cloud client below (it runs on its own goroutine)
 	started   bool
 	connected bool
+	gen       int // the running client's; a stopped one's goroutine must not touch the state
 	stop      context.CancelFunc
 }
 
@@ -369,15 +370,18 @@ func (a *aliyunAT) connect() {
 	}
 	_, broker := a.h.cloud()
 	ctx, cancel := context.WithCancel(a.h.ctx())
+	a.gen++
 	a.started, a.stop = true, cancel
-	go a.client(ctx, broker, f)
+	go a.client(ctx, a.gen, broker, f)
 }
 
 // client is linkkit_thread: log in until it works, stay connected.
-func (a *aliyunAT) client(ctx context.Context, broker string, f aliyunFlash) {
+func (a *aliyunAT) client(ctx context.Context, gen int, broker string, f aliyunFlash) {
 	defer func() {
 		a.mu.Lock()
-		a.started = false
+		if a.gen == gen {
+			a.started, a.connected = false, false
+		}
 		a.mu.Unlock()
 	}()
 	for ctx.Err() == nil {
@@ -397,13 +401,13 @@ func (a *aliyunAT) client(ctx context.Context, broker string, f aliyunFlash) {
 			}
 			continue
 		}
-		a.setConnected(true)
+		a.setConnected(gen, true)
 		select {
 		case <-s.Done():
 		case <-ctx.Done():
 		}
 		s.Close()
-		a.setConnected(false)
+		a.setConnected(gen, false)
 	}
 }
 
@@ -415,26 +419,31 @@ func loginCode(err error) string {
 	return "network"
 }
 
-func (a *aliyunAT) setConnected(on bool) {
+// setConnected records the client's login; a login reports itself unasked
+// ("+IDMSTA:2", OK: see the type's comment). The end of one is not
+// reported: the report's text is not in the sources read.
+func (a *aliyunAT) setConnected(gen int, on bool) {
 	a.mu.Lock()
+	if a.gen != gen {
+		a.mu.Unlock()
+		return // a stopped client's
+	}
 	changed := a.connected != on
 	a.connected = on
 	a.mu.Unlock()
-	if !changed {
-		return
+	if changed && on {
+		a.h.send([]byte("\r\n+IDMSTA:2\r\nOK\r\n"))
 	}
-	st := 0
-	if on {
-		st = 2
-	}
-	a.h.send([]byte(fmt.Sprintf("\r\n+IDMSTA:%d\r\nOK\r\n", st)))
 }
 
 // disconnect is smartliving_client_control(0).
 func (a *aliyunAT) disconnect() {
 	a.mu.Lock()
 	stop := a.stop
-	a.stop = nil
+	// started = 0 at once, as smartliving_client_control(0) does: the next
+	// AT+IDMCON starts a new client.
+	a.gen++
+	a.stop, a.started, a.connected = nil, false, false
 	a.mu.Unlock()
 	if stop != nil {
 		stop()
