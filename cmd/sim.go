@@ -35,6 +35,7 @@ func newSimCloudCmd(g *globals) *cobra.Command {
 		mqttListen    string
 		products      []string
 		dynreg        []string
+		fault         string
 	)
 	c := &cobra.Command{
 		Use:   "cloud",
@@ -49,6 +50,7 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 --state and prints them: paste the export lines into the shell that runs iotburn.`,
 		Example: `  iotburn sim cloud --listen 127.0.0.1:8443 --state cloud/ --product tencent:ABCDEFGHIJ --product aliyun:a1Xyz
   iotburn sim cloud --dynamic-registration tencent:ABCDEFGHIJ:autocreate=100 --dynamic-registration aliyun:a1Xyz:registration-free
+  iotburn sim cloud --fault 5xx=0.05,latency=200ms,throttle=0.02,drop-conn=0.01     # a bad day to rehearse
   # in another shell: the printed export line, then
   iotburn create --product ABCDEFGHIJ --names names.txt --endpoint http://127.0.0.1:8443`,
 		Args: cobra.NoArgs,
@@ -73,6 +75,10 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 			settings, err := parseDynReg(dynreg)
 			if err != nil {
 				return err
+			}
+			chaos, err := emulator.ParseChaos(fault)
+			if err != nil {
+				return withKind(errUsage, err)
 			}
 			keys, err := emulatorKeys(state)
 			if err != nil {
@@ -110,10 +116,16 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 				fmt.Fprintln(g.out, "  Aliyun: accepting the keys in ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET")
 			}
 			fmt.Fprintf(g.out, "then: iotburn create --product %s --names FILE --endpoint %s\n", firstOr(tencentProducts, "P"), endpoint)
-			return serveUntilDone(cmd.Context(), ln, emu)
+			var h http.Handler = emu
+			if chaos != (emulator.Chaos{}) {
+				h = emu.WithChaos(chaos)
+				fmt.Fprintf(g.out, "rehearsing a bad day: %s\n", fault)
+			}
+			return serveUntilDone(cmd.Context(), ln, h)
 		},
 	}
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "address to serve on")
+	c.Flags().StringVar(&fault, "fault", "", "rehearse a bad day: 5xx=P,latency=D,throttle=P,drop-conn=P (e.g. 5xx=0.05,latency=200ms)")
 	c.Flags().StringArrayVar(&dynreg, "dynamic-registration", nil, "switch a product's dynamic registration on at first start: tencent:PID, tencent:PID:autocreate[=QUOTA], aliyun:PK, aliyun:PK:registration-free (repeatable)")
 	c.Flags().StringVar(&mqttListen, "mqtt-listen", "127.0.0.1:1883", "address of the MQTT broker devices log in to (verify --mqtt --mqtt-broker)")
 	c.Flags().StringVar(&state, "state", "iotburn-cloud", "directory holding the emulator's state (devices, secrets, tasks)")
@@ -223,7 +235,10 @@ func emulatorKeys(state string) (cloudKeys, error) {
 }
 
 func newSimDeviceCmd(g *globals) *cobra.Command {
-	var opts sim.Options
+	var (
+		opts  sim.Options
+		fault string
+	)
 	c := &cobra.Command{
 		Use:   "device",
 		Short: "Simulate boards on pseudo-terminals: each appears as DIR/ttySIMnn",
@@ -236,11 +251,16 @@ burned into them. Point the line at them with --ports 'DIR/tty*'.`,
 		Example: `  iotburn sim device --kind tencent-at --count 8 --dir boards/
   iotburn sim device --kind aliyun-at --count 4 --dir ali/ --cloud http://127.0.0.1:8443 --mqtt 127.0.0.1:1883
   iotburn sim device --kind esp32 --count 4 --dir esp/
+  iotburn sim device --count 16 --dir boards/ --fault drop=0.01,garble=0.01,stall=2s,glitch=tcmodule   # a bad day
   # in another shell
   iotburn batch --product ABCDEFGHIJ --ports 'boards/tty*'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Log = g.logger()
+			var err error
+			if opts.Chaos, err = sim.ParseChaos(fault); err != nil {
+				return withKind(errUsage, err)
+			}
 			farm, err := sim.Start(opts)
 			if err != nil {
 				return err
@@ -265,6 +285,7 @@ burned into them. Point the line at them with --ports 'DIR/tty*'.`,
 	c.Flags().IntVar(&opts.Count, "count", 8, "how many boards")
 	c.Flags().StringVar(&opts.Dir, "dir", "iotburn-boards", "directory for the boards' ports and flash files")
 	c.Flags().IntVar(&opts.Baud, "baud", 115200, "line rate the boards are paced at")
+	c.Flags().StringVar(&fault, "fault", "", "rehearse a bad day on every board: drop=P,garble=P,stall=D[@P],unplug-after=D,reboot-after=D,glitch=CMD,seed=N")
 	c.Flags().StringVar(&opts.Cloud, "cloud", "", "the platform the boards register themselves with (product-level modes), e.g. http://127.0.0.1:8443")
 	c.Flags().StringVar(&opts.MQTT, "mqtt", "", "the platform's MQTT broker, for Aliyun registration-free boards, e.g. 127.0.0.1:1883")
 	return c

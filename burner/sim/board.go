@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,8 +9,10 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Board is one simulated board: an identity and a flash that outlive its pty,
@@ -30,6 +33,21 @@ type Board struct {
 
 	plugMu sync.Mutex // serialises plug and unplug
 	cur    *plug      // nil while unplugged
+
+	chaos  Chaos
+	rngMu  sync.Mutex
+	rng    *rand.Rand
+	closed atomic.Bool // Close: the chaos timers plug nothing back in
+}
+
+// chance is true with probability p, from the board's own source.
+func (b *Board) chance(p float64) bool {
+	if p <= 0 {
+		return false
+	}
+	b.rngMu.Lock()
+	defer b.rngMu.Unlock()
+	return b.rng.Float64() < p
 }
 
 // plug is one power cycle: from plug-in (Start, Replug) to Unplug/Close.
@@ -56,6 +74,13 @@ func (b *Board) IMEI() string { b.mu.Lock(); defer b.mu.Unlock(); return b.bf.IM
 
 // Flash is what the board holds right now.
 func (b *Board) Flash() Flash { b.mu.Lock(); defer b.mu.Unlock(); return b.bf.flash() }
+
+// Plugged reports whether the board is plugged in now.
+func (b *Board) Plugged() bool {
+	b.plugMu.Lock()
+	defer b.plugMu.Unlock()
+	return b.cur != nil
+}
 
 // SetFault makes the board misbehave from its next received byte on.
 func (b *Board) SetFault(f Fault) {
@@ -138,14 +163,59 @@ func (b *Board) plugLocked() error {
 	p.wg.Add(2)
 	go b.readLoop(p, fw)
 	go b.writeLoop(p)
+	b.chaosTimers(p)
 	b.log.Info("sim: board plugged", "port", b.path, "pty", p.pts, "kind", b.kind, "mac", b.MAC()) // b.MAC locks: the firmware may be committing already
 	return nil
+}
+
+// chaosTimers pulls or power-cycles the board at the plan's times after this
+// plug-in. The timers are not the plug's own goroutines (Unplug waits for
+// those): they end with the plug.
+func (b *Board) chaosTimers(p *plug) {
+	for _, t := range []struct {
+		after  time.Duration
+		replug time.Duration // 0: power-cycle at once
+	}{{b.chaos.UnplugAfter, time.Second}, {b.chaos.RebootAfter, 0}} {
+		if t.after <= 0 {
+			continue
+		}
+		go func() {
+			select {
+			case <-p.stop:
+				return
+			case <-time.After(t.after):
+			}
+			b.plugMu.Lock()
+			if b.cur != p || b.closed.Load() { // replugged or closed meanwhile
+				b.plugMu.Unlock()
+				return
+			}
+			if t.replug == 0 {
+				b.log.Info("sim: chaos: board reboots", "port", b.path)
+				_ = b.unplugLocked()
+				_ = b.plugLocked()
+				b.plugMu.Unlock()
+				return
+			}
+			b.log.Info("sim: chaos: board pulled", "port", b.path)
+			_ = b.unplugLocked()
+			b.plugMu.Unlock()
+			time.Sleep(t.replug)
+			b.plugMu.Lock()
+			if b.cur == nil && !b.closed.Load() {
+				_ = b.plugLocked()
+			}
+			b.plugMu.Unlock()
+		}()
+	}
 }
 
 // readLoop takes bytes off the wire at line rate and hands them to the firmware.
 func (b *Board) readLoop(p *plug, fw firmware) {
 	defer p.wg.Done()
 	buf := make([]byte, p.rx.chunk())
+	var line []byte // the line being glitched, for chaos's glitch
+	glitched := false
 	for {
 		if len(buf) != p.rx.chunk() { // the firmware changed the baud rate
 			buf = make([]byte, p.rx.chunk())
@@ -167,6 +237,40 @@ func (b *Board) readLoop(p *plug, fw firmware) {
 				p.out.push(noise())
 			}
 			continue
+		}
+		if b.chance(b.chaos.Drop) {
+			continue // lost on the wire
+		}
+		if b.chaos.Stall > 0 && endsRequest(fw, in) && b.chance(b.chaos.StallP) {
+			select {
+			case <-p.stop:
+				return
+			case <-time.After(b.chaos.Stall):
+			}
+		}
+		if b.chaos.Glitch != "" && !glitched && b.kind != "esp32" {
+			// Held back a line at a time, so the glitched command never
+			// reaches the firmware: the board answers ERROR instead.
+			line = append(line, in...)
+			i := bytes.IndexAny(line, "\r\n")
+			if i < 0 {
+				continue
+			}
+			cmd := strings.ToUpper(strings.TrimSpace(string(line[:i])))
+			if strings.HasPrefix(cmd, "AT+"+b.chaos.Glitch) {
+				glitched = true
+				p.out.push([]byte("\r\nERROR\r\n"))
+				rest := line[i:]
+				for len(rest) > 0 && (rest[0] == '\r' || rest[0] == '\n') {
+					rest = rest[1:] // the line's whole terminator goes with it
+				}
+				in, line = rest, nil
+				if len(in) == 0 {
+					continue
+				}
+			} else {
+				in, line = line, nil
+			}
 		}
 		fw.receive(in)
 	}
@@ -199,6 +303,9 @@ func (b *Board) writeLoop(p *plug) {
 		n, baud, ok := p.out.pop(buf, p.stop)
 		if !ok {
 			return
+		}
+		if n > 0 && b.chance(b.chaos.Garble) {
+			copy(buf[:n], noise())
 		}
 		if n > 0 {
 			if !p.tx.wait(n, p.stop) {

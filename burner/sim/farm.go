@@ -23,6 +23,9 @@ type Options struct {
 	// emulator's, e.g. "http://127.0.0.1:8443"): Tencent's AT+TCDEVREG and
 	// Aliyun's AT+IDMREG pre-registration. "" = no network: they fail.
 	Cloud string
+	// Chaos is a bad day to rehearse on every board (drop, garble, stall,
+	// unplug, reboot, glitch); the zero value is a good day.
+	Chaos Chaos
 	// MQTT is the broker address ("host:port", plain TCP) of Aliyun's
 	// MQTT-based registration-free flow (AT+IDMREG=1). "" = none.
 	MQTT string
@@ -114,6 +117,7 @@ func (f *Farm) start(opts Options) error {
 			index: i, path: linkName(opts.Dir, i), filePath: boardFileName(opts.Dir, i),
 			baud: opts.Baud, kind: opts.Kind, log: opts.Log, bf: bf,
 			cloudURL: opts.Cloud, mqttAddr: opts.MQTT,
+			chaos: opts.Chaos, rng: chaosRand(opts.Chaos.Seed, i),
 		}
 		b.plugMu.Lock()
 		err := b.plugLocked()
@@ -136,6 +140,7 @@ func (f *Farm) Dir() string { return f.dir }
 func (f *Farm) Close() error {
 	var errs []error
 	for _, b := range f.boards {
+		b.closed.Store(true)
 		errs = append(errs, b.Unplug())
 	}
 	f.boards = nil
