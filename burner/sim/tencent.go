@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -85,8 +86,14 @@ func newTencentAT(h host) firmware {
 }
 
 func (t *tencentAT) receive(p []byte) {
-	// Byte by byte: a command may start a reboot midway through p, and what
-	// follows it is lost too.
+	// The common case in one go: no reboot under way or in what arrived
+	// (the line so far and p together, as a command may be split anywhere).
+	if !time.Now().Before(t.bootUntil) && !restoreIn(t.at.buf, p) {
+		t.at.feed(p, t.h.send, t.dispatch)
+		return
+	}
+	// Byte by byte: AT+TCRESTORE may start a reboot midway through p, and
+	// what follows it is lost too.
 	for i := range p {
 		if time.Now().Before(t.bootUntil) {
 			return // booting: the UART is not listening yet
@@ -167,6 +174,19 @@ func (t *tencentAT) cme(code int) { t.h.send([]byte(fmt.Sprintf("\r\n+CME ERROR:
 // unknown is ESP-AT's answer to a command it does not have, as the real
 // module prints it ([LOG] §9, §10).
 func (t *tencentAT) unknown() { t.h.send([]byte("\r\nERR CODE:0x01090000\r\n" + atError[2:])) }
+
+// restoreIn reports whether the pending line and p hold "AT+TCRESTORE".
+func restoreIn(pending, p []byte) bool {
+	const cmd = "TCRESTORE"
+	if bytes.Contains(p, []byte(cmd)) {
+		return true
+	}
+	// Split between the two: the pending tail and p's head (a line is at
+	// most maxATLine bytes, so this stays small).
+	head := p[:min(len(p), len(cmd))]
+	tail := pending[max(0, len(pending)-len(cmd)):]
+	return bytes.Contains(append(append([]byte(nil), tail...), head...), []byte(cmd))
+}
 
 // bootTime is how long the module takes from AT+TCRESTORE's OK to "ready";
 // not published. [NOT FROM A SOURCE]

@@ -192,3 +192,16 @@ func TestIdentity(t *testing.T) {
 		}
 	}
 }
+
+// A reboot command is found wherever the wire splits it.
+func TestRestoreIn(t *testing.T) {
+	line := "AT+TCRESTORE\r\n"
+	for i := 0; i <= len(line); i++ {
+		if !restoreIn([]byte(line[:i]), []byte(line[i:])) && i < len("AT+TCRESTORE") {
+			t.Fatalf("split at %d not found", i)
+		}
+	}
+	if restoreIn([]byte("AT+TCDEV"), []byte("INFOSET?\r\n")) {
+		t.Fatal("found in another command")
+	}
+}
