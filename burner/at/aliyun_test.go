@@ -86,6 +86,7 @@ func TestAliyunBurnVerify(t *testing.T) {
 	f := startKind(t, dir, "aliyun-at", 1, 115200)
 	b := f.Boards()[0]
 	d := openAli(t, b, 115200)
+	d.Timeout = at.DefaultTimeout
 	if err := d.Hello(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +145,9 @@ func TestAliyunBurnVerify(t *testing.T) {
 	f = startKind(t, dir, "aliyun-at", 1, 115200)
 	b = f.Boards()[0]
 	d = openAli(t, b, 115200)
+	// The happy path: the production timeout, not the fault tests' 400 ms
+	// (a flash write on a loaded machine took longer than that).
+	d.Timeout = at.DefaultTimeout
 	if err := d.Hello(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
