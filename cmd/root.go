@@ -1,5 +1,8 @@
-// Package cmd holds iotburn's cobra commands. Each one parses its flags, builds
-// the library objects, calls one library function and prints the result.
+// Package cmd holds iotburn's cobra commands. Each one reads its flags,
+// checks every one of them before anything touches a board or the cloud,
+// builds the library objects, calls one library function and prints the
+// result: on a terminal for people (screen.go), or as the --json contract
+// (output.go); exitcode.go maps errors to exit codes in one place.
 package cmd
 
 import (

@@ -1,6 +1,10 @@
 // Package provision runs the factory line: it creates devices on a platform
-// with every call journalled in the ledger, and drives the station loop that
-// claims, renders, burns and verifies one board per port.
+// with every call journalled in the ledger (create.go), drives the station
+// loop that identifies, prepares, claims, renders, burns and reads back one
+// board per port, each step a ledger transition (line.go), and checks boards
+// for QA against the ledger, the platform and its broker (verify.go). The
+// boards are seen through small interfaces (Board, and what some boards can
+// do beyond it); atboard*.go and espboard.go are the AT modules and ESP32s.
 package provision
 
 import (

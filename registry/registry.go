@@ -1,7 +1,9 @@
 // Package registry defines what iotburn needs from an IoT cloud platform:
 // create devices in batches, resume a batch after a crash, and look a device up.
-// Vendor adapters live in sub-packages (registry/tencent); registry/emulator
-// serves the vendors' APIs locally for the demo and the tests.
+// Vendor adapters live in sub-packages (registry/tencent, registry/aliyun,
+// over the vendors' official SDKs); registry/emulator serves both vendors'
+// APIs locally for the demo and the tests; registry/devauth is the device
+// side (dynamic registration, MQTT credentials).
 package registry
 
 import (
