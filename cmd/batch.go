@@ -65,7 +65,7 @@ credential inside an NVS partition. --baud is esptool's -b: connect at 115200, f
 			if target < 0 {
 				return usagef("--target %d: give the number of boards to burn, or leave it out for no limit", target)
 			}
-			f, open, err := lf.board(cmd, g, pf.platform, args, false)
+			f, open, err := lf.board(cmd, g, &pf, args, false)
 			if err != nil {
 				return err
 			}

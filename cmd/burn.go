@@ -29,7 +29,7 @@ alone; a board that had one before gets the same one again.`,
 			if err := pf.check(); err != nil {
 				return err
 			}
-			f, open, err := lf.board(cmd, g, pf.platform, args, false)
+			f, open, err := lf.board(cmd, g, &pf, args, false)
 			if err != nil {
 				return err
 			}

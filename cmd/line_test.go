@@ -190,12 +190,14 @@ func TestDemoAliyun(t *testing.T) {
 	}
 }
 
-// `iotburn demo --mode product-preregistered` and `--mode registration-free`:
-// every board registers itself and logs in over MQTT; the audit has them.
+// `iotburn demo --mode product-preregistered` on both platforms: every
+// board registers (a Tencent module itself, an Aliyun IDMAU module through
+// the station, as its firmware cannot) and logs in over MQTT; the audit has
+// them. Registration-free cannot run on IDMAU modules: refused with why.
 func TestDemoProductModes(t *testing.T) {
 	for _, args := range [][]string{
 		{"--mode", "product-preregistered"},
-		{"--platform", "aliyun", "--mode", "registration-free"},
+		{"--platform", "aliyun", "--mode", "product-preregistered"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			dir := t.TempDir()
@@ -224,5 +226,39 @@ func TestDemoProductModes(t *testing.T) {
 	}
 	if _, _, err := run(t, "demo", "--mode", "registration-free", "--dir", t.TempDir()); err == nil || !strings.Contains(err.Error(), "aliyun") {
 		t.Errorf("registration-free on Tencent: %v, want advice to use aliyun", err)
+	}
+	if _, _, err := run(t, "demo", "--platform", "aliyun", "--mode", "registration-free", "--dir", t.TempDir()); err == nil || !strings.Contains(err.Error(), "IDMAU") {
+		t.Errorf("registration-free on Aliyun AT boards: %v, want it refused because of the IDMAU firmware", err)
+	}
+}
+
+// An Aliyun AT line by the CLI: the IDMAU firmware tells no id, so each
+// board's comes from its label (here the files sim device writes beside each
+// port, as a scanner would type them); without a scanner the line refuses
+// before it starts.
+func TestAliyunLineByLabels(t *testing.T) {
+	_, endpoint := startCloud(t, 10*time.Millisecond)
+	dir := t.TempDir()
+	ledgerPath := filepath.Join(dir, "l.db")
+	if _, _, err := run(t, "--ledger", ledgerPath, "create", "--platform", "aliyun", "--product", "a1Xyz", "--names", writeFile(t, dir, "n.txt", "ali01\nali02\n"), "--endpoint", endpoint); err != nil {
+		t.Fatal(err)
+	}
+	farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: "aliyun-at", Count: 2, Baud: sim.Unpaced})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer farm.Close()
+	base := []string{"--ledger", ledgerPath, "--json", "batch", "--platform", "aliyun", "--product", "a1Xyz", "--ports", filepath.Join(dir, "boards", "tty*"), "--once"}
+	if _, _, err := run(t, base...); exitCode(err) != exitUsage || !strings.Contains(err.Error(), "--hw-id-from scan") {
+		t.Fatalf("without a scanner: %v, want a usage error naming --hw-id-from scan", err)
+	}
+	out, _, err := run(t, append(base, "--hw-id-from", "scan", "--scanner", "sim")...)
+	if err != nil || strings.Count(out, `"event":"burned"`) != 2 {
+		t.Fatalf("batch: %v\n%s", err, out)
+	}
+	for _, b := range farm.Boards() {
+		if !strings.Contains(out, `"hw_id":"`+strings.ToLower(b.MAC())+`"`) {
+			t.Errorf("board %s not burned under its label's MAC %s:\n%s", b.Path(), b.MAC(), out)
+		}
 	}
 }

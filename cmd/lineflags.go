@@ -3,8 +3,10 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -36,6 +38,8 @@ type lineFlags struct {
 	mode        string
 	nameFrom    string
 	prefix      string
+	hwIDFrom    string
+	scanners    []string
 }
 
 func (lf *lineFlags) register(c *cobra.Command) {
@@ -56,6 +60,8 @@ func (lf *lineFlags) register(c *cobra.Command) {
 	f.StringVar(&lf.mode, "mode", "device", "credential mode: device, product-preregistered, product-autocreate (Tencent), registration-free (Aliyun)")
 	f.StringVar(&lf.nameFrom, "name-from", "mac", "product-level modes: the board's name is its mac or imei")
 	f.StringVar(&lf.prefix, "name-prefix", "", "product-level modes: put this in front of the board's name")
+	f.StringVar(&lf.hwIDFrom, "hw-id-from", "board", "AT boards: a board's id is what it says (board) or its label, typed by a barcode scanner per port (scan: Alibaba's IDMAU firmware tells none)")
+	f.StringArrayVar(&lf.scanners, "scanner", nil, "with --hw-id-from scan: PORT=PATH, the scanner of a port (a serial scanner's device, a FIFO, - for stdin with one port); PORT=PATH.label files beside simulated boards: --scanner sim (repeatable)")
 	lf.nvs.registerKeys(c, "partition-size", "", "nvs: credential partition size (default: the partition's, from the table; 0x6000 with --flash-offset and no table)")
 }
 
@@ -67,7 +73,8 @@ var nvsOnly = []string{"flash", "flash-offset", "partition-table", "partition-ta
 // open the boards. For ESP32 boards the whole flash map is checked here, as
 // far as it can be before a board is seen; args are the command's
 // positional arguments (esptool's `--flash OFFSET FILE` pairs).
-func (lf *lineFlags) board(c *cobra.Command, g *globals, platform string, args []string, readBack bool) (templates.Format, provision.OpenBoard, error) {
+func (lf *lineFlags) board(c *cobra.Command, g *globals, pf *platformFlags, args []string, readBack bool) (templates.Format, provision.OpenBoard, error) {
+	platform := pf.platform
 	if lf.baud <= 0 {
 		return nil, nil, usagef("--baud %d: give a line rate such as 115200 or 921600", lf.baud)
 	}
@@ -84,7 +91,22 @@ func (lf *lineFlags) board(c *cobra.Command, g *globals, platform string, args [
 		if err != nil {
 			return nil, nil, err
 		}
-		return f, provision.OpenATBoard(platform, lf.baud), nil
+		if m, err := provision.ParseMode(lf.mode); err == nil {
+			if err := provision.CheckBoardMode(m, f.Name()); err != nil {
+				return nil, nil, withKind(errUsage, err)
+			}
+		}
+		o := provision.ATBoardOptions{RegisterURL: pf.registerURL()}
+		if o.Labels, err = lf.labelScanners(); err != nil {
+			return nil, nil, err
+		}
+		if platform == "aliyun" && o.Labels == nil {
+			return nil, nil, usagef("Alibaba's IDMAU AT firmware tells no MAC or IMEI: give each board's id from its label with --hw-id-from scan --scanner PORT=PATH (or --scanner sim for simulated boards)")
+		}
+		return f, provision.OpenATBoardWith(platform, lf.baud, o), nil
+	}
+	if lf.hwIDFrom != "board" || len(lf.scanners) > 0 {
+		return nil, nil, usagef("--hw-id-from and --scanner are for AT boards: an ESP32's id is its eFuse MAC")
 	}
 	o, err := lf.espOptions(platform, args)
 	if err != nil {
@@ -256,4 +278,69 @@ func or(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// labelScanners reads --hw-id-from and --scanner: nil when boards tell
+// their own ids.
+func (lf *lineFlags) labelScanners() (func(port string) *provision.LabelScanner, error) {
+	switch lf.hwIDFrom {
+	case "board":
+		if len(lf.scanners) > 0 {
+			return nil, usagef("--scanner goes with --hw-id-from scan")
+		}
+		return nil, nil
+	case "scan":
+	default:
+		return nil, usagef("--hw-id-from %q: board or scan", lf.hwIDFrom)
+	}
+	if len(lf.scanners) == 0 {
+		return nil, usagef("--hw-id-from scan needs a scanner per port: --scanner PORT=PATH (or --scanner sim)")
+	}
+	byPort := map[string]*provision.LabelScanner{}
+	sim := false
+	stdin := 0
+	for _, s := range lf.scanners {
+		if s == "sim" {
+			sim = true
+			continue
+		}
+		port, path, ok := strings.Cut(s, "=")
+		if !ok || port == "" || path == "" {
+			return nil, usagef("--scanner %q: write PORT=PATH, e.g. /dev/ttyUSB0=/dev/ttyACM3", s)
+		}
+		var r io.Reader
+		if path == "-" {
+			if stdin++; stdin > 1 {
+				return nil, usagef("--scanner: only one port can read labels from stdin")
+			}
+			r = os.Stdin
+		} else {
+			f, err := os.Open(path)
+			if err != nil {
+				return nil, usagef("--scanner %s: %w", s, err)
+			}
+			r = f // open for the line's life
+		}
+		byPort[port] = provision.NewLabelScanner(r)
+	}
+	var mu sync.Mutex
+	return func(port string) *provision.LabelScanner {
+		mu.Lock()
+		defer mu.Unlock()
+		if sc, ok := byPort[port]; ok {
+			return sc
+		}
+		if !sim {
+			return nil
+		}
+		// A simulated board's label sits beside its port (sim device
+		// writes DIR/ttySIMnn.label): read afresh for each board it sees.
+		f, err := os.Open(port + ".label")
+		if err != nil {
+			return nil
+		}
+		sc := provision.NewLabelScanner(f)
+		byPort[port] = sc
+		return sc
+	}, nil
 }

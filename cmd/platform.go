@@ -39,6 +39,21 @@ func (p *platformFlags) check() error {
 	}
 }
 
+// registerURL is where the station registers an Aliyun board's name for it
+// (the IDMAU firmware cannot): --endpoint when given (the emulator serves it),
+// else the public endpoint of the region, https://iot-auth.REGION.aliyuncs.com
+// (reference/aliyun.md §3a).
+func (p *platformFlags) registerURL() string {
+	if p.endpoint != "" {
+		return p.endpoint
+	}
+	region := os.Getenv("ALIBABA_CLOUD_REGION_ID")
+	if region == "" {
+		region = "cn-shanghai"
+	}
+	return "https://iot-auth." + region + ".aliyuncs.com"
+}
+
 // client builds the platform client with the keys from the environment.
 func (p *platformFlags) client() (registry.Platform, error) {
 	if err := p.check(); err != nil {

@@ -36,6 +36,7 @@ func newSimCloudCmd(g *globals) *cobra.Command {
 		products      []string
 		dynreg        []string
 		fault         string
+		maxPending    int
 	)
 	c := &cobra.Command{
 		Use:   "cloud",
@@ -85,7 +86,8 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 				return err
 			}
 			emu, err := emulator.New(emulator.Config{StateDir: state, SecretID: keys.SecretID, SecretKey: keys.SecretKey, Products: tencentProducts,
-				AliyunAccessKeyID: keys.AliyunAccessKeyID, AliyunAccessKeySecret: keys.AliyunAccessKeySecret, AliyunProducts: aliyunProducts, DynRegProducts: settings, Log: g.logger()})
+				AliyunAccessKeyID: keys.AliyunAccessKeyID, AliyunAccessKeySecret: keys.AliyunAccessKeySecret, AliyunProducts: aliyunProducts, DynRegProducts: settings, Log: g.logger(),
+				MaxPendingTasks: maxPending})
 			if err != nil {
 				return err
 			}
@@ -125,6 +127,7 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 		},
 	}
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "address to serve on")
+	c.Flags().IntVar(&maxPending, "max-pending-tasks", 0, "Tencent: how many CreateMultiDevice tasks may be unfinished at once before LimitExceeded.PengingOrProcessingTasksExceedLimit (0: the emulator's default, 10)")
 	c.Flags().StringVar(&fault, "fault", "", "rehearse a bad day: 5xx=P,latency=D,throttle=P,drop-conn=P (e.g. 5xx=0.05,latency=200ms)")
 	c.Flags().StringArrayVar(&dynreg, "dynamic-registration", nil, "switch a product's dynamic registration on at first start: tencent:PID, tencent:PID:autocreate[=QUOTA], aliyun:PK, aliyun:PK:registration-free (repeatable)")
 	c.Flags().StringVar(&mqttListen, "mqtt-listen", "127.0.0.1:1883", "address of the MQTT broker devices log in to (verify --mqtt --mqtt-broker)")

@@ -60,7 +60,7 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 			}
 			defer l.Close()
 			// QA reads the NVS back and checks every key.
-			_, open, err := lf.board(cmd, g, pf.platform, args, true)
+			_, open, err := lf.board(cmd, g, &pf, args, true)
 			if err != nil {
 				return err
 			}

@@ -119,6 +119,11 @@ func (f *Farm) start(opts Options) error {
 			cloudURL: opts.Cloud, mqttAddr: opts.MQTT,
 			chaos: opts.Chaos, rng: chaosRand(opts.Chaos.Seed, i),
 		}
+		// The label printed on the board: its MAC, as a scanner would type
+		// it (an Aliyun IDMAU board tells its id no other way).
+		if err := os.WriteFile(b.path+".label", []byte(b.MAC()+"\n"), 0o600); err != nil {
+			return fmt.Errorf("sim: board %s: label: %w", b.path, err)
+		}
 		b.plugMu.Lock()
 		err := b.plugLocked()
 		b.plugMu.Unlock()
