@@ -106,6 +106,18 @@ func (b *atBoard) Verify(ctx context.Context, c registry.Credential) error {
 	return b.drv.Verify(ctx, c)
 }
 
+// Holds reads the credential the module holds now (AT+TCDEVINFOSET? /
+// AT+IDMAU?): its product and device name, never the secret. An empty
+// module holds nothing.
+func (b *atBoard) Holds(ctx context.Context) (Held, error) {
+	if b.drv.Dialect == at.Aliyun {
+		info, err := b.drv.AliyunDevInfo(ctx)
+		return Held{Product: info.ProductKey, DeviceName: info.DeviceName}, err
+	}
+	info, err := b.drv.TencentDevInfo(ctx)
+	return Held{Product: info.ProductID, DeviceName: info.DeviceName}, err
+}
+
 func (b *atBoard) Close() error { return b.port.Close() }
 
 // LabelScanner is a barcode scanner at one port of the line: it types each

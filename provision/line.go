@@ -49,7 +49,21 @@ type (
 	progresser interface {
 		OnProgress(func(done, total int))
 	}
+	// holder boards tell which credential they hold now, before one is
+	// claimed for them.
+	holder interface {
+		Holds(ctx context.Context) (Held, error)
+	}
 )
+
+// Held is the credential a board holds, as its read-back shows it: product
+// and device name, never the secret. The zero value: nothing.
+type Held struct{ Product, DeviceName string }
+
+// ErrHeldElsewhere classifies a board that holds a credential the line must
+// not overwrite: one this ledger gave another board, or one this ledger
+// does not know (burned at another station), or another product's.
+var ErrHeldElsewhere = errors.New("board holds a credential this line may not overwrite")
 
 // Stage is where a board is on the line.
 type Stage string
@@ -411,6 +425,24 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) {
 		format = f
 	}
 
+	// Before claiming: what does the board hold already? A board this ledger
+	// knows under another id is that unit (never a second credential); one
+	// holding a credential this line did not give it is refused as it is.
+	if h, ok := b.(holder); ok && !l.o.Mode.ProductLevel() {
+		var held Held
+		err := op(func(c context.Context) (err error) { held, err = h.Holds(c); return err })
+		if err == nil && held.DeviceName != "" {
+			hw, err = l.heldBy(hw, held)
+		}
+		if err != nil {
+			ev.Stage, ev.Err, ev.Cause = StageFailed, err.Error(), err
+			l.refused(&ev, hw)
+			l.emit(ev)
+			return
+		}
+		ev.HWID = hw
+	}
+
 	step(StageClaim)
 	var unit ledger.Unit
 	var err error
@@ -463,13 +495,28 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) {
 		}
 	}
 
+	// Until Begin, nothing of the credential has reached the board: a failure
+	// here gives a fresh claim back, so no credential is spent on a board
+	// that was never written.
+	unwritten := func(err error) {
+		if unit.Attempts == 0 && unit.State == ledger.Reserved {
+			if rerr := l.o.Ledger.Release(unit.HWID); rerr == nil {
+				ev.DeviceName, ev.Fingerprint = "", ""
+				ev.Stage, ev.Err, ev.Cause = StageFailed, err.Error()+" (its credential was given back: nothing reached the board)", err
+				l.refused(&ev, hw)
+				l.emit(ev)
+				return
+			}
+		}
+		fail(unit.ID, err)
+	}
 	image, err := format.Render(cred)
 	if err != nil {
-		fail(unit.ID, fmt.Errorf("render %s: %w", format.Name(), err))
+		unwritten(fmt.Errorf("render %s: %w", format.Name(), err))
 		return
 	}
 	if err := l.o.Ledger.Begin(unit.ID); err != nil {
-		fail(0, err)
+		unwritten(err)
 		return
 	}
 	ev.Attempt = unit.Attempts + 1
@@ -494,6 +541,38 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) {
 	}
 	outcome = StageBurned
 	step(StageBurned)
+}
+
+// heldBy decides what a board holding held is, and returns the hardware id
+// the line must know it by: its own, or the one the ledger already bound
+// the credential to (the same board, identified another way before).
+func (l *line) heldBy(hw string, held Held) (string, error) {
+	if held.Product != l.o.Product {
+		return hw, fmt.Errorf("board %s holds device %s of product %s, not %s: it was burned for another product; take it to that product's line (or wipe it there): %w",
+			hw, held.DeviceName, held.Product, l.o.Product, ErrHeldElsewhere)
+	}
+	u, ok, err := l.o.Ledger.UnitByDevice(l.o.Platform, l.o.Product, held.DeviceName)
+	if err != nil {
+		return hw, err
+	}
+	if ok {
+		if u.HWID != hw {
+			if other, taken, err := l.o.Ledger.UnitByHW(hw); err == nil && taken && other.ID != u.ID {
+				// Two units for one board's flash: a clone, or a board moved
+				// between units by hand. Nothing may be decided for it.
+				return hw, fmt.Errorf("board %s holds device %s, which the ledger gave board %s, and itself has %s: check both boards and `iotburn ledger status`: %w",
+					hw, held.DeviceName, u.HWID, other.Cred.DeviceName, ErrHeldElsewhere)
+			}
+		}
+		return u.HWID, nil // this ledger's credential: resume with it
+	}
+	if _, err := l.o.Ledger.Credential(l.o.Platform, l.o.Product, held.DeviceName); err == nil {
+		// In the ledger, on no board: an exported image flashed outside the line.
+		return hw, fmt.Errorf("board %s holds device %s, which this ledger handed out for outside flashing (exported), not to a board on the line: leave it as it is, or void the device first: %w",
+			hw, held.DeviceName, ErrHeldElsewhere)
+	}
+	return hw, fmt.Errorf("board %s holds device %s of product %s, which this ledger does not know (burned at another station, with another ledger?): take it back to that station; its ledger says which board holds it: %w",
+		hw, held.DeviceName, held.Product, ErrHeldElsewhere)
 }
 
 // progressEvery is how often a board's write progress is reported: often

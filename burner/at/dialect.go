@@ -2,6 +2,7 @@ package at
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -50,12 +51,38 @@ func ParseDialect(s string) (Dialect, error) {
 // IMEI) with the commands of the driver's dialect. Having neither a MAC nor
 // an IMEI is an error: the ledger needs one to bind the credential to; an
 // Aliyun module never has them (ErrNoHardwareID, with what was read).
+//
+// A module that glitches (an ERROR to AT+TCMODULE, a half-received command)
+// is asked again, after a fresh Hello, up to IdentifyAttempts times: a
+// glitch must be a retry, never a board with fewer ids than it has, which
+// would be bound to the ledger under another one.
 func (d *Driver) Identify(ctx context.Context) (Identity, error) {
 	if d.Dialect == Aliyun {
 		return d.identifyAliyun(ctx)
 	}
-	return d.identifyTencent(ctx)
+	var id Identity
+	var err error
+	for a := range IdentifyAttempts {
+		if a > 0 {
+			if herr := d.Hello(ctx); herr != nil {
+				return id, herr
+			}
+		}
+		id, err = d.identifyTencent(ctx)
+		if errors.Is(err, ErrVanished) || ctx.Err() != nil {
+			return id, err
+		}
+		if err == nil && id.complete {
+			return id, nil
+		}
+	}
+	// AT+TCMODULE never answered: a module without it (a cellular one) is
+	// known by its IMEI alone, the same at every pass.
+	return id, err
 }
+
+// IdentifyAttempts is how often Identify asks a glitching module again.
+const IdentifyAttempts = 3
 
 // Restore wipes the stored credential with the dialect's command. A real
 // module may reboot after its OK, turning echo back on: call Hello before

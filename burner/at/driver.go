@@ -1,6 +1,7 @@
 package at
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -84,7 +85,19 @@ func (d *Driver) Hello(ctx context.Context) error {
 		note()
 		switch {
 		case err == nil && r.ok():
-			return nil
+			in, serr := d.inStep(ctx, t)
+			if serr != nil {
+				return d.fail("AT", serr)
+			}
+			if in {
+				return nil
+			}
+			// Out of step: a late answer to a dead host's command. Let the
+			// module finish what it was doing, then start over.
+			if err := d.c.drain(ctx, 200*time.Millisecond, 3*time.Second); err != nil {
+				return d.fail("AT", err)
+			}
+			continue
 		case err == nil:
 			refused = r.final
 		case !errors.Is(err, errTimeout):
@@ -100,6 +113,44 @@ func (d *Driver) Hello(ctx context.Context) error {
 			port, first[:min(len(first), 16)], ErrGarbage)
 	}
 	return fmt.Errorf("no answer from %s: is the board powered and in AT mode?: %w", port, ErrNoAnswer)
+}
+
+// quietAfterSync is how long the line must stay silent after Hello's last
+// AT for the host to believe every answer so far was the one it asked for.
+// No vendor gives a module's longest late answer; 100 ms covers the flash
+// write a module does for a credential (~100 ms, DefaultTimeout's note), as
+// the simulator models it.
+const quietAfterSync = 100 * time.Millisecond
+
+// inStep checks that host and module agree on which answer is whose. A
+// module whose last host died mid-command (kill -9, a pulled cable) may
+// still be working on that command and answer it late; every answer after
+// would then be taken for the one before (an AT's OK for AT+TCMODULE's, and
+// the board would seem to have no MAC). Two more ATs must each get a bare
+// OK, and then nothing more may come.
+func (d *Driver) inStep(ctx context.Context, t time.Duration) (bool, error) {
+	for range 2 {
+		r, err := d.c.command(ctx, "AT", t)
+		if errors.Is(err, ErrVanished) || ctx.Err() != nil {
+			return false, err
+		}
+		if err != nil || !r.ok() || len(r.lines) > 0 {
+			return false, nil
+		}
+	}
+	// What is left of the last line's end (the LF of its CRLF) is not an
+	// answer; anything else is.
+	if len(bytes.TrimSpace(d.c.pending)) > 0 {
+		return false, nil
+	}
+	if err := d.c.port.SetReadTimeout(quietAfterSync); err != nil {
+		return false, d.c.vanished(err)
+	}
+	n, err := d.c.port.Read(d.c.buf)
+	if err != nil {
+		return false, d.c.vanished(err)
+	}
+	return len(bytes.TrimSpace(d.c.buf[:n])) == 0, nil
 }
 
 // fail turns a conn error during the named command into what the technician

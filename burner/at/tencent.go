@@ -14,6 +14,9 @@ import (
 // (Serial only comes from a label).
 type Identity struct {
 	Module, Firmware, MAC, IMEI, Serial string
+	// complete: every identity command answered (AT+TCMODULE said OK), so
+	// no id is missing for a glitch.
+	complete bool
 }
 
 // HardwareID is the key the ledger binds a credential to: the MAC
@@ -84,6 +87,7 @@ func (d *Driver) identifyTencent(ctx context.Context) (Identity, error) {
 	}
 	if r.ok() {
 		id = parseModule(r.lines)
+		id.complete = true
 	}
 	if id.IMEI, err = d.imei(ctx); err != nil {
 		return id, err
