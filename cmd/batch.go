@@ -13,18 +13,81 @@ import (
 
 	"github.com/iotburn/iotburn/burner"
 	"github.com/iotburn/iotburn/provision"
+	"github.com/iotburn/iotburn/provision/ledger"
 	"github.com/iotburn/iotburn/templates"
 )
 
+// batchOptions are batch's flags; validate turns them into the line's
+// options, checking every one before a board or the cloud is touched, and
+// run runs the line.
+type batchOptions struct {
+	pf     platformFlags
+	lf     lineFlags
+	usb    usbFilter
+	ports  string
+	once   bool
+	target int
+}
+
+// validate checks the flags and builds what the line needs from them: the
+// format, how to open the boards, the ports. Nothing is opened yet.
+func (o *batchOptions) validate(cmd *cobra.Command, g *globals, args []string) (templates.Format, provision.OpenBoard, error) {
+	if err := o.pf.check(); err != nil {
+		return nil, nil, err
+	}
+	if o.target < 0 {
+		return nil, nil, usagef("--target %d: give the number of boards to burn, or leave it out for no limit", o.target)
+	}
+	f, open, err := o.lf.board(cmd, g, &o.pf, args, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.ports, err = o.usb.apply(o.ports); err != nil {
+		return nil, nil, err
+	}
+	if _, err := burner.Expand(o.ports); err != nil {
+		return nil, nil, err
+	}
+	return f, open, nil
+}
+
+// run opens the ledger, settles the mode with the platform, and runs the line.
+func (o *batchOptions) run(cmd *cobra.Command, g *globals, f templates.Format, open provision.OpenBoard) error {
+	now, _ := burner.Expand(o.ports)
+	if len(now) == 0 && !o.once && !g.json {
+		fmt.Fprintf(g.errOut, "no board on %s yet: waiting for boards to be plugged in (`iotburn ports` lists what the system sees)\n", o.ports)
+	}
+	l, err := o.lf.openLedger(g)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	ports := o.ports
+	lo := provision.LineOptions{
+		Ledger: l, Platform: o.pf.platform, Product: o.pf.product, Format: f, Station: o.lf.station,
+		Ports: func() ([]string, error) { return burner.Expand(ports) },
+		Open:  open,
+		Once:  o.once, Target: o.target,
+	}
+	if err := o.lf.modeOptions(cmd.Context(), &o.pf, &lo); err != nil {
+		return err
+	}
+	counts, err := l.Counts(o.pf.platform, o.pf.product)
+	if err != nil {
+		return err
+	}
+	if counts.Total == 0 && !lo.Mode.NamesOnTheFly() {
+		return fmt.Errorf("the ledger has no devices of %s product %s: run `iotburn create --product %s --names FILE` first: %w", o.pf.platform, o.pf.product, o.pf.product, ledger.ErrNoCredentials)
+	}
+	total := counts.Free
+	if o.target > 0 {
+		total = o.target
+	}
+	return runLine(cmd, g, total, lo)
+}
+
 func newBatchCmd(g *globals) *cobra.Command {
-	var (
-		pf     platformFlags
-		lf     lineFlags
-		usb    usbFilter
-		ports  string
-		once   bool
-		target int
-	)
+	var o batchOptions
 	c := &cobra.Command{
 		Use:   "batch --product P --ports auto",
 		Short: "Run the line: burn every board plugged into the ports, all shift",
@@ -59,60 +122,19 @@ credential inside an NVS partition. --baud is esptool's -b: connect at 115200, f
       --flash 0xc000=build/partition_table/partition-table.bin --flash 0x20000=build/app.bin`,
 		Args: cobra.ArbitraryArgs, // esptool's --flash OFFSET FILE pairs
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := pf.check(); err != nil {
-				return err
-			}
-			if target < 0 {
-				return usagef("--target %d: give the number of boards to burn, or leave it out for no limit", target)
-			}
-			f, open, err := lf.board(cmd, g, &pf, args, false)
+			f, open, err := o.validate(cmd, g, args)
 			if err != nil {
 				return err
 			}
-			if ports, err = usb.apply(ports); err != nil {
-				return err
-			}
-			now, err := burner.Expand(ports)
-			if err != nil {
-				return err
-			}
-			if len(now) == 0 && !once && !g.json {
-				fmt.Fprintf(g.errOut, "no board on %s yet: waiting for boards to be plugged in (`iotburn ports` lists what the system sees)\n", ports)
-			}
-			l, err := lf.openLedger(g)
-			if err != nil {
-				return err
-			}
-			defer l.Close()
-			o := provision.LineOptions{
-				Ledger: l, Platform: pf.platform, Product: pf.product, Format: f, Station: lf.station,
-				Ports: func() ([]string, error) { return burner.Expand(ports) },
-				Open:  open,
-				Once:  once, Target: target,
-			}
-			if err := lf.modeOptions(cmd.Context(), &pf, &o); err != nil {
-				return err
-			}
-			counts, err := l.Counts(pf.platform, pf.product)
-			if err != nil {
-				return err
-			}
-			if counts.Total == 0 && !o.Mode.NamesOnTheFly() {
-				return fmt.Errorf("the ledger has no devices of %s product %s: run `iotburn create --product %s --names FILE` first", pf.platform, pf.product, pf.product)
-			}
-			total := counts.Free
-			if target > 0 {
-				total = target
-			}
-			return runLine(cmd, g, total, o)
+			return o.run(cmd, g, f, open)
 		},
 	}
-	pf.register(c, true)
-	lf.register(c)
-	c.Flags().StringVar(&ports, "ports", "auto", "ports to burn on: auto (each USB port by its hub position), paths or globs, comma-separated")
-	usb.register(c)
-	c.Flags().BoolVar(&once, "once", false, "burn the boards plugged in now, one each, then exit")
-	c.Flags().IntVar(&target, "target", 0, "stop after this many boards are burned")
+	o.pf.register(c, true)
+	o.lf.register(c)
+	c.Flags().StringVar(&o.ports, "ports", "auto", "ports to burn on: auto (each USB port by its hub position), paths or globs, comma-separated")
+	o.usb.register(c)
+	c.Flags().BoolVar(&o.once, "once", false, "burn the boards plugged in now, one each, then exit")
+	c.Flags().IntVar(&o.target, "target", 0, "stop after this many boards are burned")
 	return c
 }
 

@@ -75,6 +75,9 @@ var nvsOnly = []string{"flash", "flash-offset", "partition-table", "partition-ta
 // positional arguments (esptool's `--flash OFFSET FILE` pairs).
 func (lf *lineFlags) board(c *cobra.Command, g *globals, pf *platformFlags, args []string, readBack bool) (templates.Format, provision.OpenBoard, error) {
 	platform := pf.platform
+	if _, err := provision.ParseMode(lf.mode); err != nil {
+		return nil, nil, withKind(errUsage, err)
+	}
 	if lf.baud <= 0 {
 		return nil, nil, usagef("--baud %d: give a line rate such as 115200 or 921600", lf.baud)
 	}

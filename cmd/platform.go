@@ -35,7 +35,7 @@ func (p *platformFlags) check() error {
 	case "tencent", "aliyun":
 		return nil
 	default:
-		return fmt.Errorf("unknown --platform %q: use tencent or aliyun", p.platform)
+		return usagef("unknown --platform %q: use tencent or aliyun", p.platform)
 	}
 }
 

@@ -11,17 +11,113 @@ import (
 	"github.com/iotburn/iotburn/registry"
 )
 
+// verifyOptions are verify's flags; validate checks them all and builds
+// QA's options before the ledger, a board or the cloud is touched; run
+// opens the ledger and checks the boards.
+type verifyOptions struct {
+	pf          platformFlags
+	lf          lineFlags
+	usb         usbFilter
+	port, ports string
+	cloud       bool
+	mqttLogin   bool
+	broker      string
+	register    bool
+}
+
+func (o *verifyOptions) validate(cmd *cobra.Command, g *globals, args []string) (provision.VerifyOptions, error) {
+	var vo provision.VerifyOptions
+	if err := o.pf.check(); err != nil {
+		return vo, err
+	}
+	if o.port != "" && o.ports != "" {
+		return vo, usagef("give --port or --ports, not both")
+	}
+	ports := o.ports
+	if o.port != "" {
+		ports = o.port
+	}
+	var err error
+	if ports, err = o.usb.apply(ports); err != nil {
+		return vo, err
+	}
+	// QA reads the NVS back and checks every key.
+	if _, vo.Open, err = o.lf.board(cmd, g, &o.pf, args, true); err != nil {
+		return vo, err
+	}
+	vo.Platform, vo.Product = o.pf.platform, o.pf.product
+	if ports != "" {
+		if _, err := burner.Expand(ports); err != nil {
+			return vo, err
+		}
+		vo.Ports = func() ([]string, error) { return burner.Expand(ports) }
+	}
+	if _, err := provision.ParseMode(o.lf.mode); err != nil {
+		return vo, withKind(errUsage, err)
+	}
+	if o.mqttLogin {
+		vo.Login = provision.MQTTLogin(o.broker)
+		vo.TokenLogin = provision.MQTTTokenLogin(o.broker)
+	}
+	vo.Events = func(e provision.Event) {
+		if g.json {
+			_ = g.emit(newBoardEvent(e))
+		} else {
+			g.printLine(g.errOut, boardLine(e))
+		}
+	}
+	return vo, nil
+}
+
+func (o *verifyOptions) run(cmd *cobra.Command, g *globals, vo provision.VerifyOptions) error {
+	l, err := g.openExistingLedger()
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	vo.Ledger = l
+	if o.cloud || vo.Ports == nil {
+		if vo.Cloud, err = o.pf.client(); err != nil {
+			return err
+		}
+	}
+	ms, err := o.lf.modeSettings(cmd.Context(), &o.pf)
+	if err != nil {
+		return err
+	}
+	vo.Mode, vo.ProductSecret = ms.mode, ms.productSecret
+	vo.Register = o.register || (o.mqttLogin && ms.mode.ProductLevel())
+	if vo.Register && vo.Cloud == nil {
+		// A registered board is checked on the platform (and a Tencent
+		// board's new secret can only be read there).
+		if vo.Cloud, err = o.pf.client(); err != nil {
+			return err
+		}
+	}
+	res, err := provision.Verify(cmd.Context(), vo)
+	if err != nil {
+		return err
+	}
+	if g.json {
+		if err := g.emit(lineSummary{Type: typeSummary, Command: "verify", Verified: res.Verified, Failed: res.Failed, NotChecked: res.NotChecked}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(g.out, "%d verified, %d failed, %d not checked\n", res.Verified, res.Failed, res.NotChecked)
+	}
+	if res.Failed > 0 {
+		return &exitError{kind: errBoardsFailed, err: fmt.Errorf("%d board(s) failed QA:\n  %s", res.Failed, strings.Join(res.Failures, "\n  "))}
+	}
+	if res.NotChecked > 0 {
+		// Nothing was concluded about these boards: their state in the
+		// ledger is as it was. Not their fault, so not "failed".
+		return &exitError{kind: registry.ErrUnreachable, err: fmt.Errorf("%d board(s) could not be checked (their ledger state is unchanged); verify them again when the platform, the broker and the boards answer:\n  %s", res.NotChecked, strings.Join(res.Unchecked, "\n  "))}
+	}
+	return nil
+}
+
 func newVerifyCmd(g *globals) *cobra.Command {
-	var (
-		pf          platformFlags
-		lf          lineFlags
-		usb         usbFilter
-		port, ports string
-		cloud       bool
-		mqttLogin   bool
-		broker      string
-		register    bool
-	)
+	var o verifyOptions
 	c := &cobra.Command{
 		Use:   "verify --product P [--port PATH | --ports SPEC] [--cloud]",
 		Short: "QA: check boards against the ledger and the platform",
@@ -41,96 +137,21 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
   iotburn verify --product ABCDEFGHIJ                 # the whole batch, against the platform`,
 		Args: cobra.ArbitraryArgs, // esptool's --flash OFFSET FILE pairs
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := pf.check(); err != nil {
-				return err
-			}
-			if port != "" && ports != "" {
-				return fmt.Errorf("give --port or --ports, not both")
-			}
-			if port != "" {
-				ports = port
-			}
-			var err error
-			if ports, err = usb.apply(ports); err != nil {
-				return err
-			}
-			l, err := g.openExistingLedger()
+			vo, err := o.validate(cmd, g, args)
 			if err != nil {
 				return err
 			}
-			defer l.Close()
-			// QA reads the NVS back and checks every key.
-			_, open, err := lf.board(cmd, g, &pf, args, true)
-			if err != nil {
-				return err
-			}
-			o := provision.VerifyOptions{Ledger: l, Platform: pf.platform, Product: pf.product, Open: open}
-			if ports != "" {
-				spec := ports
-				if _, err := burner.Expand(spec); err != nil {
-					return err
-				}
-				o.Ports = func() ([]string, error) { return burner.Expand(spec) }
-			}
-			if cloud || ports == "" {
-				if o.Cloud, err = pf.client(); err != nil {
-					return err
-				}
-			}
-			ms, err := lf.modeSettings(cmd.Context(), &pf)
-			if err != nil {
-				return err
-			}
-			o.Mode, o.ProductSecret = ms.mode, ms.productSecret
-			o.Register = register || (mqttLogin && ms.mode.ProductLevel())
-			if o.Register && o.Cloud == nil {
-				// A registered board is checked on the platform (and a
-				// Tencent board's new secret can only be read there).
-				if o.Cloud, err = pf.client(); err != nil {
-					return err
-				}
-			}
-			if mqttLogin {
-				o.Login = provision.MQTTLogin(broker)
-				o.TokenLogin = provision.MQTTTokenLogin(broker)
-			}
-			o.Events = func(e provision.Event) {
-				if g.json {
-					_ = g.emit(newBoardEvent(e))
-				} else {
-					g.printLine(g.errOut, boardLine(e))
-				}
-			}
-			res, err := provision.Verify(cmd.Context(), o)
-			if err != nil {
-				return err
-			}
-			if g.json {
-				if err := g.emit(lineSummary{Type: typeSummary, Command: "verify", Verified: res.Verified, Failed: res.Failed, NotChecked: res.NotChecked}); err != nil {
-					return err
-				}
-			} else {
-				fmt.Fprintf(g.out, "%d verified, %d failed, %d not checked\n", res.Verified, res.Failed, res.NotChecked)
-			}
-			if res.Failed > 0 {
-				return &exitError{kind: errBoardsFailed, err: fmt.Errorf("%d board(s) failed QA:\n  %s", res.Failed, strings.Join(res.Failures, "\n  "))}
-			}
-			if res.NotChecked > 0 {
-				// Nothing was concluded about these boards: their state in the
-				// ledger is as it was. Not their fault, so not "failed".
-				return &exitError{kind: registry.ErrUnreachable, err: fmt.Errorf("%d board(s) could not be checked (their ledger state is unchanged); verify them again when the platform, the broker and the boards answer:\n  %s", res.NotChecked, strings.Join(res.Unchecked, "\n  "))}
-			}
-			return nil
+			return o.run(cmd, g, vo)
 		},
 	}
-	pf.register(c, true)
-	lf.register(c)
-	c.Flags().StringVar(&port, "port", "", "the board's serial port")
-	c.Flags().StringVar(&ports, "ports", "", "several boards: paths or globs, comma-separated, or auto")
-	usb.register(c)
-	c.Flags().BoolVar(&cloud, "cloud", false, "also check each device on the platform (exists, enabled)")
-	c.Flags().BoolVar(&mqttLogin, "mqtt", false, "also log in to the platform's MQTT broker with each board's own credential")
-	c.Flags().BoolVar(&register, "register", false, "product-level modes: have each board register itself with the platform first (implied by --mqtt)")
-	c.Flags().StringVar(&broker, "mqtt-broker", "", "broker `host:port` instead of the vendor's public one (the emulator's is printed by iotburn sim cloud)")
+	o.pf.register(c, true)
+	o.lf.register(c)
+	c.Flags().StringVar(&o.port, "port", "", "the board's serial port")
+	c.Flags().StringVar(&o.ports, "ports", "", "several boards: paths or globs, comma-separated, or auto")
+	o.usb.register(c)
+	c.Flags().BoolVar(&o.cloud, "cloud", false, "also check each device on the platform (exists, enabled)")
+	c.Flags().BoolVar(&o.mqttLogin, "mqtt", false, "also log in to the platform's MQTT broker with each board's own credential")
+	c.Flags().BoolVar(&o.register, "register", false, "product-level modes: have each board register itself with the platform first (implied by --mqtt)")
+	c.Flags().StringVar(&o.broker, "mqtt-broker", "", "broker `host:port` instead of the vendor's public one (the emulator's is printed by iotburn sim cloud)")
 	return c
 }
