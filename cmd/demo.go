@@ -3,11 +3,13 @@ package cmd
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/iotburn/iotburn/provision"
 	"github.com/iotburn/iotburn/provision/demo"
+	"github.com/iotburn/iotburn/registry"
 )
 
 func newDemoCmd(g *globals) *cobra.Command {
@@ -32,8 +34,8 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
   iotburn demo --platform aliyun --mode registration-free`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if platform != "tencent" && platform != "aliyun" {
-				return fmt.Errorf("demo --platform %s: use tencent or aliyun", platform)
+			if _, err := registry.ParsePlatform(platform); err != nil {
+				return withKind(errUsage, fmt.Errorf("demo --platform %w", err))
 			}
 			m, err := provision.ParseMode(mode)
 			if err != nil {
@@ -72,7 +74,7 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
 		},
 	}
 	c.Flags().StringVar(&dir, "dir", "", "keep everything in this directory (default: a new temporary one)")
-	c.Flags().StringVar(&platform, "platform", "tencent", "platform to emulate: tencent or aliyun")
+	c.Flags().StringVar(&platform, "platform", registry.Tencent, "platform to emulate: "+strings.Join(registry.Platforms, " or "))
 	c.Flags().StringVar(&mode, "mode", "device", "credential mode: device, product-preregistered, product-autocreate (tencent), registration-free (aliyun)")
 	c.Flags().IntVar(&boards, "boards", 4, "how many simulated boards")
 	return c

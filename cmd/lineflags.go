@@ -103,7 +103,7 @@ func (lf *lineFlags) board(c *cobra.Command, g *globals, pf *platformFlags, args
 		if o.Labels, err = lf.labelScanners(); err != nil {
 			return nil, nil, err
 		}
-		if platform == "aliyun" && o.Labels == nil {
+		if platform == registry.Aliyun && o.Labels == nil {
 			return nil, nil, usagef("Alibaba's IDMAU AT firmware tells no MAC or IMEI: give each board's id from its label with --hw-id-from scan --scanner PORT=PATH (or --scanner sim for simulated boards)")
 		}
 		return f, provision.OpenATBoardWith(platform, lf.baud, o), nil

@@ -3,6 +3,7 @@ package cmd
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -22,7 +23,7 @@ type platformFlags struct {
 
 func (p *platformFlags) register(c *cobra.Command, productRequired bool) {
 	f := c.Flags()
-	f.StringVar(&p.platform, "platform", "tencent", "the IoT platform: tencent or aliyun")
+	f.StringVar(&p.platform, "platform", registry.Tencent, "the IoT platform: "+strings.Join(registry.Platforms, " or "))
 	f.StringVar(&p.product, "product", "", "the product (Tencent ProductId, Aliyun ProductKey)")
 	f.StringVar(&p.endpoint, "endpoint", "", "API base `URL` instead of the public cloud, e.g. http://127.0.0.1:8443 for the built-in emulator (iotburn sim cloud)")
 	if productRequired {
@@ -31,12 +32,10 @@ func (p *platformFlags) register(c *cobra.Command, productRequired bool) {
 }
 
 func (p *platformFlags) check() error {
-	switch p.platform {
-	case "tencent", "aliyun":
-		return nil
-	default:
-		return usagef("unknown --platform %q: use tencent or aliyun", p.platform)
+	if _, err := registry.ParsePlatform(p.platform); err != nil {
+		return withKind(errUsage, fmt.Errorf("--platform %w", err))
 	}
+	return nil
 }
 
 // registerURL is where the station registers an Aliyun board's name for it
@@ -59,7 +58,7 @@ func (p *platformFlags) client() (registry.Platform, error) {
 	if err := p.check(); err != nil {
 		return nil, err
 	}
-	if p.platform == "aliyun" {
+	if p.platform == registry.Aliyun {
 		cfg, err := aliyun.ConfigFromEnv(p.endpoint)
 		if err != nil {
 			return nil, err

@@ -63,7 +63,7 @@ func (b *atBoard) Register(ctx context.Context, mode Mode) error {
 	if err != nil {
 		return fmt.Errorf("pre-registering %s for the board on %s: %w", info.DeviceName, b.port.Name(), err)
 	}
-	c := registry.Credential{Platform: "aliyun", ProductID: info.ProductKey, DeviceName: info.DeviceName, DeviceSecret: ds, ProductSecret: info.ProductSecret}
+	c := registry.Credential{Platform: registry.Aliyun, ProductID: info.ProductKey, DeviceName: info.DeviceName, DeviceSecret: ds, ProductSecret: info.ProductSecret}
 	img, err := templates.AliyunAT{}.Render(c)
 	if err != nil {
 		return fmt.Errorf("the DeviceSecret the platform issued for %s: %w", info.DeviceName, err)
@@ -106,7 +106,7 @@ func (b *atBoard) registerURL() (string, error) {
 func (b *atBoard) DeviceCredential(ctx context.Context, c registry.Credential, cloud registry.Platform) (registry.Credential, error) {
 	c.ProductSecret = ""
 	switch c.Platform {
-	case "aliyun":
+	case registry.Aliyun:
 		info, err := b.drv.AliyunDevInfo(ctx)
 		if err != nil {
 			return c, err

@@ -54,9 +54,9 @@ func (m Mode) NamesOnTheFly() bool { return m == ModeAutocreate || m == ModeRegi
 // platform says how the product is set up (p.Known), the product.
 func CheckMode(m Mode, platform string, p *registry.Product) error {
 	switch {
-	case m == ModeRegistrationFree && platform != "aliyun":
+	case m == ModeRegistrationFree && platform != registry.Aliyun:
 		return fmt.Errorf("--mode registration-free is Alibaba Cloud's (ClientID + DeviceToken): use --platform aliyun, or --mode product-autocreate on Tencent")
-	case m == ModeAutocreate && platform != "tencent":
+	case m == ModeAutocreate && platform != registry.Tencent:
 		return fmt.Errorf("--mode product-autocreate is Tencent's (dynamic registration creates the device): on Aliyun use --mode registration-free")
 	}
 	if p == nil || !m.ProductLevel() {

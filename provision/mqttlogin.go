@@ -32,7 +32,7 @@ func MQTTLogin(broker string) func(ctx context.Context, c registry.Credential) e
 		var clientID, user, pass string
 		addr, useTLS := broker, false
 		switch c.Platform {
-		case "tencent":
+		case registry.Tencent:
 			var err error
 			clientID, user, pass, err = devauth.TencentMQTT(c.ProductID, c.DeviceName, c.DeviceSecret, time.Now())
 			if err != nil {
@@ -41,7 +41,7 @@ func MQTTLogin(broker string) func(ctx context.Context, c registry.Credential) e
 			if addr == "" {
 				addr = c.ProductID + ".iotcloud.tencentdevices.com:1883"
 			}
-		case "aliyun":
+		case registry.Aliyun:
 			clientID, user, pass = devauth.AliyunMQTT(c.ProductID, c.DeviceName, c.DeviceSecret, time.Now())
 			if addr == "" {
 				region := c.Region

@@ -27,9 +27,9 @@ const (
 func (d Dialect) String() string {
 	switch d {
 	case Tencent:
-		return "tencent"
+		return registry.Tencent
 	case Aliyun:
-		return "aliyun"
+		return registry.Aliyun
 	}
 	return fmt.Sprintf("Dialect(%d)", int(d))
 }
@@ -39,9 +39,9 @@ func (d Dialect) String() string {
 // pick the driver without a table of their own.
 func ParseDialect(s string) (Dialect, error) {
 	switch strings.TrimSuffix(strings.ToLower(s), "-at") {
-	case "tencent":
+	case registry.Tencent:
 		return Tencent, nil
-	case "aliyun":
+	case registry.Aliyun:
 		return Aliyun, nil
 	}
 	return 0, fmt.Errorf("no AT dialect for %q: choose tencent or aliyun", s)

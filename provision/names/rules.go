@@ -3,6 +3,8 @@ package names
 import (
 	"fmt"
 	"regexp"
+
+	"github.com/iotburn/iotburn/registry"
 )
 
 // The platforms' device-name rules (DESIGN.md §2, sources in
@@ -19,14 +21,14 @@ var (
 // errors name the value and the rule.
 func PlatformRule(platform string) (func(string) error, error) {
 	switch platform {
-	case "tencent":
+	case registry.Tencent:
 		return func(n string) error {
 			if !tencentName.MatchString(n) {
 				return fmt.Errorf("%q is not a Tencent IoT Hub device name: 1 to 48 letters, digits, ':', '_' or '-' ([a-zA-Z0-9:_-]{1,48})", n)
 			}
 			return nil
 		}, nil
-	case "aliyun":
+	case registry.Aliyun:
 		return func(n string) error {
 			if !aliyunName.MatchString(n) {
 				return fmt.Errorf("%q is not an Alibaba Cloud IoT device name: 4 to 32 letters, digits, '_', '@', '.', ':' or '-' ([A-Za-z0-9_@.:-]{4,32})", n)

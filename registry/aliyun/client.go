@@ -182,7 +182,7 @@ func parseEndpoint(ep string) (host, scheme string, err error) {
 }
 
 // Name is "aliyun".
-func (c *Client) Name() string { return "aliyun" }
+func (c *Client) Name() string { return registry.Aliyun }
 
 // Region is the region the client talks to.
 func (c *Client) Region() string { return c.region }

@@ -130,7 +130,7 @@ func parseEndpoint(ep string) (host, scheme string, err error) {
 }
 
 // Name is "tencent".
-func (c *Client) Name() string { return "tencent" }
+func (c *Client) Name() string { return registry.Tencent }
 
 // Region is the region the client talks to.
 func (c *Client) Region() string { return c.region }

@@ -44,9 +44,9 @@ var AliyunKeys = Keys{Namespace: "aliyun-key", ProductID: "ProductKey", DeviceNa
 // DefaultKeys returns the key set for a platform ("tencent", "aliyun").
 func DefaultKeys(platform string) (Keys, error) {
 	switch platform {
-	case "tencent":
+	case registry.Tencent:
 		return TencentKeys, nil
-	case "aliyun":
+	case registry.Aliyun:
 		return AliyunKeys, nil
 	}
 	return Keys{}, fmt.Errorf("nvs: no default NVS key names for platform %q: set the namespace and key names", platform)
