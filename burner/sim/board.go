@@ -61,7 +61,14 @@ type plug struct {
 	out           outQueue
 	rx, tx        pacer
 	baud          atomic.Int64 // the board's UART speed now (CHANGE_BAUDRATE moves it)
+
+	fwMu sync.Mutex // guards fw and host: Reset swaps them while the reader runs
+	fw   firmware
+	host *plugHost
 }
+
+// firmware is what the reader hands bytes to now.
+func (p *plug) firmware() firmware { p.fwMu.Lock(); defer p.fwMu.Unlock(); return p.fw }
 
 // Path is the board's stable port path, DIR/ttySIMnn.
 func (b *Board) Path() string { return b.path }
@@ -158,10 +165,11 @@ func (b *Board) plugLocked() error {
 		return fmt.Errorf("sim: board %s: link: %w", b.path, err)
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	fw := kinds[b.kind](&plugHost{b: b, p: p})
+	p.host = newPlugHost(b, p, bootPlugIn)
+	p.fw = kinds[b.kind](p.host)
 	b.cur = p
 	p.wg.Add(2)
-	go b.readLoop(p, fw)
+	go b.readLoop(p)
 	go b.writeLoop(p)
 	b.chaosTimers(p)
 	b.log.Info("sim: board plugged", "port", b.path, "pty", p.pts, "kind", b.kind, "mac", b.MAC()) // b.MAC locks: the firmware may be committing already
@@ -210,14 +218,54 @@ func (b *Board) chaosTimers(p *plug) {
 	}
 }
 
+// Reset presses the board's reset button (EN) while it stays plugged in:
+// its pty and link stay, what it was running stops (a registration in
+// flight, an MQTT session), its UART is back at the boot rate, and it
+// starts afresh. download holds BOOT (IO0 low) meanwhile, so an ESP32 comes
+// up in its ROM's download mode with the ROM's banner; otherwise it boots
+// from its flash. This is what esptool's DTR/RTS reset does on an adapter
+// with the auto-reset circuit (reference/espressif.md §2.6), which a pty
+// cannot carry. AT boards simply reboot.
+func (b *Board) Reset(download bool) error {
+	b.plugMu.Lock()
+	defer b.plugMu.Unlock()
+	p := b.cur
+	if p == nil {
+		return fmt.Errorf("sim: board %s is unplugged: plug it in first", b.path)
+	}
+	boot := bootFlash
+	if download {
+		boot = bootDownload
+	}
+	if p.baud.Load() > 0 {
+		p.baud.Store(int64(b.baud))
+		p.out.switchBaud(b.baud)
+	}
+	h := newPlugHost(b, p, boot)
+	p.fwMu.Lock()
+	old := p.host
+	p.host = h
+	p.fwMu.Unlock()
+	old.cancel()
+	fw := kinds[b.kind](h)
+	p.fwMu.Lock()
+	p.fw = fw
+	p.fwMu.Unlock()
+	b.log.Info("sim: board reset", "port", b.path, "download", download)
+	return nil
+}
+
 // readLoop takes bytes off the wire at line rate and hands them to the firmware.
-func (b *Board) readLoop(p *plug, fw firmware) {
+func (b *Board) readLoop(p *plug) {
 	defer p.wg.Done()
 	buf := make([]byte, p.rx.chunk())
 	var line []byte // the line being glitched, for chaos's glitch
 	glitched := false
 	for {
-		if len(buf) != p.rx.chunk() { // the firmware changed the baud rate
+		if baud := int(p.baud.Load()); baud > 0 && baud != p.rx.baud {
+			p.rx = pacer{baud: baud} // the firmware or a reset changed the rate
+		}
+		if len(buf) != p.rx.chunk() {
 			buf = make([]byte, p.rx.chunk())
 		}
 		n, err := p.master.Read(buf)
@@ -227,6 +275,7 @@ func (b *Board) readLoop(p *plug, fw firmware) {
 		if !p.rx.wait(n, p.stop) {
 			return
 		}
+		fw := p.firmware()
 		in := buf[:n]
 		switch f := b.fault(); {
 		case f == FaultDrop:
@@ -386,11 +435,32 @@ func (q *outQueue) pop(dst []byte, stop <-chan struct{}) (n, baud int, ok bool) 
 	}
 }
 
-// plugHost is the firmware's view of its board during one power cycle.
+// plugHost is the firmware's view of its board during one power cycle (from
+// plug-in or a Reset to the next).
 type plugHost struct {
-	b *Board
-	p *plug
+	b      *Board
+	p      *plug
+	bctx   context.Context // ends with the plug or at the next Reset
+	cancel context.CancelFunc
+	boot   bootKind
 }
+
+// bootKind is how the board was last started.
+type bootKind int
+
+const (
+	bootPlugIn   bootKind = iota // plugged in: an ESP32 is in download mode, silent
+	bootDownload                 // Reset with BOOT held: download mode, the ROM's banner
+	bootFlash                    // Reset with BOOT released: an ESP32 boots its flash
+)
+
+func newPlugHost(b *Board, p *plug, boot bootKind) *plugHost {
+	h := &plugHost{b: b, p: p, boot: boot}
+	h.bctx, h.cancel = context.WithCancel(p.ctx)
+	return h
+}
+
+func (h *plugHost) bootMode() bootKind { return h.boot }
 
 func (h *plugHost) send(p []byte)     { h.p.out.push(p) }
 func (h *plugHost) flashPath() string { return flashFileName(h.b.filePath) }
@@ -402,13 +472,12 @@ func (h *plugHost) setBaud(baud int) {
 	if h.p.baud.Load() <= 0 {
 		return // unpaced boards stay unpaced
 	}
-	h.p.baud.Store(int64(baud))
-	h.p.rx = pacer{baud: baud}
+	h.p.baud.Store(int64(baud)) // the reader takes the new rate before its next read
 	h.p.out.switchBaud(baud)
 }
 func (h *plugHost) fault() Fault                      { return h.b.fault() }
 func (h *plugHost) cloud() (baseURL, mqttAddr string) { return h.b.cloudURL, h.b.mqttAddr }
-func (h *plugHost) ctx() context.Context              { return h.p.ctx }
+func (h *plugHost) ctx() context.Context              { return h.bctx }
 func (h *plugHost) logger() *slog.Logger              { return h.b.log.With("port", h.b.path) }
 
 func (h *plugHost) file() boardFile {

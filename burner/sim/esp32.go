@@ -9,12 +9,14 @@ import (
 	"net"
 )
 
-// esp32Chip is one power cycle of a simulated ESP32 in download mode: the
+// esp32Chip is one power cycle of a simulated ESP32: in download mode the
 // ROM's serial bootloader (reference/espressif.md §2), and after a RAM upload
 // that MEM_END starts, esptool's flasher stub (esp32_stub.go). A pty has no
-// reset lines, so the board boots straight into download mode; a software
-// reset (the stub's FLASH_END with reboot) comes back there too, at the boot
-// baud rate.
+// reset lines, so the board comes up in download mode when plugged in; a
+// software reset (the stub's FLASH_END with reboot) comes back there too, at
+// the boot baud rate. The ROM's FLASH_END, or Board.Reset(false), boots it
+// from its flash (esp32_boot.go): the bootloader, the partition table, the
+// app, a model of the kit it is.
 //
 // The chip is as slow as the real one (esp32_time.go, spiflash.go): the ROM
 // erases a region before it answers FLASH_BEGIN, programs every page and
@@ -28,9 +30,10 @@ type esp32Chip struct {
 	t        *esp32Time
 	bootBaud int
 
-	rom  *esp32ROM  // the ROM loader is listening, or
-	stub *esp32Stub // the flasher stub is
-	dead bool       // running code the simulator cannot run: deaf to the protocol
+	rom     *esp32ROM  // the ROM loader is listening, or
+	stub    *esp32Stub // the flasher stub is
+	dead    bool       // running code the simulator cannot run: deaf to the protocol
+	running bool       // booted from flash (esp32_boot.go): deaf to the protocol
 }
 
 // esp32ROM plays the ESP32's ROM serial bootloader: SLIP frames, command
@@ -58,8 +61,9 @@ type esp32Chip struct {
 //   - READ_FLASH_SLOW always answers 64 bytes (esptool notes the ROM does).
 //   - MEM_BEGIN outside the chip's RAM (esptool targets/esp32.py MEMORY_MAP)
 //     answers 0x05; MEM_DATA is checked like FLASH_DATA.
-//   - FLASH_END/FLASH_DEFL_END leave the bootloader: the board ignores
-//     the protocol until it is replugged.
+//   - FLASH_END/FLASH_DEFL_END leave the bootloader: the chip boots from
+//     its flash (esp32_boot.go) and ignores the protocol until it is reset
+//     into download mode or replugged.
 type esp32ROM struct {
 	c        *esp32Chip
 	in       slipIn
@@ -186,8 +190,19 @@ func newESP32(h host) firmware {
 		h.logger().Error("sim: esp32 flash file", "err", err)
 	}
 	c.rom = &esp32ROM{c: c}
+	if bh, ok := h.(bootHost); ok {
+		switch bh.bootMode() {
+		case bootDownload: // EN pressed with BOOT held: the ROM's banner ([BOOT]; EN is a power-on reset)
+			h.send([]byte(romDate + "\r\n\r\nrst:0x1 (POWERON_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\nwaiting for download\r\n"))
+		case bootFlash:
+			c.bootFromFlash(rstPowerOn)
+		}
+	}
 	return c
 }
+
+// bootHost tells how the board was started (Board.Reset, or plugged in).
+type bootHost interface{ bootMode() bootKind }
 
 // endsRequest: a garbled chip answers noise once per frame delimiter.
 func (c *esp32Chip) endsRequest(p []byte) bool { return bytes.IndexByte(p, 0xC0) >= 0 }
@@ -196,7 +211,7 @@ func (c *esp32Chip) endsRequest(p []byte) bool { return bytes.IndexByte(p, 0xC0)
 // switch it (MEM_END starts the stub, a reboot brings the ROM back), and the
 // rest of the bytes go to the new one.
 func (c *esp32Chip) receive(p []byte) {
-	for len(p) > 0 && !c.dead {
+	for len(p) > 0 && !c.dead && !c.running {
 		if c.stub != nil {
 			p = p[c.stub.receive(p):]
 		} else {
@@ -490,9 +505,11 @@ func (r *esp32ROM) handle(f []byte) {
 			return
 		}
 		r.ok(op)
-		r.write, r.c.dead = nil, true
-		if words(d, 0) == 0 { // reboot: the app's boot log, then silence for the protocol
-			r.c.h.send([]byte("ets Jun  8 2016 00:22:57\r\n\r\nrst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n"))
+		r.write = nil
+		if words(d, 0) == 0 { // reboot, then boot from flash (esp32_boot.go)
+			r.c.bootFromFlash(rstFlashEnd)
+		} else { // run user code: the same without a reset
+			r.c.bootFromFlash("")
 		}
 	case romSPIFlashMD5:
 		r.md5(op, d)
