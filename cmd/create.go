@@ -122,16 +122,11 @@ ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_REGION_ID (default cn-shanghai).`
 			}
 			elapsed := time.Since(start)
 			if g.json {
-				out := map[string]any{
-					"platform": platform.Name(), "product": pf.product,
-					"requested": res.Requested, "skipped": res.Skipped, "healed": res.Healed,
-					"created": res.Created, "failed": res.Failed, "calls": res.Calls,
-					"seconds": elapsed.Seconds(), "names_source": sourceJSON(names, file.Source),
-				}
-				if err != nil {
-					out["error"] = err.Error()
-				}
-				if perr := g.printJSON(out); perr != nil {
+				// The error, if any, is the error line Execute prints: once.
+				failed := append([]string{}, res.Failed...)
+				if perr := g.emit(createSummary{Type: typeSummary, Command: "create", Platform: platform.Name(), Product: pf.product,
+					Requested: res.Requested, Skipped: res.Skipped, Healed: res.Healed, Created: res.Created, Failed: failed,
+					Calls: res.Calls, Seconds: elapsed.Seconds(), Names: sourceJSON(names, file.Source)}); perr != nil {
 					return perr
 				}
 			} else {
@@ -164,14 +159,12 @@ ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_REGION_ID (default cn-shanghai).`
 }
 
 // sourceJSON is what was read from a names file, for --json.
-func sourceJSON(path string, s devnames.Source) map[string]any {
-	out := map[string]any{"file": path, "kind": s.Kind, "column": s.Column, "column_name": s.ColumnName,
-		"header_line": s.HeaderLine, "columns": s.Columns}
+func sourceJSON(path string, s devnames.Source) namesSource {
+	out := namesSource{File: path, Kind: s.Kind, Column: s.Column, ColumnName: s.ColumnName, HeaderLine: s.HeaderLine, Columns: s.Columns}
 	if s.Kind == "xlsx" {
-		out["sheet"] = s.Sheet
+		out.Sheet = s.Sheet
 	} else {
-		out["encoding"] = s.Encoding
-		out["separator"] = string(s.Separator)
+		out.Encoding, out.Separator = s.Encoding, string(s.Separator)
 	}
 	return out
 }
@@ -205,13 +198,13 @@ func createDryRun(g *globals, pf *platformFlags, path string, file devnames.List
 			if known[n.Value] {
 				action = "skip"
 			}
-			if err := g.printJSON(map[string]any{"type": "name", "device_name": n.Value, "line": n.Line, "action": action}); err != nil {
+			if err := g.emit(nameEvent{Type: typeEvent, Event: "name", DeviceName: n.Value, Line: n.Line, Action: action}); err != nil {
 				return err
 			}
 		}
-		return g.printJSON(map[string]any{"type": "summary", "dry_run": true, "platform": pf.platform, "product": pf.product,
-			"names": len(file.Names), "would_create": create, "already_in_ledger": len(file.Names) - create,
-			"names_source": sourceJSON(path, file.Source)})
+		return g.emit(createSummary{Type: typeSummary, Command: "create", DryRun: true, Platform: pf.platform, Product: pf.product,
+			Requested: len(file.Names), WouldCreate: create, Skipped: len(file.Names) - create, Failed: []string{},
+			Names: sourceJSON(path, file.Source)})
 	}
 	fmt.Fprintf(g.out, "dry run: %d names from %s of %s\n", len(file.Names), file.Source, path)
 	fmt.Fprintf(g.out, "%s %s: would create %d, %d already in the ledger (%s)\n", pf.platform, pf.product, create, len(file.Names)-create, ledgerNote)

@@ -165,7 +165,7 @@ With --format nvs --from-csv FILE it is a drop-in for Espressif's generator: the
 					return err
 				}
 				if g.json {
-					return g.printJSON(map[string]any{"file": outDir, "bytes": n})
+					return g.emit(fileEvent{Type: typeEvent, Event: "file", File: outDir, Bytes: n})
 				}
 				fmt.Fprintf(g.out, "wrote %s (%d bytes)\n", outDir, n)
 				return nil
@@ -286,7 +286,7 @@ func writePerProduct(cmd *cobra.Command, g *globals, pf *platformFlags, f templa
 		return err
 	}
 	if g.json {
-		return g.printJSON(map[string]string{"product": pf.product, "file": path, "secret_fingerprint": registry.Fingerprint(p.Secret)})
+		return g.emit(fileEvent{Type: typeEvent, Event: "file", File: path, Product: pf.product, Fingerprint: registry.Fingerprint(p.Secret)})
 	}
 	fmt.Fprintf(g.out, "wrote %s, the %s image for every board of %s (0600: it holds the product secret)\n", path, f.Name(), pf.product)
 	return nil
@@ -373,12 +373,8 @@ func exportImages(g *globals, l *ledger.Ledger, r ledger.ExportRequest, f templa
 			newly++
 		}
 		if g.json {
-			out := map[string]any{"device_name": c.DeviceName, "file": path, "secret_fingerprint": registry.Fingerprint(c.DeviceSecret),
-				"state_before": string(it.From), "exported": exported}
-			if it.HWID != "" {
-				out["hw_id"] = it.HWID
-			}
-			if err := g.printJSON(out); err != nil {
+			if err := g.emit(imageEvent{Type: typeEvent, Event: "file", File: path, DeviceName: c.DeviceName, Fingerprint: registry.Fingerprint(c.DeviceSecret),
+				StateBefore: string(it.From), Exported: exported, HWID: it.HWID}); err != nil {
 				return err
 			}
 		} else if r.Kind == ledger.ExportBound {

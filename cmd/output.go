@@ -270,3 +270,64 @@ type fileEvent struct {
 }
 
 func (fileEvent) lineType() string { return typeEvent }
+
+// fileEvent's image fields: which board a bound credential's file is for,
+// and whether writing it recorded the credential as exported.
+type imageEvent struct {
+	Type        string `json:"type"`
+	Event       string `json:"event"` // "file"
+	File        string `json:"file"`
+	DeviceName  string `json:"device_name"`
+	Fingerprint string `json:"secret_fingerprint"`
+	StateBefore string `json:"state_before"`
+	Exported    bool   `json:"exported"`
+	HWID        string `json:"hw_id,omitempty"`
+}
+
+func (imageEvent) lineType() string { return typeEvent }
+
+// nameEvent is one name of a names file, in create --dry-run.
+type nameEvent struct {
+	Type       string `json:"type"`
+	Event      string `json:"event"` // "name"
+	DeviceName string `json:"device_name"`
+	Line       int    `json:"line"`
+	Action     string `json:"action"` // create or skip
+}
+
+func (nameEvent) lineType() string { return typeEvent }
+
+// namesSource is what create read from a names file.
+type namesSource struct {
+	File       string `json:"file"`
+	Kind       string `json:"kind"`
+	Column     int    `json:"column"`
+	ColumnName string `json:"column_name"`
+	HeaderLine int    `json:"header_line"`
+	Columns    int    `json:"columns"`
+	Sheet      string `json:"sheet,omitempty"`
+	Encoding   string `json:"encoding,omitempty"`
+	Separator  string `json:"separator,omitempty"`
+}
+
+// createSummary is what create did (or, dry, would do).
+type createSummary struct {
+	Type      string `json:"type"`
+	Command   string `json:"command"` // "create"
+	DryRun    bool   `json:"dry_run"`
+	Platform  string `json:"platform"`
+	Product   string `json:"product"`
+	Requested int    `json:"requested"`
+	Skipped   int    `json:"skipped"`
+	Healed    int    `json:"healed"`
+	Created   int    `json:"created"`
+	// WouldCreate is what a dry run would create (Skipped: already in
+	// the ledger).
+	WouldCreate int         `json:"would_create,omitempty"`
+	Failed      []string    `json:"failed"` // names the platform refused; [] when none
+	Calls       int         `json:"calls"`
+	Seconds     float64     `json:"seconds"`
+	Names       namesSource `json:"names_source"`
+}
+
+func (createSummary) lineType() string { return typeSummary }
