@@ -3,6 +3,7 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -112,5 +113,42 @@ func TestVerifyPlatformDown(t *testing.T) {
 	out, _, err = run(t, "--ledger", ledgerPath, "verify", "--product", "ABCDEFGHIJ", "--ports", ports, "--cloud", "--endpoint", endpoint)
 	if err != nil || !strings.Contains(out, "2 verified") {
 		t.Fatalf("verify after the outage: %v\n%s", err, out)
+	}
+}
+
+// -v logs the wire of an AT line: each command and answer, the secret
+// masked by its fingerprint; --log puts it in a file of its own, 0600.
+func TestWireLogAT(t *testing.T) {
+	emu, endpoint := startCloud(t, 10*time.Millisecond)
+	dir := t.TempDir()
+	ledgerPath := filepath.Join(dir, "l.db")
+	if _, _, err := run(t, "--ledger", ledgerPath, "create", "--product", "ABCDEFGHIJ", "--names", writeFile(t, dir, "n.txt", "dev1\n"), "--endpoint", endpoint); err != nil {
+		t.Fatal(err)
+	}
+	farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: "tencent-at", Count: 1, Baud: sim.Unpaced})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer farm.Close()
+	logPath := filepath.Join(dir, "wire.log")
+	if _, _, err := run(t, "--ledger", ledgerPath, "-v", "--log", logPath, "batch", "--product", "ABCDEFGHIJ", "--ports", filepath.Join(dir, "boards", "tty*"), "--once"); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(raw)
+	secret, _ := emu.TencentDevice("ABCDEFGHIJ", "dev1")
+	for _, want := range []string{`send=AT+TCMODULE`, `send="AT+TCDEVINFOSET=1,\"ABCDEFGHIJ\",\"dev1\",\"[secret `, `recv=OK`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the wire log has no %s:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, secret) {
+		t.Error("the wire log shows the device secret")
+	}
+	if st, _ := os.Stat(logPath); st.Mode().Perm() != 0o600 {
+		t.Errorf("log file mode %v, want 0600", st.Mode().Perm())
 	}
 }

@@ -99,7 +99,7 @@ func (lf *lineFlags) board(c *cobra.Command, g *globals, pf *platformFlags, args
 				return nil, nil, withKind(errUsage, err)
 			}
 		}
-		o := provision.ATBoardOptions{RegisterURL: pf.registerURL()}
+		o := provision.ATBoardOptions{RegisterURL: pf.registerURL(), Log: g.wireLog()}
 		if o.Labels, err = lf.labelScanners(); err != nil {
 			return nil, nil, err
 		}

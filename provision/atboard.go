@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +40,9 @@ type ATBoardOptions struct {
 	// ConnectWait bounds the wait for an Aliyun module's cloud login
 	// (AT+IDMSTA? 2) after AT+IDMCON (0 = at.ConnectTimeout).
 	ConnectWait time.Duration
+	// Log, if set, gets every line to and from each module, secrets masked:
+	// the wire log of -v.
+	Log *slog.Logger
 }
 
 // OpenATBoardWith is OpenATBoard with options.
@@ -57,6 +61,9 @@ func OpenATBoardWith(platform string, baud int, o ATBoardOptions) OpenBoard {
 		// third try; two keep a wrong --baud from stalling a port for long.
 		d.Attempts = 2
 		d.ConnectWait = o.ConnectWait
+		if o.Log != nil {
+			d.SetLog(o.Log)
+		}
 		b := &atBoard{port: p, drv: d, opts: o}
 		if o.Labels != nil {
 			b.labels = o.Labels(path)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ type conn struct {
 	got     int    // bytes received since the last mark
 	first   []byte // the first bytes since the last mark, for diagnostics
 	buf     []byte
+	log     *slog.Logger // the wire log (-v), secrets masked; nil: none
 }
 
 // poll bounds each blocking read so a cancelled context is noticed quickly.
@@ -40,6 +42,9 @@ func (c *conn) vanished(err error) error {
 func (c *conn) write(ctx context.Context, line string) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if c.log != nil {
+		c.log.Debug("at", "port", c.port.Name(), "send", Masked(line))
 	}
 	if _, err := c.port.Write([]byte(line + "\r\n")); err != nil {
 		return c.vanished(err)
@@ -85,6 +90,9 @@ func (c *conn) readLine(ctx context.Context, deadline time.Time) (string, error)
 			line := strings.TrimSpace(string(c.pending[:i]))
 			c.pending = c.pending[i+1:]
 			if line != "" {
+				if c.log != nil {
+					c.log.Debug("at", "port", c.port.Name(), "recv", Masked(line))
+				}
 				return line, nil
 			}
 			continue

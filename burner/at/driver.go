@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -222,3 +223,8 @@ next:
 	}
 	return strings.Join(out, " / ")
 }
+
+// SetLog sends every line to and from the module to log at debug level,
+// each secret parameter replaced by its fingerprint (Masked): the wire log
+// of -v.
+func (d *Driver) SetLog(log *slog.Logger) { d.c.log = log }
