@@ -39,7 +39,9 @@ func TestCrashHarness(t *testing.T) {
 	}
 	boards := envInt(t, "IOTBURN_CRASH_BOARDS", 8)
 	kills := envInt(t, "IOTBURN_CRASH_KILLS", 6)
-	emu, endpoint := startCloud(t, 100*time.Millisecond)
+	// The platform's tasks take a second: long enough for a kill of create
+	// to land while they run.
+	emu, endpoint := startCloud(t, time.Second)
 	dir := t.TempDir()
 	ledgerPath := filepath.Join(dir, "iotburn.db")
 	L := []string{"--ledger", ledgerPath}
@@ -52,7 +54,7 @@ func TestCrashHarness(t *testing.T) {
 	create := append(L, "create", "--product", "ABCDEFGHIJ", "--names", writeFile(t, dir, "names.txt", names.String()), "--endpoint", endpoint)
 	killed := map[string]int{}
 	for range max(1, kills/5) {
-		if killAfter(t, iotburn(create...), time.Duration(100+rand.IntN(400))*time.Millisecond) {
+		if killAfter(t, iotburn(create...), time.Duration(100+rand.IntN(800))*time.Millisecond) {
 			killed["create"]++
 		}
 	}
