@@ -3,8 +3,11 @@ package provision
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/iotburn/iotburn/burner"
 	"github.com/iotburn/iotburn/burner/at"
@@ -156,5 +159,75 @@ func burnByHand(t *testing.T, l *ledger.Ledger, u ledger.Unit, b *sim.Board) {
 	}
 	if err := l.Burned(u.ID, 0); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Hot-plug at 16 ports: boards pulled and plugged back in random order
+// while the line runs, mid-write or not. Every board ends burned once, with
+// one credential each, and the history has an attempt for every write that
+// a pull cut short.
+func TestHotPlug16(t *testing.T) {
+	if testing.Short() {
+		t.Skip("hot-plug")
+	}
+	l := openLedger(t)
+	seedLedger(t, l, 20)
+	farm := startBoards(t, 16, 9600) // slow: a pull lands mid-write
+	o := lineOpts(l, farm, 9600)
+	o.Once, o.Target, o.Scan = false, 16, 20*time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	stop := make(chan struct{})
+	var pulls atomic.Int32
+	go func() {
+		r := rand.New(rand.NewPCG(1, 2))
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Duration(50+r.IntN(150)) * time.Millisecond):
+			}
+			b := farm.Boards()[r.IntN(16)]
+			if b.Unplug() == nil {
+				pulls.Add(1)
+			}
+			time.Sleep(time.Duration(r.IntN(100)) * time.Millisecond)
+			_ = b.Replug()
+		}
+	}()
+	go func() { time.Sleep(3 * time.Second); close(stop) }()
+	res, err := RunLine(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Burned != 16 || ctx.Err() != nil {
+		t.Fatalf("got %+v (ctx %v), want 16 boards burned", res, ctx.Err())
+	}
+	seen := map[string]bool{}
+	for _, b := range farm.Boards() {
+		u, ok, err := l.UnitByHW(strings.ToLower(b.MAC()))
+		if err != nil || !ok || u.State != ledger.Burned || u.Cred.DeviceName != b.Flash().DeviceName {
+			t.Fatalf("board %s: unit %+v %v, flash %s", b.Path(), u, err, b.Flash().DeviceName)
+		}
+		if seen[u.Cred.DeviceName] {
+			t.Fatalf("credential %s on two boards", u.Cred.DeviceName)
+		}
+		seen[u.Cred.DeviceName] = true
+	}
+	if c, _ := l.Counts("tencent", testProduct); c.Free != 4 {
+		t.Errorf("%d free, want 4: the pulls spent credentials", c.Free)
+	}
+	attempts := 0
+	if err := l.EachEvent(ledger.Filter{}, func(e ledger.Event) error {
+		if e.To == ledger.Burning {
+			attempts++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d pulls, %d burn attempts for 16 boards", pulls.Load(), attempts)
+	if attempts < 16 {
+		t.Errorf("%d attempts recorded, want at least one per board", attempts)
 	}
 }
