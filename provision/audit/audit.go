@@ -497,7 +497,7 @@ func writeSummary(f *excelize.File, sum Summary, opts Options, generated time.Ti
 		// burned" wants both.
 		{k: "burned (incl. verified)", v: sum.ByState[ledger.Burned] + sum.ByState[ledger.Verified]},
 		{k: "yield", v: sum.Yield, style: pct, def: "(burned + verified) / units: boards that hold their credential, of all the boards the selection saw"},
-		{k: "boards per hour", v: rate, style: dec, def: fmt.Sprintf("boards burned / active time; not shown for under a minute of work")},
+		{k: "boards per hour", v: rate, style: dec, def: "boards burned / active time; not shown for under a minute of work"},
 		{k: "active time (hours)", v: active, style: dec, def: fmt.Sprintf("from the first burn's start to the last burn's end, less every pause between burns over %v (breaks)", IdleGap)},
 		{k: "refused before a credential", v: sum.Refused, def: "boards turned away before they had a credential (no answer, garbage, unknown name, none left); they have no unit row"},
 		{k: "attempts", v: sum.Attempts, def: "burns begun, retries included (the Events sheet, with --history, has each one and its error)"},
