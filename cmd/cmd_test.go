@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/iotburn/iotburn/burner/sim"
 	"github.com/iotburn/iotburn/registry/emulator"
 )
 
@@ -147,4 +148,31 @@ func allCommands(c *cobra.Command) []*cobra.Command {
 		out = append(out, allCommands(sub)...)
 	}
 	return out
+}
+
+// atLine is a Tencent line to test against: the emulator, a ledger holding
+// the devices names (created through the CLI), and boards unpaced
+// tencent-at boards under dir/boards.
+type atLine struct {
+	emu                *emulator.Emulator
+	endpoint           string
+	dir, ledger, ports string
+	farm               *sim.Farm
+}
+
+func newATLine(t *testing.T, boards int, names ...string) *atLine {
+	t.Helper()
+	a := &atLine{dir: t.TempDir()}
+	a.emu, a.endpoint = startCloud(t, 10*time.Millisecond)
+	a.ledger = filepath.Join(a.dir, "l.db")
+	if _, _, err := run(t, "--ledger", a.ledger, "create", "--product", "ABCDEFGHIJ", "--names", writeFile(t, a.dir, "n.txt", strings.Join(names, "\n")+"\n"), "--endpoint", a.endpoint); err != nil {
+		t.Fatal(err)
+	}
+	farm, err := sim.Start(sim.Options{Dir: filepath.Join(a.dir, "boards"), Kind: "tencent-at", Count: boards, Baud: sim.Unpaced})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { farm.Close() })
+	a.farm, a.ports = farm, filepath.Join(a.dir, "boards", "tty*")
+	return a
 }

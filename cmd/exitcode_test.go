@@ -79,18 +79,8 @@ func TestExitCodes(t *testing.T) {
 // check, exits 5, and every burned board stays burned in the ledger (the
 // next verify, with the platform back, is not refused).
 func TestVerifyPlatformDown(t *testing.T) {
-	_, endpoint := startCloud(t, 10*time.Millisecond)
-	dir := t.TempDir()
-	ledgerPath := filepath.Join(dir, "l.db")
-	if _, _, err := run(t, "--ledger", ledgerPath, "create", "--product", "ABCDEFGHIJ", "--names", writeFile(t, dir, "n.txt", "dev1\ndev2\n"), "--endpoint", endpoint); err != nil {
-		t.Fatal(err)
-	}
-	farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: "tencent-at", Count: 2, Baud: sim.Unpaced})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer farm.Close()
-	ports := filepath.Join(dir, "boards", "tty*")
+	a := newATLine(t, 2, "dev1", "dev2")
+	endpoint, ledgerPath, ports := a.endpoint, a.ledger, a.ports
 	if _, _, err := run(t, "--ledger", ledgerPath, "batch", "--product", "ABCDEFGHIJ", "--ports", ports, "--once"); err != nil {
 		t.Fatal(err)
 	}
@@ -119,17 +109,8 @@ func TestVerifyPlatformDown(t *testing.T) {
 // -v logs the wire of an AT line: each command and answer, the secret
 // masked by its fingerprint; --log puts it in a file of its own, 0600.
 func TestWireLogAT(t *testing.T) {
-	emu, endpoint := startCloud(t, 10*time.Millisecond)
-	dir := t.TempDir()
-	ledgerPath := filepath.Join(dir, "l.db")
-	if _, _, err := run(t, "--ledger", ledgerPath, "create", "--product", "ABCDEFGHIJ", "--names", writeFile(t, dir, "n.txt", "dev1\n"), "--endpoint", endpoint); err != nil {
-		t.Fatal(err)
-	}
-	farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: "tencent-at", Count: 1, Baud: sim.Unpaced})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer farm.Close()
+	a := newATLine(t, 1, "dev1")
+	emu, dir, ledgerPath := a.emu, a.dir, a.ledger
 	logPath := filepath.Join(dir, "wire.log")
 	if _, _, err := run(t, "--ledger", ledgerPath, "-v", "--log", logPath, "batch", "--product", "ABCDEFGHIJ", "--ports", filepath.Join(dir, "boards", "tty*"), "--once"); err != nil {
 		t.Fatal(err)

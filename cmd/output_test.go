@@ -5,9 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/iotburn/iotburn/burner/sim"
 )
 
 // The shapes the README documents for each "type" of --json line: the keys
@@ -61,18 +58,8 @@ func checkJSON(t *testing.T, what, out string, secrets ...string) []map[string]a
 // Every command's --json output keeps the contract, errors included, and
 // error lines carry a stable code; nothing is printed twice.
 func TestJSONContract(t *testing.T) {
-	emu, endpoint := startCloud(t, 10*time.Millisecond)
-	dir := t.TempDir()
-	ledgerPath := filepath.Join(dir, "l.db")
-	if _, _, err := run(t, "--ledger", ledgerPath, "create", "--product", "ABCDEFGHIJ", "--names", writeFile(t, dir, "n.txt", "dev1\ndev2\n"), "--endpoint", endpoint); err != nil {
-		t.Fatal(err)
-	}
-	farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: "tencent-at", Count: 2, Baud: sim.Unpaced})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer farm.Close()
-	ports := filepath.Join(dir, "boards", "tty*")
+	a := newATLine(t, 2, "dev1", "dev2")
+	emu, endpoint, dir, ledgerPath, farm, ports := a.emu, a.endpoint, a.dir, a.ledger, a.farm, a.ports
 	var secrets []string
 	for _, n := range []string{"dev1", "dev2"} {
 		s, _ := emu.TencentDevice("ABCDEFGHIJ", n)
