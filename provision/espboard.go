@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/iotburn/iotburn/burner"
 	"github.com/iotburn/iotburn/burner/esprom"
@@ -379,6 +381,15 @@ func (b *espBoard) Verify(ctx context.Context, c registry.Credential) error {
 	// so a garbled read-back must not blame the board); QA reads the
 	// partition back only to say which key is wrong.
 	err = b.ldr.VerifyFlash(ctx, b.cred.Offset, image)
+	if errors.Is(err, esprom.ErrMismatch) && c.DeviceSecret == "" && c.ProductSecret != "" {
+		// A product-level partition the board's firmware has since added
+		// its DeviceSecret to (esp-aliyun wrapper_product.c
+		// HAL_SetDeviceSecret, after its registration) still holds the
+		// product's credential.
+		if ok, rerr := b.holdsRegistered(ctx, c, len(image)); rerr == nil && ok {
+			return nil
+		}
+	}
 	if !errors.Is(err, esprom.ErrMismatch) || !b.plan.o.ReadBack {
 		return err
 	}
@@ -392,4 +403,362 @@ func (b *espBoard) Verify(ctx context.Context, c registry.Credential) error {
 	return err // keys right, other bytes not: still not the partition that was burned
 }
 
+// holdsRegistered reads the partition back and reports whether it holds
+// exactly the product-level credential c plus a DeviceSecret.
+func (b *espBoard) holdsRegistered(ctx context.Context, c registry.Credential, n int) (bool, error) {
+	keys := b.format.Keys
+	if keys == (nvs.Keys{}) {
+		var err error
+		if keys, err = nvs.DefaultKeys(c.Platform); err != nil {
+			return false, err
+		}
+	}
+	if keys.DeviceSecret == "" {
+		return false, nil
+	}
+	got, err := b.ldr.ReadFlash(ctx, b.cred.Offset, uint32(n))
+	if err != nil {
+		return false, err
+	}
+	items, err := nvs.Read(got)
+	if err != nil {
+		return false, nil
+	}
+	want := map[string]string{keys.ProductID: c.ProductID, keys.DeviceName: c.DeviceName, keys.ProductSecret: c.ProductSecret}
+	if keys.Region != "" && c.Region != "" {
+		want[keys.Region] = c.Region
+	}
+	delete(want, "")
+	seen, secret := 0, false
+	for _, it := range items {
+		if it.Namespace != keys.Namespace {
+			continue
+		}
+		v, isStr := it.Value.(string)
+		switch w, ok := want[it.Key]; {
+		case ok && isStr && v == w:
+			seen++
+		case it.Key == keys.DeviceSecret && isStr && v != "":
+			secret = true
+		default:
+			return false, nil
+		}
+	}
+	return secret && seen == len(want), nil
+}
+
 func (b *espBoard) Close() error { return b.port.Close() }
+
+// An ESP32 in the product-level modes holds the product's key, and its
+// application registers itself and logs in (the kits' firmware, as
+// burner/sim models it from their sources). verify has it do so: BootApp
+// resets the board into its application, reads what the application prints
+// on its UART, and asks the platform. The board never hands back the secret
+// or token it obtained, so the verdict is the console's line that settles
+// it (espAppLines) and the platform's own view: the device exists, is
+// enabled and is online.
+//
+// The reset: where the adapter has the auto-reset circuit, esptool's
+// --after hard_reset (RTS pulses EN with DTR, IO0, released: the chip boots
+// from flash; reference/espressif.md §2.6 HardReset). A port without modem
+// lines (a pty) cannot do that: the ROM loader is told FLASH_END with reboot
+// instead (and where the flasher stub is running, the stub first, whose
+// reboot comes back in the ROM loader). Afterwards the board runs its
+// application, not the ROM: the next connection must bring it back into
+// download mode, which esprom.Connect's DTR/RTS reset does on real adapters;
+// on a pty someone must (the simulator's Board.Reset(true); on a bare board,
+// hold BOOT and press EN).
+
+// errAppFailed: the board's application failed on what the board holds (no
+// bootable image, no partition table, a credential its firmware cannot
+// read): evidence against the board.
+var errAppFailed = errors.New("the board's application failed on its own flash")
+
+// espAppVerdict is what a console line settles.
+type espAppVerdict int
+
+const (
+	appConnected    espAppVerdict = iota + 1
+	appBoardFault                 // the board's own flash: errAppFailed
+	appRegRefused                 // the platform refused the registration: registry.ErrRefused
+	appLoginRefused               // the broker refused the login: ErrLoginRefused
+	appUnreachable                // the platform or broker could not be reached: registry.ErrUnreachable
+)
+
+// espAppLines are the console lines that settle a boot, each the kit's or
+// ESP-IDF's own words (the sources are cited in burner/sim's esp32_*.go,
+// which print them): the first one seen decides. None of them holds a
+// secret; the lines that do (a registration's answer, a DeviceSecret, a
+// token) are never matched, kept or logged.
+var espAppLines = []struct {
+	text    string
+	verdict espAppVerdict
+}{
+	// Connected: esp-qcloud esp_qcloud_mqtt.c mqtt_event_handler; esp-aliyun
+	// linkkit_solo.c user_connected_event_handler; LinkSDK mqtt_basic_demo.c
+	// demo_mqtt_event_handler.
+	{"esp_qcloud_mqtt: MQTT Connected", appConnected},
+	{"user_connected_event_handler.70: Cloud Connected", appConnected},
+	{"AIOT_MQTTEVT_CONNECT", appConnected},
+	// The broker refused the login: esp-mqtt (mqtt_client.c), iotkit
+	// (iotx_mqtt_client.c _mqtt_connect), LinkSDK (aiot_state_api.h
+	// STATE_MQTT_CONNACK_RCODE_BAD_USERNAME_PASSWORD -0x0304, _NOT_AUTHORIZED -0x0305).
+	{"Connection refused, bad username or password", appLoginRefused},
+	{"Connection refused, not authorized", appLoginRefused},
+	{"received reject ACK from MQTT server!", appLoginRefused},
+	{"aiot_mqtt_connect failed: -0x0304", appLoginRefused},
+	{"aiot_mqtt_connect failed: -0x0305", appLoginRefused},
+	// The platform refused the registration: LinkSDK's CONNECT of the
+	// registration refused (aiot_dynregmq_send_request); iotkit's answer
+	// with another code than 200 (dynreg.c, matched in espAppVerdictOf).
+	{"aiot_dynregmq_send_request failed: -0x0304", appRegRefused},
+	{"aiot_dynregmq_send_request failed: -0x0305", appRegRefused},
+	// Nothing reached: esp-mqtt "Error transport connect", iotkit "Http
+	// Download Failed" and "wrapper_mqtt_connect failed" (when no refusal came
+	// first), LinkSDK STATE_SYS_DEPEND_NWK_EST_FAILED -0x0203 and
+	// STATE_DYNREGMQ_AUTH_TIMEOUT -0x0503.
+	{"MQTT_CLIENT: Error transport connect", appUnreachable},
+	{"Http Download Failed", appUnreachable},
+	{"wrapper_mqtt_connect failed", appUnreachable},
+	{"aiot_dynregmq_send_request failed: -0x0203", appUnreachable},
+	{"aiot_dynregmq_recv failed: -0x0503", appUnreachable},
+	{"aiot_mqtt_connect failed: -0x0203", appUnreachable},
+	// The board's own: the ROM finds no bootloader; the bootloader no table
+	// or no app (bootloader_utility.c); the app's credential unreadable or
+	// missing (esp_err.c ESP_ERROR_CHECK, esp-qcloud esp_qcloud_device.c,
+	// esp-aliyun app_entry.c and mqtt_api.c, LinkSDK aiot_dynregmq_setopt);
+	// the kit's KV store unusable (mqtt_api.c).
+	{"invalid header: 0x", appBoardFault},
+	{"boot: load partition table error!", appBoardFault},
+	{"boot: No bootable app partitions in the partition table", appBoardFault},
+	{"ESP_ERROR_CHECK failed:", appBoardFault},
+	{"Factory partition information is not burned", appBoardFault},
+	{"app_entry: Please first input four config", appBoardFault},
+	{"Invalid product key, abort!", appBoardFault},
+	{"Invalid device name, abort!", appBoardFault},
+	{"Invalid device secret, abort!", appBoardFault},
+	{"Product Secret doesn't exist", appBoardFault},
+	{"Save Device Secret to KV Failed", appBoardFault},
+	{"aiot_dynregmq_setopt AIOT_DYNREGMQOPT_", appBoardFault},
+}
+
+// espDynregCode is iotkit's "Dynamic Register Code: %s" (dynreg.c
+// _fetch_dynreg_http_resp): 200 registered, anything else refused.
+const espDynregCode = "Dynamic Register Code: "
+
+// espAppVerdictOf settles a console line, 0 if it settles nothing.
+func espAppVerdictOf(line string) espAppVerdict {
+	if i := strings.Index(line, espDynregCode); i >= 0 {
+		if strings.TrimSpace(line[i+len(espDynregCode):]) == "200" {
+			return 0 // registered: the login decides
+		}
+		return appRegRefused
+	}
+	for _, l := range espAppLines {
+		if strings.Contains(line, l.text) {
+			return l.verdict
+		}
+	}
+	return 0
+}
+
+// ansiEscape matches the colour codes of ESP-IDF's and iotkit's logs.
+var ansiEscape = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+// AppResult is what BootApp found out.
+type AppResult struct {
+	// Line is the console line that settled it (never one holding a secret).
+	Line string
+	// DeviceSecret is the secret the platform holds for the device, where
+	// it shows one and the mode has one (for the record's fingerprint);
+	// "" for a registration-free device, which holds a token instead.
+	DeviceSecret string
+}
+
+// BootApp resets the board into its application, which runs the product
+// credential the board holds (c is the unit's, without secrets), and judges
+// it: the console's settling line, then the platform's view of the device
+// (cloud must be given: the board shows nothing of what it obtained).
+func (b *espBoard) BootApp(ctx context.Context, mode Mode, c registry.Credential, cloud registry.Platform) (AppResult, error) {
+	if cloud == nil {
+		return AppResult{}, fmt.Errorf("an ESP32 shows nothing of the secret or token it obtained: give --cloud so the platform can tell whether it registered and logged in")
+	}
+	if err := b.resetIntoApp(ctx); err != nil {
+		return AppResult{}, err
+	}
+	line, v, err := b.watchApp(ctx)
+	if err != nil {
+		return AppResult{}, err
+	}
+	res := AppResult{Line: line}
+	switch v {
+	case appBoardFault:
+		return res, fmt.Errorf("the board's application says %q: %w", line, errAppFailed)
+	case appRegRefused:
+		return res, fmt.Errorf("the board's registration was refused (%q): %w", line, registry.ErrRefused)
+	case appLoginRefused:
+		return res, fmt.Errorf("the broker refused the board's login (%q): %w", line, ErrLoginRefused)
+	case appUnreachable:
+		return res, fmt.Errorf("the board could not reach the platform (%q): %w", line, registry.ErrUnreachable)
+	}
+	d, err := b.onlineOnPlatform(ctx, cloud, c)
+	if err != nil {
+		return res, err
+	}
+	if mode != ModeRegistrationFree {
+		res.DeviceSecret = d.DeviceSecret
+	}
+	return res, nil
+}
+
+// onlineOnPlatform asks the platform for the device the board says it
+// logged in as: it must exist (a registration-free one is created by its
+// registration), be enabled, and show online (asked for up to 5 s: the
+// platform may take a moment).
+func (b *espBoard) onlineOnPlatform(ctx context.Context, cloud registry.Platform, c registry.Credential) (registry.Device, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		d, err := cloud.Device(ctx, c.ProductID, c.DeviceName)
+		switch {
+		case errors.Is(err, registry.ErrNotFound):
+			return d, fmt.Errorf("the board says it is connected, but the platform has no device %s: %w", c.DeviceName, registry.ErrNotFound)
+		case err != nil:
+			return d, fmt.Errorf("platform check: %w", err)
+		case !d.Enabled:
+			return d, fmt.Errorf("device %s is disabled on the platform: %w", c.DeviceName, errDisabled)
+		case d.Online:
+			return d, nil
+		}
+		if time.Now().After(deadline) {
+			return d, fmt.Errorf("the board says it is connected, but the platform does not show %s online", c.DeviceName)
+		}
+		select {
+		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+			return d, ctx.Err()
+		}
+	}
+}
+
+// espConsoleBaud is the app's console rate (ESP-IDF's
+// CONFIG_ESP_CONSOLE_UART_BAUDRATE default, and the ROM's).
+const espConsoleBaud = burner.DefaultBaud
+
+// resetIntoApp boots the board from its flash (see BootApp's comment) and
+// leaves the port at the console's rate.
+func (b *espBoard) resetIntoApp(ctx context.Context) error {
+	if ml, ok := b.port.(burner.ModemLines); ok && ml.SetDTR(false) == nil && ml.SetRTS(true) == nil {
+		// esptool HardReset: EN held low 100 ms, then released.
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := ml.SetRTS(false); err == nil {
+			return b.consoleRate()
+		}
+	}
+	if b.ldr.Stub() {
+		// The stub's reboot is a software reset: back in the ROM loader at
+		// its boot rate (esptool: "soft resetting from the stub loader will
+		// re-load the ROM bootloader"), which is told again.
+		if err := b.flashEndReboot(ctx); err != nil {
+			return err
+		}
+		if err := b.consoleRate(); err != nil {
+			return err
+		}
+		ldr := esprom.New(b.port)
+		ldr.Log = b.plan.o.Log
+		if err := ldr.Connect(ctx); err != nil {
+			return err
+		}
+		b.ldr = ldr
+	}
+	if err := b.flashEndReboot(ctx); err != nil {
+		return err
+	}
+	return b.consoleRate()
+}
+
+// consoleRate moves the port to the console's rate.
+func (b *espBoard) consoleRate() error {
+	if bs, ok := b.port.(burner.BaudSetter); ok && b.ldr.Baud() != espConsoleBaud {
+		return bs.SetBaud(espConsoleBaud)
+	}
+	return nil
+}
+
+// flashEndReboot sends FLASH_END with its word 0, "reboot" (reference §2.4:
+// u32 int(not reboot)), and waits for the loader's answer.
+func (b *espBoard) flashEndReboot(ctx context.Context) error {
+	if _, err := b.port.Write(esprom.EncodeSLIP(esprom.Request(0x04, make([]byte, 4), 0))); err != nil {
+		return fmt.Errorf("FLASH_END to the board on %s: %w", b.port.Name(), err)
+	}
+	b.port.SetReadTimeout(100 * time.Millisecond)
+	deadline := time.Now().Add(3 * time.Second)
+	var got []byte
+	buf := make([]byte, 512)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		n, err := b.port.Read(buf)
+		if err != nil {
+			return fmt.Errorf("FLASH_END to the board on %s: %w", b.port.Name(), err)
+		}
+		got = append(got, buf[:n]...)
+		frames, _ := esprom.DecodeSLIP(got)
+		for _, f := range frames {
+			r, err := esprom.ParseResponse(f)
+			if err != nil || r.Op != 0x04 {
+				continue
+			}
+			// FLASH_END's answer is its status trailer alone (2 bytes from the
+			// stub, 4 from the ROM): its first byte is not 0 on a failure
+			// (reference §2.2, esptool check_command).
+			if len(r.Data) < 2 || r.Data[0] != 0 {
+				return fmt.Errorf("the loader on %s refused FLASH_END (status % x)", b.port.Name(), r.Data)
+			}
+			return nil
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("no answer to FLASH_END from the board on %s: %w", b.port.Name(), esprom.ErrNoAnswer)
+}
+
+// watchApp reads the console line by line until one settles the boot; the
+// context bounds it (a board that says nothing conclusive is not judged).
+func (b *espBoard) watchApp(ctx context.Context) (string, espAppVerdict, error) {
+	b.port.SetReadTimeout(100 * time.Millisecond)
+	buf := make([]byte, 1024)
+	var pending []byte
+	lines := 0
+	for {
+		n, err := b.port.Read(buf)
+		if err != nil {
+			return "", 0, fmt.Errorf("reading the console of the board on %s: %w", b.port.Name(), err)
+		}
+		pending = append(pending, buf[:n]...)
+		for {
+			i := bytes.IndexByte(pending, '\n')
+			if i < 0 {
+				break
+			}
+			line := strings.TrimSpace(ansiEscape.ReplaceAllString(string(pending[:i]), ""))
+			pending = pending[i+1:]
+			lines++
+			if v := espAppVerdictOf(line); v != 0 {
+				if b.plan.o.Log != nil {
+					b.plan.o.Log.Debug("esp32 app", "port", b.port.Name(), "line", line)
+				}
+				return line, v, nil
+			}
+		}
+		if len(pending) > 4096 {
+			pending = pending[len(pending)-1024:] // no line ends: noise, or another rate
+		}
+		if ctx.Err() != nil {
+			return "", 0, fmt.Errorf("the board on %s printed %d lines after its reset, none saying whether it registered and logged in: %w", b.port.Name(), lines, ctx.Err())
+		}
+	}
+}

@@ -33,7 +33,8 @@ const (
 func boardsFault(err error) bool {
 	return errors.Is(err, at.ErrMismatch) || errors.Is(err, esprom.ErrMismatch) || errors.Is(err, nvs.ErrMismatch) ||
 		errors.Is(err, registry.ErrNotFound) || errors.Is(err, errDisabled) || errors.Is(err, ErrLoginRefused) ||
-		errors.Is(err, errNotHolding) || errors.Is(err, registry.ErrRefused) || errors.Is(err, at.ErrRefused)
+		errors.Is(err, errNotHolding) || errors.Is(err, registry.ErrRefused) || errors.Is(err, at.ErrRefused) ||
+		errors.Is(err, errAppFailed)
 }
 
 var (
@@ -212,6 +213,7 @@ func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, por
 	}
 	cred := u.Cred // what logs in: the device's credential
 	var clientID, token string
+	booted := false // the board registered and logged in itself, the platform saw it
 	switch {
 	case b != nil && o.Mode.ProductLevel():
 		pc := u.Cred
@@ -220,6 +222,16 @@ func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, por
 			return fail(fmt.Errorf("checking the product's credential on the board: %w", err))
 		}
 		if !o.Register {
+			break
+		}
+		if ab, ok := b.(appBooting); ok {
+			var res AppResult
+			if err := op(func(c context.Context) (err error) { res, err = ab.BootApp(c, o.Mode, u.Cred, o.Cloud); return err }); err != nil {
+				return fail(fmt.Errorf("the board's own registration and login: %w", err))
+			}
+			ev.Fingerprint = registry.Fingerprint(res.DeviceSecret)
+			ev.MQTT = "connected"
+			booted = true
 			break
 		}
 		sr, ok := b.(selfRegistering)
@@ -247,7 +259,7 @@ func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, por
 	}
 	// A registration-free device is known to the platform by its token, not
 	// as a listed device: the broker login is its check.
-	if o.Cloud != nil && o.Mode != ModeRegistrationFree {
+	if o.Cloud != nil && o.Mode != ModeRegistrationFree && !booted {
 		var d registry.Device
 		err := op(func(c context.Context) (err error) {
 			d, err = o.Cloud.Device(c, o.Product, u.Cred.DeviceName)
@@ -263,6 +275,10 @@ func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, por
 		}
 	}
 	switch {
+	case booted:
+		// Its own login counts, seen by the platform: a second login from
+		// the station would prove nothing more (and there is no secret or
+		// token to make it with).
 	case token != "" && o.TokenLogin != nil:
 		if err := op(func(c context.Context) error { return o.TokenLogin(c, u.Cred, clientID, token) }); err != nil {
 			return fail(fmt.Errorf("mqtt login: %w", err))
@@ -291,4 +307,13 @@ type selfRegistering interface {
 	DeviceCredential(ctx context.Context, c registry.Credential, cloud registry.Platform) (registry.Credential, error)
 	// Token returns a registration-free board's ClientID and DeviceToken.
 	Token(ctx context.Context) (clientID, token string, err error)
+}
+
+// appBooting boards are judged in the product-level modes by running their
+// application (an ESP32 with its kit's firmware): reset into it, the board
+// registers itself and logs in, and hands nothing back; BootApp reads the
+// board's console and asks the platform (the device exists, is enabled, is
+// online). Afterwards the board runs its application, not its loader.
+type appBooting interface {
+	BootApp(ctx context.Context, mode Mode, c registry.Credential, cloud registry.Platform) (AppResult, error)
 }
