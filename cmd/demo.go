@@ -17,6 +17,7 @@ func newDemoCmd(g *globals) *cobra.Command {
 		dir      string
 		platform string
 		mode     string
+		kind     string
 		boards   int
 	)
 	c := &cobra.Command{
@@ -31,7 +32,8 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
   iotburn demo --dir demo-out --boards 8
   iotburn demo --platform aliyun
   iotburn demo --mode product-preregistered          # the boards register themselves
-  iotburn demo --platform aliyun --mode registration-free`,
+  iotburn demo --platform aliyun --mode registration-free   # on ESP32 boards
+  iotburn demo --kind esp32 --platform aliyun --mode product-preregistered`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, err := registry.ParsePlatform(platform); err != nil {
@@ -54,7 +56,7 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
 				screen = newLineScreen(g.errOut, terminalOf(g.errOut), boards, nil).live()
 				events = screen.Event
 			}
-			res, err := demo.Run(cmd.Context(), demo.Options{Dir: dir, Platform: platform, Mode: m, Boards: boards, Out: g.out, Events: events})
+			res, err := demo.Run(cmd.Context(), demo.Options{Dir: dir, Platform: platform, Mode: m, Kind: kind, Boards: boards, Out: g.out, Events: events})
 			if screen != nil {
 				screen.Close()
 			}
@@ -68,7 +70,7 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
 			fmt.Fprintf(g.out, "\ndemo done in %.1fs: %d boards burned, %d verified.\n", res.Elapsed.Seconds(), res.Line.Burned+res.Line.Skipped, res.Verified)
 			fmt.Fprintf(g.out, "  ledger  %s   (iotburn --ledger %s ledger status)\n", res.Ledger, res.Ledger)
 			fmt.Fprintf(g.out, "  audit   %s\n", res.Audit)
-			fmt.Fprintf(g.out, "  boards  %s   (each board's flash is a board-NN.json there)\n", res.Boards)
+			fmt.Fprintf(g.out, "  boards  %s   (each board's flash is a board-NN.json there, an ESP32's raw flash board-NN.flash)\n", res.Boards)
 			fmt.Fprintf(g.out, "  cloud   %s\n", res.CloudState)
 			return nil
 		},
@@ -76,6 +78,7 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
 	c.Flags().StringVar(&dir, "dir", "", "keep everything in this directory (default: a new temporary one)")
 	c.Flags().StringVar(&platform, "platform", registry.Tencent, "platform to emulate: "+strings.Join(registry.Platforms, " or "))
 	c.Flags().StringVar(&mode, "mode", "device", "credential mode: device, product-preregistered, product-autocreate (tencent), registration-free (aliyun)")
+	c.Flags().StringVar(&kind, "kind", "", "boards: tencent-at, aliyun-at or esp32 (default: the platform's AT module; esp32 for registration-free, which no AT firmware runs)")
 	c.Flags().IntVar(&boards, "boards", 4, "how many simulated boards")
 	return c
 }

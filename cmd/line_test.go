@@ -193,11 +193,15 @@ func TestDemoAliyun(t *testing.T) {
 // `iotburn demo --mode product-preregistered` on both platforms: every
 // board registers (a Tencent module itself, an Aliyun IDMAU module through
 // the station, as its firmware cannot) and logs in over MQTT; the audit has
-// them. Registration-free cannot run on IDMAU modules: refused with why.
+// them. Registration-free runs on ESP32 boards, which register themselves
+// when reset into their application, as do esp-aliyun boards on
+// pre-registered names; it cannot run on IDMAU modules: refused with why.
 func TestDemoProductModes(t *testing.T) {
 	for _, args := range [][]string{
 		{"--mode", "product-preregistered"},
 		{"--platform", "aliyun", "--mode", "product-preregistered"},
+		{"--platform", "aliyun", "--mode", "registration-free"},
+		{"--platform", "aliyun", "--mode", "product-preregistered", "--kind", "esp32"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			dir := t.TempDir()
@@ -227,8 +231,11 @@ func TestDemoProductModes(t *testing.T) {
 	if _, _, err := run(t, "demo", "--mode", "registration-free", "--dir", t.TempDir()); err == nil || !strings.Contains(err.Error(), "aliyun") {
 		t.Errorf("registration-free on Tencent: %v, want advice to use aliyun", err)
 	}
-	if _, _, err := run(t, "demo", "--platform", "aliyun", "--mode", "registration-free", "--dir", t.TempDir()); err == nil || !strings.Contains(err.Error(), "IDMAU") {
+	if _, _, err := run(t, "demo", "--platform", "aliyun", "--mode", "registration-free", "--kind", "aliyun-at", "--dir", t.TempDir()); err == nil || !strings.Contains(err.Error(), "IDMAU") {
 		t.Errorf("registration-free on Aliyun AT boards: %v, want it refused because of the IDMAU firmware", err)
+	}
+	if _, _, err := run(t, "demo", "--mode", "product-autocreate", "--kind", "esp32", "--dir", t.TempDir()); err == nil || !strings.Contains(err.Error(), "esp-qcloud") {
+		t.Errorf("product-autocreate on Tencent ESP32 boards: %v, want it refused because esp-qcloud has no dynamic registration", err)
 	}
 }
 

@@ -124,8 +124,8 @@ func TestVerifyESP32RegistrationFree(t *testing.T) {
 		t.Fatalf("line %+v, verify %+v, want 2 burned and 2 verified", r.line, r.verify)
 	}
 	for _, e := range r.events {
-		if e.MQTT != "connected" || e.Fingerprint != "" {
-			t.Errorf("%s: mqtt %q fingerprint %q, want connected and no secret (the board holds a token)", e.Port, e.MQTT, e.Fingerprint)
+		if e.MQTT != "connected" || e.Fingerprint != registry.Fingerprint(ps) {
+			t.Errorf("%s: mqtt %q fingerprint %q, want connected and the product secret's (its token is the board's alone)", e.Port, e.MQTT, e.Fingerprint)
 		}
 	}
 	for _, b := range w.farm.Boards() {

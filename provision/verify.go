@@ -229,7 +229,12 @@ func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, por
 			if err := op(func(c context.Context) (err error) { res, err = ab.BootApp(c, o.Mode, u.Cred, o.Cloud); return err }); err != nil {
 				return fail(fmt.Errorf("the board's own registration and login: %w", err))
 			}
+			// What the board holds now: the secret the platform issued it
+			// where the platform shows one, else the product's key.
 			ev.Fingerprint = registry.Fingerprint(res.DeviceSecret)
+			if res.DeviceSecret == "" {
+				ev.Fingerprint = registry.Fingerprint(o.ProductSecret)
+			}
 			ev.MQTT = "connected"
 			booted = true
 			break

@@ -25,6 +25,7 @@ import (
 	"github.com/iotburn/iotburn/registry/emulator"
 	"github.com/iotburn/iotburn/registry/tencent"
 	"github.com/iotburn/iotburn/templates"
+	"github.com/iotburn/iotburn/templates/nvs"
 )
 
 // Options configures `iotburn demo`.
@@ -35,8 +36,13 @@ type Options struct {
 	Boards   int            // simulated boards (default 4)
 	Baud     int            // default 115200
 	Product  string         // default ABCDEFGHIJ (Tencent), a1Xyz (Aliyun)
-	Out      io.Writer
-	Events   func(provision.Event) // the line's events (progress display)
+	// Kind is the boards: "tencent-at" or "aliyun-at" (the platform's AT
+	// module, the default) or "esp32" (ESP32 boards with the platform's
+	// Espressif kit, burned with the kit's layout and firmware in one pass;
+	// the default for registration-free, which no AT firmware can run).
+	Kind   string
+	Out    io.Writer
+	Events func(provision.Event) // the line's events (progress display)
 }
 
 // Result says where everything is and what was checked.
@@ -92,7 +98,23 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err := provision.CheckMode(o.Mode, o.Platform, nil); err != nil {
 		return res, err
 	}
-	if err := provision.CheckBoardMode(o.Mode, v.format); err != nil {
+	kind := o.Kind
+	switch {
+	case kind == "" && o.Mode == provision.ModeRegistrationFree:
+		kind = "esp32"
+	case kind == "":
+		kind = v.format
+	case kind != v.format && kind != "esp32":
+		return res, fmt.Errorf("demo --kind %s: on %s use %s or esp32", kind, o.Platform, v.format)
+	}
+	board := kind
+	if kind == "esp32" {
+		board = "nvs"
+		if o.Platform == "tencent" && o.Mode.ProductLevel() {
+			return res, fmt.Errorf("--mode %s on esp32 boards: %w: Espressif's Tencent kit (espressif/esp-qcloud) reads only a device key from fctry (esp_qcloud_device.c: product_id, device_name, device_secret) and has no dynamic registration; use tencent-at boards, or --mode device", o.Mode, provision.ErrModeBoard)
+		}
+	}
+	if err := provision.CheckBoardMode(o.Mode, board); err != nil {
 		return res, err
 	}
 	cfg := emulator.Config{StateDir: res.CloudState, Products: []string{o.Product}, AliyunProducts: []string{o.Product}}
@@ -124,12 +146,20 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	say("1. platform emulator (%s API) at %s, product %s", v.title, res.Endpoint, o.Product)
 
 	// 2. The boards.
-	farm, err := sim.Start(sim.Options{Dir: res.Boards, Kind: v.format, Count: o.Boards, Baud: o.Baud, Cloud: res.Endpoint, MQTT: mqttAddr})
+	farm, err := sim.Start(sim.Options{Dir: res.Boards, Kind: kind, Count: o.Boards, Baud: o.Baud, Cloud: res.Endpoint, MQTT: mqttAddr})
 	if err != nil {
 		return res, err
 	}
 	defer farm.Close()
-	say("2. %d simulated %s boards at %d baud in %s", len(farm.Boards()), v.format, o.Baud, res.Boards)
+	var kit *espKit
+	if kind == "esp32" {
+		if kit, err = demoKit(o.Platform, o.Mode); err != nil {
+			return res, err
+		}
+		say("2. %d simulated ESP32 boards in download mode (ROM at %d baud) in %s; each gets %s's layout and firmware (%s) in the same pass as its own fctry partition", len(farm.Boards()), o.Baud, res.Boards, kit.name, kit.project)
+	} else {
+		say("2. %d simulated %s boards at %d baud in %s", len(farm.Boards()), kind, o.Baud, res.Boards)
+	}
 
 	// 3. Devices on the platform, secrets in the ledger.
 	client, err := v.client(cfg, res.Endpoint)
@@ -180,12 +210,20 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 
 	// 4. The line.
-	format, err := templates.Lookup(v.format)
-	if err != nil {
-		return res, err
+	var format templates.Format
+	var open provision.OpenBoard
+	if kit != nil {
+		format = nvs.Format{}
+		if open, err = provision.OpenESPBoard(provision.ESPOptions{Baud: 921600, Format: nvs.Format{}, Common: kit.regions, Compress: true}); err != nil {
+			return res, err
+		}
+	} else {
+		if format, err = templates.Lookup(v.format); err != nil {
+			return res, err
+		}
+		open = provision.OpenATBoardWith(o.Platform, o.Baud, provision.ATBoardOptions{
+			Labels: demoLabels(farm), RegisterURL: res.Endpoint})
 	}
-	open := provision.OpenATBoardWith(o.Platform, o.Baud, provision.ATBoardOptions{
-		Labels: demoLabels(farm), RegisterURL: res.Endpoint})
 	pattern := filepath.Join(res.Boards, "tty*")
 	say("4. burning: iotburn batch --ports '%s' --once", pattern)
 	res.Line, err = provision.RunLine(ctx, provision.LineOptions{
@@ -222,14 +260,24 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if o.Mode == provision.ModeRegistrationFree {
 		issued = nil // the board holds a token, no device secret
 	}
-	if err := crossCheck(res.Boards, issued, o.Boards); err != nil {
+	if kit != nil {
+		err = crossCheckESP32(res.Boards, kit, o.Boards, o.Platform, o.Product, productSecret, o.Mode, issued)
+	} else {
+		err = crossCheck(res.Boards, issued, o.Boards)
+	}
+	if err != nil {
 		return res, err
 	}
-	if o.Mode.ProductLevel() && o.Platform == "aliyun" {
+	switch {
+	case kit != nil && o.Mode == provision.ModeRegistrationFree:
+		say("5. verified %d boards: reset into their application (%s), each registered itself without a pre-created name (MQTT, ClientID + DeviceToken) and logged in; the platform shows every device online (%s)", vr.Verified, kit.project, mqttAddr)
+	case kit != nil && o.Mode.ProductLevel():
+		say("5. verified %d boards: reset into their application (%s), each registered its own name over HTTPS with the product's key, kept the DeviceSecret it was issued and logged in; the platform shows every device online (%s)", vr.Verified, kit.project, mqttAddr)
+	case o.Mode.ProductLevel() && o.Platform == "aliyun":
 		say("5. verified %d boards: the IDMAU firmware cannot register itself, so the station pre-registered each board's name with the product's key (%s), wrote the DeviceSecret the platform issued, and each board logged in (AT+IDMCON, AT+IDMSTA? 2, online on the platform) and to its MQTT broker (%s)", vr.Verified, o.Mode, mqttAddr)
-	} else if o.Mode.ProductLevel() {
+	case o.Mode.ProductLevel():
 		say("5. verified %d boards: each registered itself with the product's key (%s), got its own identity from the platform and logged in to its MQTT broker (%s)", vr.Verified, o.Mode, mqttAddr)
-	} else {
+	default:
 		say("5. verified %d boards: each holds the secret the platform issued for its name, no two share one, every device exists on the platform and logged in to its MQTT broker (%s)", vr.Verified, mqttAddr)
 	}
 
