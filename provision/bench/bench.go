@@ -273,7 +273,9 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // create makes o.Devices devices on each emulated platform through the
 // official SDKs, with the vendors' rate limits, and stores the secrets.
 func create(ctx context.Context, o Options, add func(Figure)) error {
-	cfg := emulator.Config{StateDir: filepath.Join(o.Dir, "cloud"), Products: []string{"ABCDEFGHIJ"}, AliyunProducts: []string{"a1Xyz"}}
+	// The product quota is raised to the figure asked for: the rate is
+	// measured, not the quota.
+	cfg := emulator.Config{StateDir: filepath.Join(o.Dir, "cloud"), Products: []string{"ABCDEFGHIJ"}, AliyunProducts: []string{"a1Xyz"}, Quota: max(50000, o.Devices)}
 	cfg.SecretID, cfg.SecretKey = emulator.NewKeyPair()
 	cfg.AliyunAccessKeyID, cfg.AliyunAccessKeySecret = emulator.NewAliyunKeyPair()
 	emu, err := emulator.New(cfg)
