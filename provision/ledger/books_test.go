@@ -13,6 +13,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx", for the hand edits
+
+	"github.com/iotburn/iotburn/provision/ledger/pgtest"
 )
 
 func TestOpenReadOnly(t *testing.T) {
@@ -52,6 +56,38 @@ func TestOpenReadOnly(t *testing.T) {
 		if _, err := OpenReadOnly(bad); err == nil {
 			t.Errorf("OpenReadOnly(%q) succeeded", bad)
 		}
+	}
+}
+
+// The same on PostgreSQL: a database without the books is no ledger, and
+// a read-only handle writes nothing, through the API or past it.
+func TestOpenReadOnlyPostgres(t *testing.T) {
+	url := pgtest.NewDB(t)
+	if _, err := OpenReadOnly(url); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a database without a schema: %v", err)
+	}
+	l, err := Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	seed(t, l, "tencent", "P1", "d1")
+	ro, err := OpenReadOnly(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if _, err := ro.Claim("tencent", "P1", "A1", "", ""); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("claim on a read-only ledger: %v", err)
+	}
+	if _, err := ro.db.Exec(`UPDATE credentials SET region = 'x'`); sqlState(err) != "25006" { // read_only_sql_transaction
+		t.Errorf("SQL write on a read-only ledger: %v", err)
+	}
+	if c, err := ro.Credential("tencent", "P1", "d1"); err != nil || c.DeviceSecret != "S3CRET-d1" {
+		t.Errorf("read: %+v %v", c, err)
+	}
+	if v, err := ro.SchemaVersion(); err != nil || v != Version {
+		t.Errorf("schema version %d %v, want %d", v, err, Version)
 	}
 }
 
@@ -121,8 +157,8 @@ func TestMigrateV2(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if v, _ := l.SchemaVersion(); v != 3 {
-		t.Fatalf("version %d after migration, want 3", v)
+	if v, _ := l.SchemaVersion(); v != Version {
+		t.Fatalf("version %d after migration, want %d", v, Version)
 	}
 	c, err := l.Counts("tencent", "P1")
 	if err != nil || c.Total != 4 || c.ByState[Burned] != 1 || c.ByState[Void] != 1 || c.Free != 2 {
@@ -188,36 +224,55 @@ func problemCodes(ps []Problem) []string {
 }
 
 // TestCheck breaks a sound ledger by hand, one way at a time, and expects
-// check to name each problem.
-func TestCheck(t *testing.T) {
+// check to name each problem, on both engines.
+func TestCheck(t *testing.T) { eachEngine(t, testCheck) }
+
+func testCheck(t *testing.T, e testEngine) {
 	tests := []struct {
 		name  string
-		sql   []string // run with foreign keys off, as a careless hand edit would
+		sql   []string // SQLite: run with foreign keys off, as a careless hand edit would
+		pg    []string // PostgreSQL, where it differs (replica role: foreign keys not enforced)
 		codes []string
 		msg   string
 	}{
 		{name: "sound"},
-		{name: "unit deleted", sql: []string{`DELETE FROM units WHERE hw_id = 'A1'`},
-			codes: []string{ProblemTakenNoUnit}, msg: "tencent/P1/d000"},
-		{name: "credential freed under a board", sql: []string{`UPDATE credentials SET state = 'free' WHERE device_name = 'd000'`},
-			codes: []string{ProblemFreeOnUnit}, msg: "d000 on board A1"},
+		{name: "unit deleted", sql: []string{`DROP TRIGGER units_written_forever`, `DELETE FROM units WHERE hw_id = 'A1'`},
+			pg:    []string{`DROP TRIGGER units_written_forever ON units`, `DELETE FROM units WHERE hw_id = 'A1'`},
+			codes: []string{ProblemTakenNoUnit, ProblemGuard}, msg: "tencent/P1/d000"},
+		{name: "credential freed under a board", sql: []string{`DROP TRIGGER credentials_held_not_free`, `UPDATE credentials SET state = 'free' WHERE device_name = 'd000'`},
+			pg:    []string{`DROP TRIGGER credentials_held_not_free ON credentials`, `UPDATE credentials SET state = 'free' WHERE device_name = 'd000'`},
+			codes: []string{ProblemFreeOnUnit, ProblemGuard}, msg: "d000 on board A1"},
 		{name: "unit voided alone", sql: []string{`UPDATE units SET state = 'void' WHERE hw_id = 'B1'`},
 			codes: []string{ProblemVoidMismatch, ProblemEventMismatch}, msg: "board B1 is void, its last event says burning"},
 		{name: "unit state edited", sql: []string{`UPDATE units SET state = 'verified' WHERE hw_id = 'A1'`},
 			codes: []string{ProblemEventMismatch}, msg: "board A1 is verified, its last event says burned"},
 		{name: "credential deleted", sql: []string{`DELETE FROM credentials WHERE device_name = 'd001'`},
+			pg:    []string{`SET session_replication_role = replica`, `DELETE FROM credentials WHERE device_name = 'd001'`},
 			codes: []string{ProblemForeignKey}, msg: "units row"},
 		{name: "exported under a board", sql: []string{`DROP TRIGGER credentials_export_free`,
 			`UPDATE credentials SET state = 'exported' WHERE device_name = 'd000'`},
+			pg: []string{`DROP TRIGGER credentials_export_free ON credentials`,
+				`UPDATE credentials SET state = 'exported' WHERE device_name = 'd000'`},
 			codes: []string{ProblemExportedUnit, ProblemGuard}, msg: "credentials_export_free"},
 		{name: "guard dropped", sql: []string{`DROP TRIGGER units_claim_free`, `DROP TRIGGER events_no_delete`},
+			pg:    []string{`DROP TRIGGER units_claim_free ON units`, `DROP TRIGGER events_no_delete ON events`},
 			codes: []string{ProblemGuard}, msg: "units_claim_free, events_no_delete"},
 		{name: "open request", sql: []string{`INSERT INTO requests (platform, product, names, created_at) VALUES ('tencent', 'P1', '["x1","x2"]', 0)`},
 			codes: []string{ProblemOpenRequest}, msg: "tencent/P1, 2 names, no task id yet, since 1970-01-01 00:00:00Z"},
 	}
+	if e.pg() {
+		tests = append(tests, struct {
+			name  string
+			sql   []string
+			pg    []string
+			codes []string
+			msg   string
+		}{name: "guard disabled", pg: []string{`ALTER TABLE events DISABLE TRIGGER events_no_update`},
+			codes: []string{ProblemGuard}, msg: "events_no_update"})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := openTemp(t)
+			l := e.open(t)
 			seed(t, l, "tencent", "P1", names("d", 4)...)
 			a, _ := l.Claim("tencent", "P1", "A1", "st1", "p0")
 			if err := l.Begin(a.ID); err != nil {
@@ -232,11 +287,19 @@ func TestCheck(t *testing.T) {
 			}
 			path := l.Path()
 			l.Close()
-			db, err := sql.Open("sqlite", path+"?_foreign_keys=0")
+			stmts, driver, dsn := tt.sql, "sqlite", path+"?_foreign_keys=0"
+			if e.pg() {
+				driver, dsn = "pgx", path
+				if tt.pg != nil {
+					stmts = tt.pg
+				}
+			}
+			db, err := sql.Open(driver, dsn)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, q := range tt.sql {
+			db.SetMaxOpenConns(1) // one session: a SET holds for the statements after it
+			for _, q := range stmts {
 				if _, err := db.Exec(q); err != nil {
 					t.Fatalf("%s: %v", q, err)
 				}
@@ -330,8 +393,10 @@ func TestCheckDamagedFile(t *testing.T) {
 	}
 }
 
-func TestBackup(t *testing.T) {
-	l := openTemp(t)
+func TestBackup(t *testing.T) { eachEngine(t, testBackup) }
+
+func testBackup(t *testing.T, e testEngine) {
+	l := e.open(t)
 	seed(t, l, "tencent", "P1", names("d", 10)...)
 	u, _ := l.Claim("tencent", "P1", "A1", "st1", "p0")
 	if err := l.Begin(u.ID); err != nil {
@@ -393,8 +458,10 @@ func TestBackup(t *testing.T) {
 // Backups taken while another goroutine runs boards through the line are
 // each one consistent instant of the books: check finds nothing wrong in
 // any of them, and each later one holds at least what the one before did.
-func TestBackupWhileWriting(t *testing.T) {
-	l := openTemp(t)
+func TestBackupWhileWriting(t *testing.T) { eachEngine(t, testBackupWhileWriting) }
+
+func testBackupWhileWriting(t *testing.T, e testEngine) {
+	l := e.open(t)
 	const boards = 400
 	seed(t, l, "tencent", "P1", names("d", boards)...)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -467,8 +534,10 @@ func TestBackupWhileWriting(t *testing.T) {
 	}
 }
 
-func TestInterrupted(t *testing.T) {
-	l := openTemp(t)
+func TestInterrupted(t *testing.T) { eachEngine(t, testInterrupted) }
+
+func testInterrupted(t *testing.T, e testEngine) {
+	l := e.open(t)
 	seed(t, l, "tencent", "P1", names("d", 4)...)
 	seed(t, l, "aliyun", "a1X", "a-0001")
 	a, _ := l.Claim("tencent", "P1", "A1", "st1", "p0") // reserved: claimed, nothing written

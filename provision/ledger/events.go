@@ -38,10 +38,11 @@ type Event struct {
 	Error    string        // the failure, void or refusal reason; never a secret
 }
 
-// newUnitID is the id for a unit about to be inserted. SQLite would reuse the
-// highest rowid after Release deleted that unit, and the released unit's
-// events would then read as the new board's history; skipping every id the
-// history has seen keeps unit_id meaning one board. Both maxima are index seeks.
+// newUnitID is the id for a unit about to be inserted (SQLite). SQLite would
+// reuse the highest rowid after Release deleted that unit, and the released
+// unit's events would then read as the new board's history; skipping every
+// id the history has seen keeps unit_id meaning one board. Both maxima are
+// index seeks. PostgreSQL's identity column never gives an id twice.
 const newUnitID = `(SELECT max((SELECT coalesce(max(id), 0) FROM units), (SELECT coalesce(max(unit_id), 0) FROM events)) + 1)`
 
 // scrubbedError is the unit's error with its credential's secret cut out.
@@ -54,11 +55,11 @@ const scrubbedError = `CASE WHEN c.secret = '' THEN u.error ELSE replace(u.error
 // caller's transaction, copying where the board is and what it holds from
 // the unit's row as it stands now (so call it after the unit's UPDATE, and
 // before a DELETE). One INSERT, no extra sync: it commits with the change.
-func logUnit(tx *sql.Tx, now, unitID int64, from, to State) error {
+func logUnit(tx *txn, now, unitID int64, from, to State) error {
 	res, err := tx.Exec(`INSERT INTO events (time, unit_id, hw_id, station, port, platform, product, device_name,
 			from_state, to_state, attempt, duration_ms, error)
-		SELECT ?1, u.id, u.hw_id, u.station, u.port, c.platform, c.product, c.device_name,
-			?2, ?3, u.attempts, CASE WHEN ?3 = 'burned' THEN u.duration_ms END, `+scrubbedError+`
+		SELECT CAST(?1 AS BIGINT), u.id, u.hw_id, u.station, u.port, c.platform, c.product, c.device_name,
+			CAST(?2 AS TEXT), CAST(?3 AS TEXT), u.attempts, CASE WHEN CAST(?3 AS TEXT) = 'burned' THEN u.duration_ms END, `+scrubbedError+`
 		FROM units u JOIN credentials c ON c.id = u.credential_id WHERE u.id = ?4`,
 		now, string(from), string(to), unitID)
 	if err != nil {
@@ -81,7 +82,7 @@ func (l *Ledger) Refused(hwID, station, port, platform, product, reason string) 
 	if reason == "" {
 		reason = "refused"
 	}
-	err := l.write(func(tx *sql.Tx) error {
+	err := l.write(func(tx *txn) error {
 		_, err := tx.Exec(`INSERT INTO events (time, hw_id, station, port, platform, product, to_state, error)
 			VALUES (?, ?, ?, ?, ?, ?, 'refused', ?)`, l.nowMS(), hwID, station, port, platform, product, reason)
 		return err
@@ -93,7 +94,8 @@ func (l *Ledger) Refused(hwID, station, port, platform, product, reason string) 
 }
 
 // EachEvent calls fn for every event matching f, oldest first (in the order
-// they were committed), streaming: memory does not grow with the number of
+// they were committed on SQLite; on PostgreSQL, where stations commit at
+// once, in id order, which is commit order for each board), streaming: memory does not grow with the number of
 // events. Since selects events at or after Since; platform and product match
 // what the event recorded, so refused boards of the selected product are
 // included. fn's error stops the walk and is returned. Like EachUnit, the walk
@@ -106,7 +108,7 @@ func (l *Ledger) EachEvent(f Filter, fn func(Event) error) error {
 	if !f.Since.IsZero() {
 		since = f.Since.UnixMilli()
 	}
-	rows, err := l.db.Query(`SELECT id, time, unit_id, hw_id, station, port, platform, product, device_name,
+	rows, err := l.query(`SELECT id, time, unit_id, hw_id, station, port, platform, product, device_name,
 			from_state, to_state, attempt, duration_ms, error
 		FROM events
 		WHERE (?1 = '' OR platform = ?1) AND (?2 = '' OR product = ?2) AND (?3 = '' OR station = ?3)

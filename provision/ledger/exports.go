@@ -76,7 +76,7 @@ func (l *Ledger) Export(r ExportRequest) ([]ExportItem, error) {
 		return nil, fmt.Errorf("ledger: export of %d credentials", r.Max)
 	}
 	var out []ExportItem
-	err := l.write(func(tx *sql.Tx) error {
+	err := l.write(func(tx *txn) error {
 		out = nil
 		now := l.nowMS()
 		var err error
@@ -131,11 +131,11 @@ func (l *Ledger) Export(r ExportRequest) ([]ExportItem, error) {
 }
 
 // exportOne picks the named device, if this kind of export may hand it out.
-func exportOne(tx *sql.Tx, r ExportRequest) ([]ExportItem, error) {
+func exportOne(tx *txn, r ExportRequest) ([]ExportItem, error) {
 	var c registry.Credential
 	var state, reason string
 	err := tx.QueryRow(`SELECT platform, product, device_name, secret, region, state, void_reason FROM credentials
-		WHERE platform = ? AND product = ? AND device_name = ?`, r.Platform, r.Product, r.Device).
+		WHERE platform = ? AND product = ? AND device_name = ?`+tx.d.forUpdate, r.Platform, r.Product, r.Device).
 		Scan(&c.Platform, &c.ProductID, &c.DeviceName, &c.DeviceSecret, &c.Region, &state, &reason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("ledger: no device %s: create it with `iotburn create`: %w", r.Device, ErrNotFound)
@@ -176,17 +176,19 @@ func exportOne(tx *sql.Tx, r ExportRequest) ([]ExportItem, error) {
 }
 
 // exportMany picks every credential of the kind (up to Max for ExportFree).
-func exportMany(tx *sql.Tx, r ExportRequest) ([]ExportItem, error) {
+func exportMany(tx *txn, r ExportRequest) ([]ExportItem, error) {
 	var q string
 	args := []any{r.Platform, r.Product}
 	switch r.Kind {
 	case ExportFree:
+		// Locked, skipping those a station is claiming at this instant.
 		q = `SELECT platform, product, device_name, secret, region, 'created', '' FROM credentials
 			WHERE platform = ? AND product = ? AND state = 'free' AND secret != '' ORDER BY id`
 		if r.Max > 0 {
 			q += ` LIMIT ?`
 			args = append(args, r.Max)
 		}
+		q += tx.d.skipLocked
 	case ExportAgain:
 		q = `SELECT platform, product, device_name, secret, region, 'exported', '' FROM credentials
 			WHERE platform = ? AND product = ? AND state = 'exported' AND secret != '' ORDER BY id`

@@ -23,8 +23,10 @@ func exportedNames(items []ExportItem) string {
 // TestExport: exports hand out free credentials and keep them off the line
 // for good, write again what was exported, or write boards' own
 // credentials for those boards; never one board's credential for another.
-func TestExport(t *testing.T) {
-	l := openTemp(t)
+func TestExport(t *testing.T) { eachEngine(t, testExport) }
+
+func testExport(t *testing.T, e testEngine) {
+	l := e.open(t)
 	clock := t0
 	l.SetClock(func() time.Time { return clock })
 	seed(t, l, "tencent", "P1", names("d", 5)...) // d000 … d004
@@ -164,8 +166,10 @@ func TestExport(t *testing.T) {
 
 // The database itself keeps an exported credential off every board, and
 // exports only free ones, whatever the Go code does.
-func TestExportGuards(t *testing.T) {
-	l := openTemp(t)
+func TestExportGuards(t *testing.T) { eachEngine(t, testExportGuards) }
+
+func testExportGuards(t *testing.T, e testEngine) {
+	l := e.open(t)
 	seed(t, l, "tencent", "P1", "e1", "t1")
 	if _, err := l.Export(ExportRequest{Platform: "tencent", Product: "P1", Device: "e1"}); err != nil {
 		t.Fatal(err)
@@ -181,18 +185,20 @@ func TestExportGuards(t *testing.T) {
 			SELECT 'C1', id, 'reserved', 0, 0 FROM credentials WHERE device_name = 'e1'`,
 		`UPDATE credentials SET state = 'exported' WHERE device_name = 't1'`,
 	} {
-		if _, err := l.db.Exec(q); err == nil {
+		if _, err := rawExec(l, q); err == nil {
 			t.Errorf("allowed: %s", q)
 		}
 	}
-	if _, err := l.db.Exec(`UPDATE credentials SET state = 'void' WHERE device_name = 'e1'`); err != nil {
+	if _, err := rawExec(l, `UPDATE credentials SET state = 'void' WHERE device_name = 'e1'`); err != nil {
 		t.Errorf("an exported credential cannot be voided: %v", err)
 	}
 }
 
 // A product-level name has no secret: nothing to export.
-func TestExportNoSecret(t *testing.T) {
-	l := openTemp(t)
+func TestExportNoSecret(t *testing.T) { eachEngine(t, testExportNoSecret) }
+
+func testExportNoSecret(t *testing.T, e testEngine) {
+	l := e.open(t)
 	if err := l.AddName("tencent", "P1", "", "mac-0001"); err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 // instead of its MAC) is never given a second credential. ok is false when
 // no board holds the device (it may still be in the ledger, free).
 func (l *Ledger) UnitByDevice(platform, product, deviceName string) (Unit, bool, error) {
-	u, err := scanUnit(l.db.QueryRow(`SELECT `+unitCols+unitFrom+`WHERE c.platform = ? AND c.product = ? AND c.device_name = ?`,
+	u, err := scanUnit(l.queryRow(`SELECT `+unitCols+unitFrom+`WHERE c.platform = ? AND c.product = ? AND c.device_name = ?`,
 		platform, product, deviceName))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Unit{}, false, nil

@@ -71,27 +71,63 @@ var (
 // when something is badly wrong (a process stopped in a debugger).
 const busyTimeout = 15 * time.Second
 
-// Ledger is an open ledger file. It is safe for concurrent use by many
-// goroutines, and several processes may open the same file.
+// Ledger is an open ledger: a SQLite file, or a PostgreSQL database shared
+// by many stations. It is safe for concurrent use by many goroutines, and
+// many processes may open the same ledger.
 type Ledger struct {
 	db   *sql.DB
-	path string
+	path string // as printed: a PostgreSQL URL without its password
+	d    *dialect
 
-	// wmu serialises this process's write transactions. SQLite allows one
-	// writer at a time anyway; queueing goroutines on a mutex is cheaper and
-	// fairer than having them spin in SQLite's busy handler. Other processes
-	// are kept in line by BEGIN IMMEDIATE + busy_timeout.
+	// wmu serialises this process's write transactions on SQLite. SQLite
+	// allows one writer at a time anyway; queueing goroutines on a mutex is
+	// cheaper and fairer than having them spin in SQLite's busy handler.
+	// Other processes are kept in line by BEGIN IMMEDIATE + busy_timeout.
+	// PostgreSQL needs none: its row locks keep stations apart.
 	wmu sync.Mutex
 
 	clock sync.Mutex
 	now   func() time.Time
+	lease time.Duration // how long a claim nothing was written for is kept without its station
+	wait  time.Duration // how long a transaction waits for a lost connection
 
 	readOnly bool // OpenReadOnly: write refuses
+
+	st stations // the stations this handle claims for, and their leases
 }
 
-// Open opens (creating if needed) the ledger at path and brings its schema up
-// to date.
+// Open opens the ledger at path, creating it if needed, and brings its
+// schema up to date. A path starting postgres:// or postgresql:// is a
+// PostgreSQL database (github.com/jackc/pgx/v5: the URL's host, port,
+// database, user, password and sslmode; host=/dir for a unix socket); the
+// database must exist, its tables are made on first use. Anything else is
+// a SQLite file.
+//
+// IOTBURN_LEDGER_LEASE (a Go duration, default DefaultLease) sets how long
+// a claim whose credential never reached its board is kept for a station
+// that stopped renewing it; IOTBURN_LEDGER_WAIT (default DefaultWait) how
+// long a transaction waits for a lost PostgreSQL connection to come back.
 func Open(path string) (*Ledger, error) {
+	var (
+		l   *Ledger
+		err error
+	)
+	if IsURL(path) {
+		l, err = openPostgres(path, false)
+	} else {
+		l, err = openSQLite(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := l.timesFromEnv(); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func openSQLite(path string) (*Ledger, error) {
 	// The driver takes everything after the first '?' as parameters and SQLite
 	// reads "file:" as a URI; neither is a plain file name, so refuse rather
 	// than open some other file.
@@ -122,7 +158,7 @@ func Open(path string) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger %s: %w", path, err)
 	}
-	l := &Ledger{db: db, path: path, now: time.Now}
+	l := newLedger(db, path, sqliteDialect)
 	ctx := context.Background()
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
@@ -141,6 +177,10 @@ func Open(path string) (*Ledger, error) {
 		return nil, fmt.Errorf("ledger %s: %w", path, err)
 	}
 	return l, nil
+}
+
+func newLedger(db *sql.DB, path string, d *dialect) *Ledger {
+	return &Ledger{db: db, path: Redact(path), d: d, now: time.Now, lease: DefaultLease, wait: DefaultWait}
 }
 
 // createPrivate creates p with mode 0600 if it does not exist, and takes
@@ -164,11 +204,18 @@ func createPrivate(p string) error {
 	return nil
 }
 
-// Close closes the ledger.
-func (l *Ledger) Close() error { return l.db.Close() }
+// Close stops renewing this handle's leases and closes the ledger.
+func (l *Ledger) Close() error {
+	l.stopStations()
+	return l.db.Close()
+}
 
-// Path is the file the ledger lives in.
+// Path is the file the ledger lives in, or its PostgreSQL URL without the
+// password: what to print.
 func (l *Ledger) Path() string { return l.path }
+
+// Engine is "sqlite" or "postgres".
+func (l *Ledger) Engine() string { return l.d.engine.String() }
 
 // SetClock replaces the clock used to stamp rows (tests, simulations).
 func (l *Ledger) SetClock(now func() time.Time) {
@@ -190,24 +237,6 @@ func fromMS(v sql.NullInt64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(v.Int64).UTC()
-}
-
-// write runs fn in one IMMEDIATE transaction, committing if fn returns nil.
-func (l *Ledger) write(fn func(tx *sql.Tx) error) error {
-	if l.readOnly {
-		return fmt.Errorf("ledger %s: %w", l.path, ErrReadOnly)
-	}
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	tx, err := l.db.BeginTx(context.Background(), nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }
 
 // ---- requests: the journal of platform create calls ----
@@ -238,16 +267,11 @@ func (l *Ledger) Journal(platform, product string, names []string) (Request, err
 		return Request{}, err
 	}
 	r := Request{Platform: platform, Product: product, Names: append([]string(nil), names...)}
-	err = l.write(func(tx *sql.Tx) error {
+	err = l.write(func(tx *txn) error {
 		now := l.nowMS()
 		r.CreatedAt = time.UnixMilli(now).UTC()
-		res, err := tx.Exec(`INSERT INTO requests (platform, product, names, created_at) VALUES (?, ?, ?, ?)`,
-			platform, product, string(js), now)
-		if err != nil {
-			return err
-		}
-		r.ID, err = res.LastInsertId()
-		return err
+		return tx.QueryRow(`INSERT INTO requests (platform, product, names, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
+			platform, product, string(js), now).Scan(&r.ID)
 	})
 	if err != nil {
 		return Request{}, fmt.Errorf("ledger: journal %d names for %s/%s: %w", len(names), platform, product, err)
@@ -258,7 +282,7 @@ func (l *Ledger) Journal(platform, product string, names []string) (Request, err
 // SetTask records the vendor's task id for a journalled request as soon as
 // the platform answers, so healing can query that task.
 func (l *Ledger) SetTask(requestID int64, taskID string) error {
-	return l.write(func(tx *sql.Tx) error {
+	return l.write(func(tx *txn) error {
 		res, err := tx.Exec(`UPDATE requests SET task_id = ? WHERE id = ?`, taskID, requestID)
 		if err != nil {
 			return err
@@ -273,7 +297,7 @@ func (l *Ledger) SetTask(requestID int64, taskID string) error {
 // OpenRequests lists the requests not yet completed, oldest first: the ones a
 // crash interrupted. Empty platform or product means any.
 func (l *Ledger) OpenRequests(platform, product string) ([]Request, error) {
-	rows, err := l.db.Query(`SELECT id, platform, product, names, task_id, created_at FROM requests
+	rows, err := l.query(`SELECT id, platform, product, names, task_id, created_at FROM requests
 		WHERE state = 'open' AND (?1 = '' OR platform = ?1) AND (?2 = '' OR product = ?2) ORDER BY id`,
 		platform, product)
 	if err != nil {
@@ -329,10 +353,10 @@ func (e *SecretConflictError) Unwrap() error { return ErrSecretDiffers }
 // mismatch means the caller is completing the wrong request.
 func (l *Ledger) Complete(requestID int64, creds []registry.Credential) (added int, err error) {
 	var conflicts []string
-	err = l.write(func(tx *sql.Tx) error {
+	err = l.write(func(tx *txn) error {
 		added, conflicts = 0, nil
 		var platform, product, namesJS string
-		err := tx.QueryRow(`SELECT platform, product, names FROM requests WHERE id = ?`, requestID).
+		err := tx.QueryRow(`SELECT platform, product, names FROM requests WHERE id = ?`+tx.d.forUpdate, requestID).
 			Scan(&platform, &product, &namesJS)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("ledger: request %d: %w", requestID, ErrNotFound)
@@ -404,7 +428,7 @@ func (l *Ledger) KnownNames(platform, product string) (map[string]bool, error) {
 		return nil, errors.New("ledger: known names need a platform and a product")
 	}
 	known := map[string]bool{}
-	rows, err := l.db.Query(`SELECT device_name FROM credentials WHERE platform = ? AND product = ?`, platform, product)
+	rows, err := l.query(`SELECT device_name FROM credentials WHERE platform = ? AND product = ?`, platform, product)
 	if err != nil {
 		return nil, err
 	}

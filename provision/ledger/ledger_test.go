@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotburn/iotburn/provision/ledger/pgtest"
 	"github.com/iotburn/iotburn/registry"
 )
 
@@ -19,7 +20,9 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(childEnv); mode != "" {
 		os.Exit(runChild(mode))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	pgtest.StopShared()
+	os.Exit(code)
 }
 
 func openTemp(t testing.TB) *Ledger {
@@ -123,18 +126,30 @@ func TestOpenFileModesAndPragmas(t *testing.T) {
 }
 
 func TestFutureSchemaRefused(t *testing.T) {
-	l := openTemp(t)
-	if _, err := l.db.Exec(`PRAGMA user_version = 99`); err != nil {
-		t.Fatal(err)
-	}
-	l.Close()
-	if _, err := Open(l.Path()); err == nil || !strings.Contains(err.Error(), "upgrade iotburn") {
-		t.Fatalf("Open of a v99 ledger: %v", err)
-	}
+	eachEngine(t, func(t *testing.T, e testEngine) {
+		l := e.open(t)
+		q := `PRAGMA user_version = 99`
+		if e.pg() {
+			q = `UPDATE schema_version SET version = 99`
+		}
+		if _, err := l.db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		for _, open := range []func(string) (*Ledger, error){Open, OpenReadOnly} {
+			if _, err := open(l.Path()); err == nil || !strings.Contains(err.Error(), "upgrade iotburn") {
+				t.Fatalf("opening a v99 ledger: %v", err)
+			}
+		}
+	})
 }
 
 func TestJournalOpenRequestsKnownNames(t *testing.T) {
-	l := openTemp(t)
+	eachEngine(t, testJournalOpenRequestsKnownNames)
+}
+
+func testJournalOpenRequestsKnownNames(t *testing.T, e testEngine) {
+	l := e.open(t)
 	r1, err := l.Journal("tencent", "P1", []string{"a", "b"})
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +200,9 @@ func TestJournalOpenRequestsKnownNames(t *testing.T) {
 	}
 }
 
-func TestComplete(t *testing.T) {
+func TestComplete(t *testing.T) { eachEngine(t, testComplete) }
+
+func testComplete(t *testing.T, e testEngine) {
 	tests := []struct {
 		name      string
 		creds     []registry.Credential
@@ -205,7 +222,7 @@ func TestComplete(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			l := openTemp(t)
+			l := e.open(t)
 			seed(t, l, "tencent", "P1", "old")
 			r, err := l.Journal("tencent", "P1", []string{"old", "n1", "n2"})
 			if err != nil {
@@ -230,22 +247,22 @@ func TestComplete(t *testing.T) {
 			if err != nil || c.DeviceSecret != "S3CRET-old" {
 				t.Errorf("stored secret of old changed: %q, %v", c.DeviceSecret, err)
 			}
-			var n int
-			l.db.QueryRow(`SELECT count(*) FROM credentials`).Scan(&n)
-			if n != 1+tc.wantAdded {
+			if n := rawInt(t, l, `SELECT count(*) FROM credentials`); n != 1+tc.wantAdded {
 				t.Errorf("%d credentials stored, want %d", n, 1+tc.wantAdded)
 			}
 		})
 	}
-	if _, err := openTemp(t).Complete(42, nil); !errors.Is(err, ErrNotFound) {
+	if _, err := e.open(t).Complete(42, nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Complete(unknown) = %v", err)
 	}
 }
 
 var errAny = errors.New("any error")
 
-func TestClaim(t *testing.T) {
-	l := openTemp(t)
+func TestClaim(t *testing.T) { eachEngine(t, testClaim) }
+
+func testClaim(t *testing.T, e testEngine) {
+	l := e.open(t)
 	seed(t, l, "tencent", "P1", "d1", "d2")
 	seed(t, l, "aliyun", "K1", "k1")
 
@@ -294,7 +311,9 @@ func TestClaim(t *testing.T) {
 	}
 }
 
-func TestTransitions(t *testing.T) {
+func TestTransitions(t *testing.T) { eachEngine(t, testTransitions) }
+
+func testTransitions(t *testing.T, e testEngine) {
 	type op struct {
 		name string
 		do   func(l *Ledger, id int64) error
@@ -339,7 +358,7 @@ func TestTransitions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%s_%s", tc.from, tc.op.name), func(t *testing.T) {
-			l := openTemp(t)
+			l := e.open(t)
 			seed(t, l, "tencent", "P1", "d1")
 			u, err := l.Claim("tencent", "P1", "hw", "st", "p")
 			if err != nil {
@@ -375,7 +394,7 @@ func TestTransitions(t *testing.T) {
 			}
 		})
 	}
-	l := openTemp(t)
+	l := e.open(t)
 	for _, o := range []op{begin, burned, verified, fail} {
 		if err := o.do(l, 12345); !errors.Is(err, ErrNotFound) {
 			t.Errorf("%s on unknown unit: %v", o.name, err)
@@ -383,8 +402,10 @@ func TestTransitions(t *testing.T) {
 	}
 }
 
-func TestVoidNeverReassigned(t *testing.T) {
-	l := openTemp(t)
+func TestVoidNeverReassigned(t *testing.T) { eachEngine(t, testVoidNeverReassigned) }
+
+func testVoidNeverReassigned(t *testing.T, e testEngine) {
+	l := e.open(t)
 	seed(t, l, "tencent", "P1", "d1", "d2", "d3")
 	u, err := l.Claim("tencent", "P1", "hw1", "st", "p")
 	if err != nil {
@@ -435,16 +456,18 @@ func TestVoidNeverReassigned(t *testing.T) {
 		t.Errorf("Credentials lists %v, want only d3", seen)
 	}
 	// The schema itself refuses to revive a void credential.
-	if _, err := l.db.Exec(`UPDATE credentials SET state = 'free' WHERE device_name = 'd2'`); err == nil {
+	if _, err := rawExec(l, `UPDATE credentials SET state = 'free' WHERE device_name = 'd2'`); err == nil {
 		t.Error("schema let a void credential become free")
 	}
-	if _, err := l.db.Exec(`UPDATE units SET credential_id = (SELECT id FROM credentials WHERE device_name = 'd2')`); err == nil {
+	if _, err := rawExec(l, `UPDATE units SET credential_id = (SELECT id FROM credentials WHERE device_name = 'd2')`); err == nil {
 		t.Error("schema let a unit change credential")
 	}
 }
 
-func TestRelease(t *testing.T) {
-	l := openTemp(t)
+func TestRelease(t *testing.T) { eachEngine(t, testRelease) }
+
+func testRelease(t *testing.T, e testEngine) {
+	l := e.open(t)
 	seed(t, l, "tencent", "P1", "d1", "d2")
 	u, _ := l.Claim("tencent", "P1", "hw1", "st", "p")
 	if err := l.Fail(u.ID, "no answer to AT"); err != nil {
@@ -471,8 +494,10 @@ func TestRelease(t *testing.T) {
 	}
 }
 
-func TestCountsAndEachUnit(t *testing.T) {
-	l := openTemp(t)
+func TestCountsAndEachUnit(t *testing.T) { eachEngine(t, testCountsAndEachUnit) }
+
+func testCountsAndEachUnit(t *testing.T, e testEngine) {
+	l := e.open(t)
 	clock := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
 	l.SetClock(func() time.Time { return clock })
 	seed(t, l, "tencent", "P1", names("t", 6)...)
@@ -562,8 +587,10 @@ func TestCountsAndEachUnit(t *testing.T) {
 	}
 }
 
-func TestClaimName(t *testing.T) {
-	l := openTemp(t)
+func TestClaimName(t *testing.T) { eachEngine(t, testClaimName) }
+
+func testClaimName(t *testing.T, e testEngine) {
+	l := e.open(t)
 	seed(t, l, "tencent", "P1", "d1", "d2", "d3")
 	if _, err := l.Claim("tencent", "P1", "hwA", "st", "p"); err != nil { // takes d1
 		t.Fatal(err)
@@ -600,12 +627,10 @@ func TestClaimName(t *testing.T) {
 	checkInvariants(t, l)
 }
 
-func TestAddName(t *testing.T) {
-	l, err := Open(filepath.Join(t.TempDir(), "l.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+func TestAddName(t *testing.T) { eachEngine(t, testAddName) }
+
+func testAddName(t *testing.T, e testEngine) {
+	l := e.open(t)
 	for i := 0; i < 2; i++ { // twice: the second is a no-op
 		if err := l.AddName("tencent", "P1", "ap-guangzhou", "240AC4000001"); err != nil {
 			t.Fatal(err)

@@ -246,6 +246,49 @@ BEGIN
 	SELECT RAISE(ABORT, 'the event history is append-only');
 END;
 `,
+	// v4: many stations, one batch. A claim nothing was written for has a
+	// lease (units.lease_until): a station that died holding it gets it back
+	// when it restarts, or its credential goes back to the pool when the
+	// lease runs out. Each station's session is a row of stations. moves
+	// records that this file's books were moved to a shared ledger
+	// (`iotburn ledger export --to`): from then on it is an archive, and
+	// writes are refused. Two more guards: a unit whose write had started
+	// is never deleted (so never released, by hand or by a lease), and a
+	// credential a board holds is never free.
+	`
+ALTER TABLE units ADD COLUMN lease_until INTEGER; -- unix ms; NULL: no lease
+CREATE INDEX units_lease ON units (lease_until) WHERE lease_until IS NOT NULL;
+
+CREATE TABLE stations (
+	name       TEXT    PRIMARY KEY,
+	host       TEXT    NOT NULL DEFAULT '',
+	pid        INTEGER NOT NULL DEFAULT 0,
+	started_at INTEGER NOT NULL,              -- the session started
+	seen_at    INTEGER NOT NULL               -- its last heartbeat
+);
+
+CREATE TABLE moves (
+	id          INTEGER PRIMARY KEY,
+	target      TEXT    NOT NULL,             -- the shared ledger, without its password
+	state       TEXT    NOT NULL CHECK (state IN ('moving', 'moved')),
+	started_at  INTEGER NOT NULL,
+	done_at     INTEGER,
+	credentials INTEGER NOT NULL DEFAULT 0,
+	units       INTEGER NOT NULL DEFAULT 0,
+	events      INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TRIGGER units_written_forever BEFORE DELETE ON units
+WHEN OLD.attempts != 0 OR OLD.state NOT IN ('reserved', 'failed')
+BEGIN
+	SELECT RAISE(ABORT, 'a board that was written keeps its credential');
+END;
+CREATE TRIGGER credentials_held_not_free BEFORE UPDATE OF state ON credentials
+WHEN NEW.state = 'free' AND EXISTS (SELECT 1 FROM units WHERE credential_id = NEW.id)
+BEGIN
+	SELECT RAISE(ABORT, 'a credential a board holds is never free');
+END;
+`,
 }
 
 // Version is the schema version this iotburn writes (PRAGMA user_version).

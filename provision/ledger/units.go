@@ -23,12 +23,17 @@ type Unit struct {
 	StartedAt, UpdatedAt time.Time // StartedAt: last Begin; zero if never
 	BurnedAt             time.Time // zero unless the current image was burned
 	Duration             time.Duration
+	// LeaseUntil, for a claim nothing was written for yet (Reserved, no
+	// attempt), is when its credential goes back to the pool unless the
+	// board is claimed again; zero: no lease (a written board keeps its
+	// credential for good).
+	LeaseUntil time.Time
 }
 
 // unitCols and unitFrom are shared by every query that returns a Unit, so
 // scanUnit has one column order to keep in step with.
 const unitCols = `u.id, u.hw_id, u.station, u.port, u.state, u.attempts, u.error, u.credential_id,
-	u.created_at, u.started_at, u.updated_at, u.burned_at, u.duration_ms,
+	u.created_at, u.started_at, u.updated_at, u.burned_at, u.duration_ms, u.lease_until,
 	c.platform, c.product, c.device_name, c.secret, c.region`
 const unitFrom = ` FROM units u JOIN credentials c ON c.id = u.credential_id `
 
@@ -36,14 +41,15 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanUnit(s scanner) (Unit, error) {
 	var u Unit
-	var created, started, updated, burned, dur sql.NullInt64
+	var created, started, updated, burned, dur, lease sql.NullInt64
 	err := s.Scan(&u.ID, &u.HWID, &u.Station, &u.Port, &u.State, &u.Attempts, &u.Error, &u.CredentialID,
-		&created, &started, &updated, &burned, &dur,
+		&created, &started, &updated, &burned, &dur, &lease,
 		&u.Cred.Platform, &u.Cred.ProductID, &u.Cred.DeviceName, &u.Cred.DeviceSecret, &u.Cred.Region)
 	if err != nil {
 		return Unit{}, err
 	}
 	u.CreatedAt, u.StartedAt, u.UpdatedAt, u.BurnedAt = fromMS(created), fromMS(started), fromMS(updated), fromMS(burned)
+	u.LeaseUntil = fromMS(lease)
 	if dur.Valid {
 		u.Duration = time.Duration(dur.Int64) * time.Millisecond
 	}
@@ -58,12 +64,19 @@ func scanUnit(s scanner) (Unit, error) {
 // already hold); its station and port are updated to where it is now. A
 // known board whose credential is of another platform/product is refused
 // (ErrWrongProduct, naming both), as is a voided board (ErrVoid). A new board
-// takes the oldest free credential and a new unit in state Reserved; if none
-// is free the error wraps ErrNoCredentials.
+// takes the oldest free credential and a new unit in state Reserved, with a
+// lease (Unit.LeaseUntil): if nothing is written to it (Begin) and the board
+// is not claimed again before the lease runs out, the credential goes back
+// to the pool (ReleaseExpired). If none is free, expired claims are given
+// back first; if there is still none the error wraps ErrNoCredentials.
 //
-// Concurrent Claims, from goroutines or from processes sharing the file,
-// never hand out one credential twice: the transaction holds SQLite's write
-// lock from its first statement, and UNIQUE(credential_id) backs that up.
+// Concurrent Claims, from goroutines or from processes sharing the ledger,
+// never hand out one credential twice: on SQLite the transaction holds the
+// write lock from its first statement; on PostgreSQL each claim locks the
+// credential it takes (FOR UPDATE SKIP LOCKED), so stations never wait for
+// one another and never take the same one; UNIQUE(credential_id) backs both
+// up. station names the station in the ledger (its session, its leases) and
+// in every event of the board.
 func (l *Ledger) Claim(platform, product, hwID, station, port string) (Unit, error) {
 	if platform == "" || product == "" {
 		return Unit{}, errors.New("ledger: claim needs a platform and a product")
@@ -71,11 +84,17 @@ func (l *Ledger) Claim(platform, product, hwID, station, port string) (Unit, err
 	if strings.TrimSpace(hwID) == "" {
 		return Unit{}, errors.New("ledger: claim needs the board's hardware id")
 	}
+	if err := l.session(station); err != nil {
+		return Unit{}, fmt.Errorf("claim for board %s: %w", hwID, err)
+	}
 	var u Unit
-	err := l.write(func(tx *sql.Tx) error {
+	// A claim is the same whether or not a cut-off commit made it: tried
+	// again, it finds the board's unit.
+	again := func(*txn) (bool, error) { return false, nil }
+	err := l.writeWith(writeOpts{unique: true, settled: again}, func(tx *txn) error {
 		now := l.nowMS()
 		var err error
-		u, err = scanUnit(tx.QueryRow(`SELECT `+unitCols+unitFrom+`WHERE u.hw_id = ?`, hwID))
+		u, err = scanUnit(tx.QueryRow(`SELECT `+unitCols+unitFrom+`WHERE u.hw_id = ?`+tx.d.forUpdateUnits, hwID))
 		switch {
 		case err == nil:
 			if u.Cred.Platform != platform || u.Cred.ProductID != product {
@@ -86,39 +105,15 @@ func (l *Ledger) Claim(platform, product, hwID, station, port string) (Unit, err
 				return fmt.Errorf("ledger: board %s (device %s) was voided (%s): set it aside: %w",
 					hwID, u.Cred.DeviceName, u.Error, ErrVoid)
 			}
-			if _, err := tx.Exec(`UPDATE units SET station = ?, port = ?, updated_at = ? WHERE id = ?`,
-				station, port, now, u.ID); err != nil {
+			if err := l.reclaim(tx, now, u.ID, station, port); err != nil {
 				return err
 			}
 		case errors.Is(err, sql.ErrNoRows):
-			var credID int64
-			err := tx.QueryRow(`SELECT id FROM credentials WHERE platform = ? AND product = ? AND state = 'free'
-				ORDER BY id LIMIT 1`, platform, product).Scan(&credID)
-			if errors.Is(err, sql.ErrNoRows) {
-				var total int
-				if err := tx.QueryRow(`SELECT count(*) FROM credentials WHERE platform = ? AND product = ?`,
-					platform, product).Scan(&total); err != nil {
-					return err
-				}
-				return fmt.Errorf("ledger: %s/%s has no free credential (%d in the ledger, all taken or void): "+
-					"create more with `iotburn create`: %w", platform, product, total, ErrNoCredentials)
-			}
+			credID, err := freeCredential(tx, now, platform, product)
 			if err != nil {
 				return err
 			}
-			res, err := tx.Exec(`INSERT INTO units (id, hw_id, credential_id, station, port, state, created_at, updated_at)
-				VALUES (`+newUnitID+`, ?, ?, ?, ?, 'reserved', ?, ?)`, hwID, credID, station, port, now, now)
-			if err != nil {
-				return err
-			}
-			id, err := res.LastInsertId()
-			if err != nil {
-				return err
-			}
-			// A board the ledger knew already changes no state, so only a
-			// first claim is an event; where a returning board is now shows
-			// in its next transition's event.
-			if err := logUnit(tx, now, id, Created, Reserved); err != nil {
+			if err := l.newUnit(tx, now, hwID, credID, station, port); err != nil {
 				return err
 			}
 		default:
@@ -131,6 +126,58 @@ func (l *Ledger) Claim(platform, product, hwID, station, port string) (Unit, err
 		return Unit{}, fmt.Errorf("claim for board %s: %w", hwID, err)
 	}
 	return u, nil
+}
+
+// freeCredential picks the oldest free credential of platform/product and
+// locks it, giving back expired claims first if none is free.
+func freeCredential(tx *txn, now int64, platform, product string) (int64, error) {
+	pick := `SELECT id FROM credentials WHERE platform = ? AND product = ? AND state = 'free' ORDER BY id LIMIT 1` + tx.d.skipLocked
+	var credID int64
+	err := tx.QueryRow(pick, platform, product).Scan(&credID)
+	if errors.Is(err, sql.ErrNoRows) {
+		var n int
+		if n, err = releaseExpired(tx, now); err == nil && n > 0 {
+			err = tx.QueryRow(pick, platform, product).Scan(&credID)
+		} else if err == nil {
+			err = sql.ErrNoRows
+		}
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		var total int
+		if err := tx.QueryRow(`SELECT count(*) FROM credentials WHERE platform = ? AND product = ?`,
+			platform, product).Scan(&total); err != nil {
+			return 0, err
+		}
+		return 0, fmt.Errorf("ledger: %s/%s has no free credential (%d in the ledger, all taken or void): "+
+			"create more with `iotburn create`: %w", platform, product, total, ErrNoCredentials)
+	}
+	return credID, err
+}
+
+// newUnit inserts a unit in state Reserved for board hwID on credential
+// credID (the schema's triggers check it is free and mark it taken), with a
+// lease, and its first event.
+func (l *Ledger) newUnit(tx *txn, now int64, hwID string, credID int64, station, port string) error {
+	var id int64
+	err := tx.QueryRow(`INSERT INTO units (id, hw_id, credential_id, station, port, state, created_at, updated_at, lease_until)
+		VALUES (`+tx.d.newUnitID+`, ?, ?, ?, ?, 'reserved', ?, ?, ?) RETURNING id`,
+		hwID, credID, station, port, now, now, now+l.leaseMS()).Scan(&id)
+	if err != nil {
+		return err
+	}
+	// A board the ledger knew already changes no state, so only a first
+	// claim is an event; where a returning board is now shows in its next
+	// transition's event.
+	return logUnit(tx, now, id, Created, Reserved)
+}
+
+// reclaim notes where a known board is now, and renews the lease of a
+// claim nothing was written for yet: the board is back.
+func (l *Ledger) reclaim(tx *txn, now, unitID int64, station, port string) error {
+	_, err := tx.Exec(`UPDATE units SET station = ?, port = ?, updated_at = ?,
+			lease_until = CASE WHEN attempts = 0 AND state = 'reserved' THEN CAST(? AS BIGINT) ELSE lease_until END
+		WHERE id = ?`, station, port, now, now+l.leaseMS(), unitID)
+	return err
 }
 
 // ClaimName gives board hwID one named credential (`iotburn burn --device
@@ -146,12 +193,16 @@ func (l *Ledger) ClaimName(platform, product, deviceName, hwID, station, port st
 	if strings.TrimSpace(hwID) == "" {
 		return Unit{}, errors.New("ledger: claim needs the board's hardware id")
 	}
+	if err := l.session(station); err != nil {
+		return Unit{}, fmt.Errorf("claim %s for board %s: %w", deviceName, hwID, err)
+	}
 	var u Unit
-	err := l.write(func(tx *sql.Tx) error {
+	again := func(*txn) (bool, error) { return false, nil }
+	err := l.writeWith(writeOpts{unique: true, settled: again}, func(tx *txn) error {
 		now := l.nowMS()
 		var credID int64
 		var state, reason string
-		err := tx.QueryRow(`SELECT id, state, void_reason FROM credentials WHERE platform = ? AND product = ? AND device_name = ?`,
+		err := tx.QueryRow(`SELECT id, state, void_reason FROM credentials WHERE platform = ? AND product = ? AND device_name = ?`+tx.d.forUpdate,
 			platform, product, deviceName).Scan(&credID, &state, &reason)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("ledger: no device %s of %s/%s: create it with `iotburn create`: %w", deviceName, platform, product, ErrNotFound)
@@ -166,7 +217,7 @@ func (l *Ledger) ClaimName(platform, product, deviceName, hwID, station, port st
 			return fmt.Errorf("ledger: device %s of %s/%s was exported for flashing outside the line (`iotburn image`), so it may be in another board: "+
 				"burn another device, or void it if its image was never flashed: %w", deviceName, platform, product, ErrExported)
 		}
-		held, err := scanUnit(tx.QueryRow(`SELECT `+unitCols+unitFrom+`WHERE u.hw_id = ?`, hwID))
+		held, err := scanUnit(tx.QueryRow(`SELECT `+unitCols+unitFrom+`WHERE u.hw_id = ?`+tx.d.forUpdateUnits, hwID))
 		switch {
 		case err == nil && held.CredentialID != credID:
 			return fmt.Errorf("ledger: board %s already holds device %s of %s/%s, and a board keeps its credential: %w",
@@ -174,7 +225,7 @@ func (l *Ledger) ClaimName(platform, product, deviceName, hwID, station, port st
 		case err == nil && held.State == Void:
 			return fmt.Errorf("ledger: board %s (device %s) was voided (%s): %w", hwID, deviceName, held.Error, ErrVoid)
 		case err == nil:
-			_, err = tx.Exec(`UPDATE units SET station = ?, port = ?, updated_at = ? WHERE id = ?`, station, port, now, held.ID)
+			err = l.reclaim(tx, now, held.ID, station, port)
 		case errors.Is(err, sql.ErrNoRows):
 			var other string
 			err = tx.QueryRow(`SELECT hw_id FROM units WHERE credential_id = ?`, credID).Scan(&other)
@@ -184,16 +235,7 @@ func (l *Ledger) ClaimName(platform, product, deviceName, hwID, station, port st
 			if !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
-			var res sql.Result
-			res, err = tx.Exec(`INSERT INTO units (id, hw_id, credential_id, station, port, state, created_at, updated_at)
-				VALUES (`+newUnitID+`, ?, ?, ?, ?, 'reserved', ?, ?)`, hwID, credID, station, port, now, now)
-			var id int64
-			if err == nil {
-				id, err = res.LastInsertId()
-			}
-			if err == nil {
-				err = logUnit(tx, now, id, Created, Reserved)
-			}
+			err = l.newUnit(tx, now, hwID, credID, station, port)
 		}
 		if err != nil {
 			return err
@@ -209,12 +251,24 @@ func (l *Ledger) ClaimName(platform, product, deviceName, hwID, station, port st
 
 // transition moves a unit to state `to` if it is in one of `from`, setting
 // the extra columns in set (an SQL fragment with ? placeholders for args),
-// and appends the event in the same transaction.
+// and appends the event in the same transaction. A commit cut off by a lost
+// connection is looked up once the ledger answers again: the unit in state
+// `to` with this transition's stamp means it was recorded.
 func (l *Ledger) transition(unitID int64, from []State, to State, set string, args ...any) error {
-	return l.write(func(tx *sql.Tx) error {
-		now := l.nowMS()
+	var now int64
+	settled := func(tx *txn) (bool, error) {
 		var cur State
-		err := tx.QueryRow(`SELECT state FROM units WHERE id = ?`, unitID).Scan(&cur)
+		var at int64
+		err := tx.QueryRow(`SELECT state, updated_at FROM units WHERE id = ?`, unitID).Scan(&cur, &at)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		return err == nil && cur == to && at == now, err
+	}
+	return l.writeWith(writeOpts{settled: settled}, func(tx *txn) error {
+		now = l.nowMS()
+		var cur State
+		err := tx.QueryRow(`SELECT state FROM units WHERE id = ?`+tx.d.forUpdate, unitID).Scan(&cur)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("ledger: unit %d: %w", unitID, ErrNotFound)
 		}
@@ -242,10 +296,11 @@ func (l *Ledger) transition(unitID int64, from []State, to State, set string, ar
 // Begin marks the unit burning: call it just before the first byte goes to
 // the board. It counts an attempt and forgets a previous burn's result, so a
 // failed, interrupted (still burning after a crash) or re-burned board starts
-// again with the same credential.
+// again with the same credential. From here the credential is the board's:
+// the claim's lease is gone, and the unit is never released.
 func (l *Ledger) Begin(unitID int64) error {
 	return l.transition(unitID, []State{Reserved, Burning, Failed, Burned, Verified}, Burning,
-		`attempts = attempts + 1, started_at = ?, error = '', burned_at = NULL, duration_ms = NULL`, l.nowMS())
+		`attempts = attempts + 1, started_at = ?, error = '', burned_at = NULL, duration_ms = NULL, lease_until = NULL`, l.nowMS())
 }
 
 // Burned records that the image was written and read back; d is how long it took.
@@ -271,7 +326,7 @@ func (l *Ledger) Fail(unitID int64, reason string) error {
 
 // UnitByHW looks a board up by hardware id.
 func (l *Ledger) UnitByHW(hwID string) (Unit, bool, error) {
-	u, err := scanUnit(l.db.QueryRow(`SELECT `+unitCols+unitFrom+`WHERE u.hw_id = ?`, hwID))
+	u, err := scanUnit(l.queryRow(`SELECT `+unitCols+unitFrom+`WHERE u.hw_id = ?`, hwID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Unit{}, false, nil
 	}
@@ -289,11 +344,11 @@ func (l *Ledger) Void(platform, product, deviceName, reason string) error {
 	if reason == "" {
 		return errors.New("ledger: void needs a reason (it goes into the audit)")
 	}
-	return l.write(func(tx *sql.Tx) error {
+	return l.write(func(tx *txn) error {
 		now := l.nowMS()
 		var id int64
 		var state string
-		err := tx.QueryRow(`SELECT id, state FROM credentials WHERE platform = ? AND product = ? AND device_name = ?`,
+		err := tx.QueryRow(`SELECT id, state FROM credentials WHERE platform = ? AND product = ? AND device_name = ?`+tx.d.forUpdate,
 			platform, product, deviceName).Scan(&id, &state)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("ledger: device %s of %s/%s: %w", deviceName, platform, product, ErrNotFound)
@@ -303,7 +358,7 @@ func (l *Ledger) Void(platform, product, deviceName, reason string) error {
 		}
 		var unitID int64
 		var unitState State
-		err = tx.QueryRow(`SELECT id, state FROM units WHERE credential_id = ?`, id).Scan(&unitID, &unitState)
+		err = tx.QueryRow(`SELECT id, state FROM units WHERE credential_id = ?`+tx.d.forUpdate, id).Scan(&unitID, &unitState)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -318,12 +373,12 @@ func (l *Ledger) Void(platform, product, deviceName, reason string) error {
 				from = Exported
 			}
 			_, err = tx.Exec(`INSERT INTO events (time, platform, product, device_name, from_state, to_state, error)
-				SELECT ?, platform, product, device_name, ?, 'void',
+				SELECT CAST(? AS BIGINT), platform, product, device_name, CAST(? AS TEXT), 'void',
 					CASE WHEN secret = '' THEN void_reason ELSE replace(void_reason, secret, '[secret]') END
 				FROM credentials WHERE id = ?`, now, string(from), id)
 			return err
 		}
-		if _, err := tx.Exec(`UPDATE units SET state = 'void', error = ?, updated_at = ? WHERE id = ?`,
+		if _, err := tx.Exec(`UPDATE units SET state = 'void', error = ?, updated_at = ?, lease_until = NULL WHERE id = ?`,
 			reason, now, unitID); err != nil {
 			return err
 		}
@@ -334,13 +389,14 @@ func (l *Ledger) Void(platform, product, deviceName, reason string) error {
 // Release undoes a Claim whose credential never reached the board (no Begin:
 // attempts is 0), returning the credential to the free pool; for a board
 // unplugged before burning started. Once a burn has begun the board may hold
-// the secret, so Release refuses: Void it instead.
+// the secret, so Release refuses: Void it instead (the schema refuses it
+// too: units_written_forever).
 func (l *Ledger) Release(hwID string) error {
-	return l.write(func(tx *sql.Tx) error {
+	return l.write(func(tx *txn) error {
 		var id, credID int64
 		var attempts int
 		var state State
-		err := tx.QueryRow(`SELECT id, credential_id, attempts, state FROM units WHERE hw_id = ?`, hwID).
+		err := tx.QueryRow(`SELECT id, credential_id, attempts, state FROM units WHERE hw_id = ?`+tx.d.forUpdate, hwID).
 			Scan(&id, &credID, &attempts, &state)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("ledger: board %s: %w", hwID, ErrNotFound)
@@ -352,16 +408,7 @@ func (l *Ledger) Release(hwID string) error {
 			return fmt.Errorf("ledger: board %s is %s after %d burn attempt(s): it may hold its secret; void it instead: %w",
 				hwID, state, attempts, ErrState)
 		}
-		// The event is written first: it copies the board and device from
-		// the row about to go.
-		if err := logUnit(tx, l.nowMS(), id, state, Released); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(`DELETE FROM units WHERE id = ?`, id); err != nil {
-			return err
-		}
-		_, err = tx.Exec(`UPDATE credentials SET state = 'free' WHERE id = ? AND state = 'taken'`, credID)
-		return err
+		return releaseUnit(tx, l.nowMS(), id, credID, state)
 	})
 }
 
@@ -377,7 +424,7 @@ type Counts struct {
 
 // Counts takes the census for platform/product; "" for either means all.
 func (l *Ledger) Counts(platform, product string) (Counts, error) {
-	rows, err := l.db.Query(`SELECT CASE WHEN c.state IN ('void', 'exported') THEN c.state WHEN u.id IS NULL THEN 'created' ELSE u.state END AS s,
+	rows, err := l.query(`SELECT CASE WHEN c.state IN ('void', 'exported') THEN c.state WHEN u.id IS NULL THEN 'created' ELSE u.state END AS s,
 			count(*)
 		FROM credentials c LEFT JOIN units u ON u.credential_id = c.id
 		WHERE (?1 = '' OR c.platform = ?1) AND (?2 = '' OR c.product = ?2)
@@ -417,7 +464,7 @@ func (l *Ledger) EachUnit(f Filter, fn func(Unit) error) error {
 	if !f.Since.IsZero() {
 		since = f.Since.UnixMilli()
 	}
-	rows, err := l.db.Query(`SELECT `+unitCols+unitFrom+`
+	rows, err := l.query(`SELECT `+unitCols+unitFrom+`
 		WHERE (?1 = '' OR c.platform = ?1) AND (?2 = '' OR c.product = ?2) AND (?3 = '' OR u.station = ?3)
 		  AND u.updated_at >= ?4 AND (?5 = '' OR u.hw_id = ?5)
 		ORDER BY u.id`, f.Platform, f.Product, f.Station, since, f.HWID)
@@ -441,7 +488,7 @@ func (l *Ledger) EachUnit(f Filter, fn func(Unit) error) error {
 // void, in creation order, streaming (`iotburn ledger export`). The
 // values carry secrets: handle them accordingly.
 func (l *Ledger) Credentials(platform, product string, fn func(registry.Credential) error) error {
-	rows, err := l.db.Query(`SELECT platform, product, device_name, secret, region FROM credentials
+	rows, err := l.query(`SELECT platform, product, device_name, secret, region FROM credentials
 		WHERE platform = ? AND product = ? AND state != 'void' ORDER BY id`, platform, product)
 	if err != nil {
 		return err
@@ -464,7 +511,7 @@ func (l *Ledger) Credentials(platform, product string, fn func(registry.Credenti
 func (l *Ledger) Credential(platform, product, deviceName string) (registry.Credential, error) {
 	var c registry.Credential
 	var state, reason string
-	err := l.db.QueryRow(`SELECT platform, product, device_name, secret, region, state, void_reason FROM credentials
+	err := l.queryRow(`SELECT platform, product, device_name, secret, region, state, void_reason FROM credentials
 		WHERE platform = ? AND product = ? AND device_name = ?`, platform, product, deviceName).
 		Scan(&c.Platform, &c.ProductID, &c.DeviceName, &c.DeviceSecret, &c.Region, &state, &reason)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -488,7 +535,7 @@ func (l *Ledger) AddName(platform, product, region, deviceName string) error {
 	if platform == "" || product == "" || deviceName == "" {
 		return errors.New("ledger: a name needs a platform, a product and a device name")
 	}
-	return l.write(func(tx *sql.Tx) error {
+	return l.write(func(tx *txn) error {
 		_, err := tx.Exec(`INSERT INTO credentials (platform, product, region, device_name, created_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (platform, product, device_name) DO NOTHING`, platform, product, region, deviceName, l.nowMS())
 		return err

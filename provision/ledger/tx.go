@@ -1,0 +1,212 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrUnavailable is a ledger that could not be reached (a PostgreSQL server
+// stopped, restarting or cut off) for as long as a transaction waits for it
+// (Ledger.SetWait). Nothing was changed, unless the error says the
+// connection was lost while committing.
+var ErrUnavailable = errors.New("ledger unreachable")
+
+// ErrUncertain is a transaction whose commit was sent when the connection
+// broke: it may or may not have been recorded. The books stay sound either
+// way (it was one transaction); the line finds out which when the board is
+// seen again.
+var ErrUncertain = errors.New("connection lost while committing: the change may or may not be recorded")
+
+// attemptTimeout bounds one try of a transaction on PostgreSQL: every one
+// here is a handful of row writes, so a try that takes this long is stuck
+// on a connection that died without a word (a cable pulled), and is tried
+// again on a new one.
+const attemptTimeout = 15 * time.Second
+
+// txn is one transaction: the database/sql one, with the queries bound to
+// the engine's placeholders.
+type txn struct {
+	tx  *sql.Tx
+	d   *dialect
+	ctx context.Context
+}
+
+func (t *txn) Exec(q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(t.ctx, t.d.bind(q), args...)
+}
+
+func (t *txn) Query(q string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(t.ctx, t.d.bind(q), args...)
+}
+
+func (t *txn) QueryRow(q string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(t.ctx, t.d.bind(q), args...)
+}
+
+func (t *txn) Prepare(q string) (*sql.Stmt, error) {
+	return t.tx.PrepareContext(t.ctx, t.d.bind(q))
+}
+
+// query and queryRow read outside a transaction (each query one snapshot).
+func (l *Ledger) query(q string, args ...any) (*sql.Rows, error) {
+	return l.queryContext(context.Background(), q, args...)
+}
+
+func (l *Ledger) queryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	var rows *sql.Rows
+	err := l.retryRead(ctx, func() (err error) {
+		rows, err = l.db.QueryContext(ctx, l.d.bind(q), args...)
+		return err
+	})
+	return rows, err
+}
+
+func (l *Ledger) queryRow(q string, args ...any) *sql.Row {
+	return l.db.QueryRowContext(context.Background(), l.d.bind(q), args...)
+}
+
+// retryRead runs a read again while a PostgreSQL connection is lost, as
+// write does; a read changes nothing, so it is always safe to repeat.
+func (l *Ledger) retryRead(ctx context.Context, f func() error) error {
+	if l.d.engine != enginePostgres {
+		return f()
+	}
+	deadline := time.Now().Add(l.waitFor())
+	for pause := 50 * time.Millisecond; ; pause = min(2*pause, time.Second) {
+		err := f()
+		if err == nil || !connLost(err) || ctx.Err() != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ledger %s: %w for %v (%v)", l.path, ErrUnavailable, l.waitFor(), err)
+		}
+		time.Sleep(pause)
+	}
+}
+
+// writeOpts say how a write transaction may be tried again.
+type writeOpts struct {
+	// unique: a UNIQUE violation means another station did the same thing
+	// at the same instant (two claims of one board): try again, and find
+	// what it did.
+	unique bool
+	// settled, after a connection lost while committing, says whether the
+	// change is in the books (read once the ledger answers again): true, it
+	// was committed; false, it was not, and is tried again. nil: the caller
+	// gets ErrUncertain.
+	settled func(t *txn) (bool, error)
+	// moving: the transaction marks a move (MoveTo), so a move under way
+	// does not refuse it.
+	moving bool
+}
+
+// write runs fn in one transaction, committing if fn returns nil.
+//
+// On SQLite the transaction is IMMEDIATE (the DSN's _txlock): it holds the
+// write lock from its first statement. On PostgreSQL it is READ COMMITTED,
+// and every row it changes is locked by the SELECT … FOR UPDATE that read
+// it. fn is run again, from the start, when PostgreSQL asks for it (a
+// serialization failure or a deadlock it broke) and while the connection
+// is lost (the server stopping, restarting, unreachable), for up to the
+// ledger's wait; fn must therefore set its results afresh each time.
+func (l *Ledger) write(fn func(t *txn) error) error { return l.writeWith(writeOpts{}, fn) }
+
+func (l *Ledger) writeWith(o writeOpts, fn func(t *txn) error) error {
+	if l.readOnly {
+		return fmt.Errorf("ledger %s: %w", l.path, ErrReadOnly)
+	}
+	if l.d.serialWrites {
+		l.wmu.Lock()
+		defer l.wmu.Unlock()
+	}
+	deadline := time.Now().Add(l.waitFor())
+	pause := 50 * time.Millisecond
+	for tries := 1; ; tries++ {
+		committing, err := l.writeOnce(!o.moving, fn)
+		if err == nil {
+			return nil
+		}
+		if l.d.engine != enginePostgres {
+			return err
+		}
+		switch {
+		case conflict(err) && tries < 20, o.unique && uniqueViolation(err) && tries < 5:
+			time.Sleep(time.Duration(tries) * time.Millisecond)
+			continue
+		case !connLost(err):
+			return err
+		}
+		if committing {
+			if o.settled == nil {
+				return fmt.Errorf("ledger %s: %w (%v)", l.path, ErrUncertain, err)
+			}
+			done, serr := l.settle(deadline, o.settled)
+			if serr != nil {
+				return serr
+			}
+			if done {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ledger %s: %w for %v (%v)", l.path, ErrUnavailable, l.waitFor(), err)
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, time.Second)
+	}
+}
+
+// writeOnce is one try of a write transaction; committing says the error
+// came from the COMMIT itself.
+func (l *Ledger) writeOnce(checkMoves bool, fn func(t *txn) error) (committing bool, err error) {
+	ctx := context.Background()
+	if l.d.engine == enginePostgres {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, attemptTimeout)
+		defer cancel()
+	}
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	t := &txn{tx: tx, d: l.d, ctx: ctx}
+	if checkMoves && l.d.checksMoves {
+		if err := refuseIfMoved(t, l.path); err != nil {
+			tx.Rollback()
+			return false, err
+		}
+	}
+	if err := fn(t); err != nil {
+		tx.Rollback()
+		return false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return true, err
+	}
+	return false, nil
+}
+
+// settle asks, once the ledger answers again, whether a transaction whose
+// commit was cut off is in the books.
+func (l *Ledger) settle(deadline time.Time, settled func(t *txn) (bool, error)) (bool, error) {
+	for pause := 50 * time.Millisecond; ; pause = min(2*pause, time.Second) {
+		var done bool
+		_, err := l.writeOnce(false, func(t *txn) (err error) {
+			done, err = settled(t)
+			return err
+		})
+		if err == nil {
+			return done, nil
+		}
+		if !connLost(err) {
+			return false, err
+		}
+		if time.Now().After(deadline) {
+			return false, fmt.Errorf("ledger %s: %w (%v)", l.path, ErrUncertain, err)
+		}
+		time.Sleep(pause)
+	}
+}
