@@ -42,12 +42,14 @@ const maxPacket = 64 << 10
 // MQTTLogin proves a set of CONNECT credentials: it connects to the broker at
 // addr (tlsConfig nil = plain TCP), reads the CONNACK and disconnects. A
 // refusal is an *Error with Code "mqtt:<return code>" (4 bad username or
-// password, 5 not authorized); other errors are transport failures.
+// password, 5 not authorized) or, when the broker refused a client
+// certificate in the TLS handshake, "tls:<alert>"; other errors are
+// transport failures.
 func MQTTLogin(ctx context.Context, platform, addr string, tlsConfig *tls.Config, clientID, username, password string) error {
 	conn, _, err := mqttConnect(ctx, addr, tlsConfig, clientID, username, password)
 	if err != nil {
-		if ce, ok := err.(*connackError); ok {
-			return &Error{Platform: platform, Op: "MQTT login", Code: fmt.Sprintf("mqtt:%d", ce.code), Message: ce.Error()}
+		if rerr := refusal(platform, "MQTT login", err); rerr != nil {
+			return rerr
 		}
 		return fmt.Errorf("%s: MQTT login: %w", platform, err)
 	}
@@ -151,15 +153,23 @@ func ctxErr(ctx context.Context, err error) error {
 }
 
 // connectPacket is an MQTT 3.1.1 CONNECT with a clean session, a username and
-// a password.
+// a password. An empty password is left out, flag and all (a certificate
+// login's: the brokers do not read it, and a password flag with an empty
+// password is a protocol violation to some brokers, MQTT 5's [MQTT-3.1.2-19]).
 func connectPacket(clientID, username, password string, keepalive uint16) []byte {
 	var v []byte
 	v = appendString(v, "MQTT")
-	v = append(v, 4, 0xc2) // level 4; flags: username, password, clean session
+	flags := byte(0xc2) // username, password, clean session
+	if password == "" {
+		flags = 0x82 // username, clean session
+	}
+	v = append(v, 4, flags) // level 4
 	v = binary.BigEndian.AppendUint16(v, keepalive)
 	v = appendString(v, clientID)
 	v = appendString(v, username)
-	v = appendString(v, password)
+	if password != "" {
+		v = appendString(v, password)
+	}
 	out := []byte{0x10}
 	out = appendLength(out, len(v))
 	return append(out, v...)
@@ -230,8 +240,8 @@ type Session struct {
 func MQTTSession(ctx context.Context, platform, addr string, tlsConfig *tls.Config, clientID, username, password string) (*Session, error) {
 	conn, r, err := mqttConnect(ctx, addr, tlsConfig, clientID, username, password)
 	if err != nil {
-		if ce, ok := err.(*connackError); ok {
-			return nil, &Error{Platform: platform, Op: "MQTT login", Code: fmt.Sprintf("mqtt:%d", ce.code), Message: ce.Error()}
+		if rerr := refusal(platform, "MQTT login", err); rerr != nil {
+			return nil, rerr
 		}
 		return nil, fmt.Errorf("%s: MQTT login: %w", platform, err)
 	}

@@ -59,6 +59,9 @@ var aliyunQPS = map[string]int{
 	"QueryDevice":                    50,
 	"DeleteDevice":                   50,
 	"QueryProduct":                   50,
+	// "单个阿里云账号调用该接口的每秒请求数(QPS)最大限制为10" (docs api-omdh29, 140723).
+	"QueryDeviceCert":       10,
+	"QueryCertUrlByApplyId": 10,
 }
 
 // AliyunQPS returns the documented per-account QPS limit of an Iot action
@@ -329,6 +332,8 @@ var aliyunActions = map[string]aliyunHandler{
 	"QueryDevice":                    (*Emulator).aliQueryDevice,
 	"DeleteDevice":                   (*Emulator).aliDeleteDevice,
 	"QueryProduct":                   (*Emulator).aliQueryProduct,
+	"QueryDeviceCert":                (*Emulator).aliQueryDeviceCert,
+	"QueryCertUrlByApplyId":          (*Emulator).aliQueryCertUrlByApplyID,
 }
 
 func (e *Emulator) serveAliyun(w http.ResponseWriter, r *http.Request) {
@@ -420,6 +425,17 @@ func (e *Emulator) handleAliyun(method string, p rpcParams) (map[string]any, *ap
 		time.Sleep(f.delay)
 	}
 
+	// An X.509 device made by RegisterDevice has its key generated before
+	// the lock is taken (see handleTencent).
+	var pre *issuedCert
+	if action == "RegisterDevice" && e.aliIsX509Product(p["ProductKey"]) {
+		c, err := e.issueOne("aliyun", p["ProductKey"], p["DeviceName"])
+		if err != nil {
+			return nil, errf("iot.system.SystemException", "Issuing the device certificate: %v.", err), nil
+		}
+		pre = &c
+	}
+
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -428,8 +444,21 @@ func (e *Emulator) handleAliyun(method string, p rpcParams) (map[string]any, *ap
 	if err := e.aliAdvance(); err != nil {
 		return nil, errf("iot.system.SystemException", "Persisting state: %v.", err), nil
 	}
-	resp, aerr := handler(e, p)
+	var resp map[string]any
+	var aerr *apiError
+	if action == "RegisterDevice" {
+		resp, aerr = e.aliRegisterDeviceWith(p, pre)
+	} else {
+		resp, aerr = handler(e, p)
+	}
 	return resp, aerr, nil
+}
+
+func (e *Emulator) aliIsX509Product(key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := e.ali.products[key]
+	return p != nil && p.X509
 }
 
 // aliyunFault turns an injected code into the answer the cloud would give:

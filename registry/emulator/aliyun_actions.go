@@ -17,8 +17,12 @@ import (
 
 const (
 	aliMaxNames = 10000 // names per application (BatchCheckDeviceNames, BatchRegisterDevice Count)
-	aliMaxPage  = 50    // QueryPageByApplyId / QueryDevice PageSize
-	aliDefPage  = 10
+	// aliMaxX509Names: "X.509 products allow 1,000" names a call
+	// (shared/reference/aliyun.md §2 Limits, doc 69482). Beyond it the
+	// emulator refuses, as it does beyond 10,000, rather than drop names.
+	aliMaxX509Names = 1000
+	aliMaxPage      = 50 // QueryPageByApplyId / QueryDevice PageSize
+	aliDefPage      = 10
 )
 
 var aliDeviceNameRe = regexp.MustCompile(`^[A-Za-z0-9_@.:-]{4,32}$`)
@@ -155,9 +159,9 @@ func (e *Emulator) aliBatchCheckDeviceNames(p rpcParams) (map[string]any, *apiEr
 	if len(names) == 0 {
 		return nil, errf("iot.device.NoneDeviceNameElement", "The device name list cannot be empty.")
 	}
-	if len(names) > aliMaxNames {
+	if max := prod.maxNames(); len(names) > max {
 		return nil, errf("iot.device.DeviceCountExceeded",
-			"Number of devices requested exceeds the maximum limit: one application takes at most %d names, got %d.", aliMaxNames, len(names))
+			"Number of devices requested exceeds the maximum limit: one application takes at most %d names, got %d.", max, len(names))
 	}
 	var (
 		invalid, repeated, badNicks = []string{}, []string{}, []string{}
@@ -261,8 +265,8 @@ func (e *Emulator) aliBatchRegisterDevice(p rpcParams) (map[string]any, *apiErro
 		return nil, aerr
 	}
 	count, err := strconv.Atoi(p["Count"])
-	if err != nil || count < 1 || count > aliMaxNames {
-		return nil, errf("iot.device.DeviceCountExceeded", "Count must be 1 to %d (got %q).", aliMaxNames, p["Count"])
+	if err != nil || count < 1 || count > prod.maxNames() {
+		return nil, errf("iot.device.DeviceCountExceeded", "Count must be 1 to %d (got %q).", prod.maxNames(), p["Count"])
 	}
 	if aerr := e.aliQuota(prod, count); aerr != nil {
 		return nil, aerr
@@ -396,8 +400,26 @@ func (e *Emulator) aliQueryPageByApplyID(p rpcParams) (map[string]any, *apiError
 	}, nil
 }
 
-// aliRegisterDevice creates one device; without DeviceName the cloud picks one.
+// maxNames is how many names one application of the product takes.
+func (p *aliProduct) maxNames() int {
+	if p.X509 {
+		return aliMaxX509Names
+	}
+	return aliMaxNames
+}
+
+// aliRegisterDevice is RegisterDevice as the action table knows it;
+// handleAliyun calls aliRegisterDeviceWith directly.
 func (e *Emulator) aliRegisterDevice(p rpcParams) (map[string]any, *apiError) {
+	return e.aliRegisterDeviceWith(p, nil)
+}
+
+// aliRegisterDeviceWith creates one device; without DeviceName the cloud
+// picks one. An X.509 product's device gets the certificate made before the
+// lock was taken (pre), and no DeviceSecret: certificate and shared secret
+// are exclusive ("X.509证书的设备认证方式与常用的共享密钥互斥", doc 163769), so
+// the answer's DeviceSecret is empty. [the empty field: NOT FROM A SOURCE]
+func (e *Emulator) aliRegisterDeviceWith(p rpcParams, pre *issuedCert) (map[string]any, *apiError) {
 	prod, aerr := e.aliProduct(p)
 	if aerr != nil {
 		return nil, aerr
@@ -420,7 +442,16 @@ func (e *Emulator) aliRegisterDevice(p rpcParams) (map[string]any, *apiError) {
 	if aerr := e.aliQuota(prod, 1); aerr != nil {
 		return nil, aerr
 	}
-	d := aliDevice{Name: name, Secret: newDeviceSecret(), IotID: newIotID(), Created: e.now().UnixMilli()}
+	d := aliDevice{Name: name, IotID: newIotID(), Created: e.now().UnixMilli()}
+	if prod.X509 {
+		if pre == nil {
+			return nil, errf("iot.system.SystemException", "No certificate was issued for device %s.", name)
+		}
+		d.Cert, d.Key, d.CertSN = pre.Cert, pre.Key, pre.SN
+		d.CertAt = d.Created + e.certDelay().Milliseconds()
+	} else {
+		d.Secret = newDeviceSecret()
+	}
 	if err := e.commit(aliRecord("device", aliDeviceRec{Product: prod.Key, aliDevice: d})); err != nil {
 		return nil, errf("iot.system.SystemException", "Persisting the device: %v.", err)
 	}
@@ -530,8 +561,67 @@ func (e *Emulator) aliQueryProduct(p rpcParams) (map[string]any, *apiError) {
 	}
 	return map[string]any{"Data": map[string]any{
 		"ProductKey": prod.Key, "ProductName": prod.Key, "ProductSecret": prod.Secret, "GmtCreate": prod.Created,
-		"DeviceCount": len(prod.devices), "NodeType": 0, "DataFormat": 1, "AuthType": "secret",
+		"DeviceCount": len(prod.devices), "NodeType": 0, "DataFormat": 1, "AuthType": aliAuthType(prod.X509),
 		"ProductStatus": "DEVELOPMENT_STATUS", "NetType": 3, "ValidateType": 1, "Owner": true, "Id2": false,
 		"Description": fmt.Sprintf("iotburn emulator product %s", prod.Key),
 	}}, nil
+}
+
+// aliQueryDeviceCert answers an X.509 device's certificate (doc api-omdh29,
+// QueryDeviceCertResponse in services/iot): DeviceCertInfo{Status,
+// Certificate, PrivateKey, CertSN}, Status "0:生成中 1:生成失败 2:生成成功".
+// Until the certificate is ready the answer is Status 0 with the other
+// fields empty, so a client must poll. The console downloads a device's
+// certificate at any time (doc 140588), so the key is answered on every
+// call. Certificate and PrivateKey are PEM: the doc's example value is
+// masked, and PEM is what devices are given (doc 140588's g_cli_crt).
+// A device of a secret product is refused with iot.system.IllegalRequest
+// ("仅支持...认证方式为X.509证书的设备"; the code is the emulator's). [the code
+// and the empty fields at Status 0: NOT FROM A SOURCE]
+func (e *Emulator) aliQueryDeviceCert(p rpcParams) (map[string]any, *apiError) {
+	prod, d, aerr := e.aliDevice(p)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if !prod.X509 {
+		return nil, errf("iot.system.IllegalRequest",
+			"QueryDeviceCert is for devices of X.509 products; product %s uses device secrets.", prod.Key)
+	}
+	info := map[string]any{"Status": 0, "Certificate": "", "PrivateKey": "", "CertSN": ""}
+	if e.now().UnixMilli() >= d.CertAt {
+		info = map[string]any{"Status": 2, "Certificate": d.Cert, "PrivateKey": d.Key, "CertSN": d.CertSN}
+	}
+	return map[string]any{"DeviceCertInfo": info}, nil
+}
+
+// aliCertURLHost is where the emulator's CertUrl points: a name under the
+// reserved .invalid domain (RFC 2606), which resolves nowhere. The batch
+// download's format is not published (doc 140723 gives only "该批次设备的X.509
+// 证书下载链接"), so the emulator serves none: clients get each certificate
+// with QueryDeviceCert.
+const aliCertURLHost = "x509-batch-download.iotburn-emulator.invalid"
+
+// aliQueryCertUrlByApplyID answers QueryCertUrlByApplyId (doc 140723,
+// QueryCertUrlByApplyIdResponse in services/iot): CertUrl, valid 30 days
+// ("CertUrl地址有效期为30天", doc 140588). An application of a secret product,
+// or one not created, is refused (codes as QueryPageByApplyId's; the secret
+// product's iot.system.IllegalRequest is the emulator's). [NOT FROM A SOURCE]
+func (e *Emulator) aliQueryCertUrlByApplyID(p rpcParams) (map[string]any, *apiError) {
+	a, aerr := e.aliApp(p, nil)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if prod := e.ali.products[a.Product]; prod == nil || !prod.X509 {
+		return nil, errf("iot.system.IllegalRequest", "Application %d is of a product that uses device secrets: it has no certificates.", a.ID)
+	}
+	switch a.Status {
+	case aliCreate:
+		return nil, errf("iot.device.CreateDeviceTaskIsRunning", "The device creation task of application %d is still in progress.", a.ID)
+	case aliCheck, aliCheckSuccess, aliCheckFailed:
+		return nil, errf("iot.device.IncorrentDeviceApplyInfo", "Application %d is %s: it has no devices.", a.ID, a.Status)
+	}
+	if e.now().Sub(time.Unix(0, a.Created)) > taskRetention {
+		return nil, errf("iot.device.DeviceApplyIsNotFound", "The certificate download of application %d has expired (30 days).", a.ID)
+	}
+	return map[string]any{"CertUrl": fmt.Sprintf("https://%s/%d.zip", aliCertURLHost, a.ID)}, nil
 }

@@ -33,15 +33,20 @@ type aliyunState struct {
 
 	products  map[string]*aliProduct
 	apps      map[int64]*aliApp
-	pending   []*aliApp            // apps in CHECK or CREATE, oldest first
-	byIotID   map[string][2]string // IotId → {ProductKey, DeviceName}
+	pending   []*aliApp              // apps in CHECK or CREATE, oldest first
+	byIotID   map[string][2]string   // IotId → {ProductKey, DeviceName}
+	byCert    map[[32]byte][2]string // SHA-256 of an X.509 device's certificate → {ProductKey, DeviceName}
 	nextApply int64
 }
 
 type aliProduct struct {
-	Key      string
-	Secret   string // ProductSecret (QueryProduct shows it)
-	Created  int64  // unix milliseconds
+	Key     string
+	Secret  string // ProductSecret (QueryProduct shows it)
+	Created int64  // unix milliseconds
+	// X509: QueryProduct's AuthType "x509" ("使用设备X.509证书进行设备身份认证",
+	// ALIYUN::IOT::Product AuthType); its devices have a certificate and no
+	// DeviceSecret.
+	X509     bool
 	devices  map[string]*aliDevice
 	reserved map[string]int64 // device name → ApplyId of the application creating it
 }
@@ -54,6 +59,13 @@ type aliDevice struct {
 	// Activated is when the device first logged in over MQTT (unix
 	// milliseconds; 0 = never): after it, dynamic registration is refused.
 	Activated int64 `json:"act,omitempty"`
+	// An X.509 device's certificate, private key (PEM) and CertSN, which
+	// QueryDeviceCert hands out, on every call, once CertAt (unix
+	// milliseconds) has passed: until then its Status is 0 "生成中".
+	Cert   string `json:"cert,omitempty"`
+	Key    string `json:"key,omitempty"`
+	CertSN string `json:"sn,omitempty"`
+	CertAt int64  `json:"cat,omitempty"`
 }
 
 // aliApp is one batch-registration application.
@@ -81,6 +93,10 @@ type aliResult struct {
 	Secret string `json:"s,omitempty"`
 	IotID  string `json:"i,omitempty"`
 	Err    string `json:"e,omitempty"`
+	// An X.509 product's device: its certificate (see aliDevice).
+	Cert   string `json:"cert,omitempty"`
+	Key    string `json:"key,omitempty"`
+	CertSN string `json:"sn,omitempty"`
 }
 
 // Journal payloads.
@@ -89,6 +105,7 @@ type (
 		Key     string `json:"k"`
 		Secret  string `json:"s"`
 		Created int64  `json:"c"`
+		X509    bool   `json:"x509,omitempty"`
 	}
 	aliDeviceRec struct {
 		Product string `json:"p"`
@@ -109,7 +126,8 @@ type (
 	}
 	aliCreatedRec struct {
 		ID      int64       `json:"id"`
-		At      int64       `json:"at"` // unix milliseconds: the devices' create time
+		At      int64       `json:"at"`            // unix milliseconds: the devices' create time
+		CertAt  int64       `json:"cat,omitempty"` // unix milliseconds: when X.509 certificates become downloadable
 		Results []aliResult `json:"res"`
 	}
 )
@@ -120,7 +138,7 @@ const aliFirstApplyID = 1000001
 
 func newAliyunState(front *aliyunFront) *aliyunState {
 	return &aliyunState{front: front, products: map[string]*aliProduct{}, apps: map[int64]*aliApp{},
-		byIotID: map[string][2]string{}, nextApply: aliFirstApplyID}
+		byIotID: map[string][2]string{}, byCert: map[[32]byte][2]string{}, nextApply: aliFirstApplyID}
 }
 
 func aliRecord(op string, v any) record {
@@ -134,9 +152,15 @@ func aliRecord(op string, v any) record {
 func (s *aliyunState) addDevice(p *aliProduct, d aliDevice) {
 	if old := p.devices[d.Name]; old != nil {
 		delete(s.byIotID, old.IotID)
+		if old.Cert != "" {
+			delete(s.byCert, pemFingerprint(old.Cert))
+		}
 	}
 	p.devices[d.Name] = &d
 	s.byIotID[d.IotID] = [2]string{p.Key, d.Name}
+	if d.Cert != "" {
+		s.byCert[pemFingerprint(d.Cert)] = [2]string{p.Key, d.Name}
+	}
 }
 
 func (s *aliyunState) dropPending(a *aliApp) {
@@ -156,7 +180,7 @@ func (s *aliyunState) apply(op string, data json.RawMessage) error {
 			return err
 		}
 		if s.products[r.Key] == nil {
-			s.products[r.Key] = &aliProduct{Key: r.Key, Secret: r.Secret, Created: r.Created,
+			s.products[r.Key] = &aliProduct{Key: r.Key, Secret: r.Secret, Created: r.Created, X509: r.X509,
 				devices: map[string]*aliDevice{}, reserved: map[string]int64{}}
 		}
 	case "device":
@@ -177,6 +201,9 @@ func (s *aliyunState) apply(op string, data json.RawMessage) error {
 		if p := s.products[r.Product]; p != nil {
 			if d := p.devices[r.Name]; d != nil {
 				delete(s.byIotID, d.IotID)
+				if d.Cert != "" {
+					delete(s.byCert, pemFingerprint(d.Cert))
+				}
 				delete(p.devices, r.Name)
 			}
 		}
@@ -250,7 +277,8 @@ func (s *aliyunState) apply(op string, data json.RawMessage) error {
 				a.Status = aliCreateFailed
 				continue
 			}
-			s.addDevice(p, aliDevice{Name: res.Name, Secret: res.Secret, IotID: res.IotID, Created: r.At})
+			s.addDevice(p, aliDevice{Name: res.Name, Secret: res.Secret, IotID: res.IotID, Created: r.At,
+				Cert: res.Cert, Key: res.Key, CertSN: res.CertSN, CertAt: r.CertAt})
 		}
 		s.dropPending(a)
 	default:
@@ -273,7 +301,7 @@ func (s *aliyunState) snapshot(now time.Time) []record {
 	sort.Strings(keys)
 	for _, k := range keys {
 		p := s.products[k]
-		recs = append(recs, aliRecord("product", aliProductRec{Key: p.Key, Secret: p.Secret, Created: p.Created}))
+		recs = append(recs, aliRecord("product", aliProductRec{Key: p.Key, Secret: p.Secret, Created: p.Created, X509: p.X509}))
 		for _, n := range p.sortedNames() {
 			recs = append(recs, aliRecord("device", aliDeviceRec{Product: p.Key, aliDevice: *p.devices[n]}))
 		}
@@ -320,6 +348,7 @@ func (e *Emulator) aliAdvance() error {
 	now := e.now()
 	s := e.ali
 	var recs []record
+	var done []string
 	for _, a := range s.pending {
 		if a.Due > now.UnixNano() {
 			continue
@@ -347,23 +376,74 @@ func (e *Emulator) aliAdvance() error {
 			}
 			recs = append(recs, aliRecord("checked", aliCheckedRec{ID: a.ID, Status: st, Invalid: invalid}))
 		case aliCreate:
+			var certs []issuedCert
+			if p.X509 {
+				// An X.509 application finishes once its certificates are
+				// made (certjobs.go); until then it stays CREATE.
+				job := e.certJobFor(aliJobKey(a.ID), "aliyun", p.Key, a.Names)
+				if !job.ready() || job.err != nil {
+					continue
+				}
+				certs = job.certs
+			}
 			res := make([]aliResult, len(a.Names))
+			failed := ""
 			for i, n := range a.Names {
 				if why := p.taken(n, a.ID); why != "" {
 					// Reservations prevent this; kept so an odd replayed state
 					// reports per device instead of overwriting a secret.
 					res[i] = aliResult{Name: n, Err: why}
+					failed = why
+					continue
+				}
+				if p.X509 {
+					res[i] = aliResult{Name: n, IotID: newIotID(), Cert: certs[i].Cert, Key: certs[i].Key, CertSN: certs[i].SN}
 					continue
 				}
 				res[i] = aliResult{Name: n, Secret: newDeviceSecret(), IotID: newIotID()}
 			}
-			recs = append(recs, aliRecord("created", aliCreatedRec{ID: a.ID, At: time.Unix(0, a.Due).UnixMilli(), Results: res}))
+			if p.X509 && failed != "" {
+				// "For X.509 products, one failure fails the whole batch"
+				// (shared/reference/aliyun.md §2, doc 69482).
+				for i := range res {
+					if res[i].Err == "" {
+						res[i] = aliResult{Name: res[i].Name, Err: "The application of an X.509 product failed as a whole: " + failed}
+					}
+				}
+			}
+			at := time.Unix(0, a.Due).UnixMilli()
+			rec := aliCreatedRec{ID: a.ID, At: at, Results: res}
+			if p.X509 {
+				rec.CertAt = max(at, now.UnixMilli()) + e.certDelay().Milliseconds()
+			}
+			recs = append(recs, aliRecord("created", rec))
+			done = append(done, aliJobKey(a.ID))
 		}
 	}
 	if len(recs) == 0 {
 		return nil
 	}
-	return e.commit(recs...)
+	if err := e.commit(recs...); err != nil {
+		return err
+	}
+	for _, k := range done {
+		e.dropCertJob(k)
+	}
+	return nil
+}
+
+func aliJobKey(applyID int64) string { return fmt.Sprintf("aliyun:%d", applyID) }
+
+// certDelay is Config.CertDelay with its default.
+func (e *Emulator) certDelay() time.Duration {
+	switch d := e.cfg.CertDelay; {
+	case d > 0:
+		return d
+	case d < 0:
+		return 0
+	default:
+		return 300 * time.Millisecond
+	}
 }
 
 // newDeviceSecret is a DeviceSecret as the cloud issues them: 32 random
@@ -375,15 +455,30 @@ func newDeviceSecret() string { return randomAlnum(32) }
 // letters and digits ending in a short numeric suffix.
 func newIotID() string { return randomAlnum(20) + "000100" }
 
-// aliEnsureProduct creates a product unless it exists. Called with e.mu held.
-func (e *Emulator) aliEnsureProduct(key string) error {
+// aliEnsureProduct creates a product unless it exists; an existing one keeps
+// its authentication type ("设备身份认证方式设置后，不可更改", doc 140588).
+// Called with e.mu held.
+func (e *Emulator) aliEnsureProduct(key string, x509 bool) error {
 	if !productIDRe.MatchString(key) {
 		return fmt.Errorf("a ProductKey is 1 to 32 letters and digits")
 	}
-	if e.ali.products[key] != nil {
+	if p := e.ali.products[key]; p != nil {
+		if p.X509 != x509 {
+			return fmt.Errorf("the product exists in the state as a %s product; its authentication type cannot change "+
+				"(use another ProductKey, or another state directory)", aliAuthType(p.X509))
+		}
 		return nil
 	}
-	return e.commit(aliRecord("product", aliProductRec{Key: key, Secret: randomAlnum(16), Created: e.now().UnixMilli()}))
+	return e.commit(aliRecord("product", aliProductRec{Key: key, Secret: randomAlnum(16), Created: e.now().UnixMilli(), X509: x509}))
+}
+
+// aliAuthType is QueryProduct's AuthType: "secret" or "x509" (ALIYUN::IOT::Product
+// AuthType: "secret: The device secret is used", "x509: Use the device X.509 certificate").
+func aliAuthType(x509 bool) string {
+	if x509 {
+		return "x509"
+	}
+	return "secret"
 }
 
 // AliyunDevice is the emulator's own view of a device's DeviceSecret (for the
@@ -403,6 +498,22 @@ func (e *Emulator) AliyunDevice(productKey, name string) (secret string, ok bool
 		return "", false
 	}
 	return d.Secret, true
+}
+
+// AliyunDeviceCert is the emulator's own view of an X.509 device's
+// certificate (PEM) and CertSN, for tests and the demo; not an API.
+func (e *Emulator) AliyunDeviceCert(productKey, name string) (certPEM, certSN string, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.closed {
+		e.aliAdvance()
+	}
+	p := e.ali.products[productKey]
+	if p == nil || p.devices[name] == nil || p.devices[name].Cert == "" {
+		return "", "", false
+	}
+	d := p.devices[name]
+	return d.Cert, d.CertSN, true
 }
 
 // AliyunDeviceNames lists a product's devices, sorted.

@@ -354,7 +354,7 @@ func (e *Emulator) tcDynRegister(pid, name string, ts int64, verify func(secret 
 	if d == nil {
 		reg.Mode = ModeAutoCreate
 	}
-	if !st.DynamicRegistration {
+	if !st.DynamicRegistration || prod.Cert {
 		return refuse(errf(tcErrDynRegDisabled, "Dynamic registration is not enabled for product `%s`.", pid))
 	}
 	if d != nil {
@@ -523,7 +523,7 @@ func (e *Emulator) aliDynRegister(pk, dn, random, method, sign, transport string
 	prod, rerr := e.aliDynRegCheck(pk, dn, random, method, sign)
 	if rerr == nil {
 		reg.Mode = ModePreRegistered
-		if st := e.dr.products[drKey("aliyun", pk)]; st == nil || !st.DynamicRegistration {
+		if st := e.dr.products[drKey("aliyun", pk)]; st == nil || !st.DynamicRegistration || prod.X509 {
 			rerr = aliRegErr(aliRegDisabled, "Dynamic registration is not enabled for product %s.", pk)
 		}
 	}
@@ -586,7 +586,7 @@ func (e *Emulator) aliRegisterFree(pk, dn, random, method, sign, transport strin
 	prod, rerr := e.aliDynRegCheck(pk, dn, random, method, sign)
 	if rerr == nil {
 		reg.Mode = ModeRegistrationFree
-		if st := e.dr.products[drKey("aliyun", pk)]; st == nil || !st.DynamicRegistration || !st.RegistrationFree {
+		if st := e.dr.products[drKey("aliyun", pk)]; st == nil || !st.DynamicRegistration || !st.RegistrationFree || prod.X509 {
 			rerr = aliRegErr(aliRegFreeDisabled, "Registration-free dynamic registration is not enabled for product %s.", pk)
 		}
 	}

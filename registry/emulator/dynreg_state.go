@@ -240,22 +240,40 @@ func regRec(r Registration) drRegRec {
 // the settings Config asks for. Later starts keep what is on disk, as the
 // cloud keeps a product's settings. Called from New with e.mu held.
 func (e *Emulator) drInit() error {
-	settings := func(platform, product string) ProductSettings {
-		if s, ok := e.cfg.DynRegProducts[platform+":"+product]; ok {
-			return s
+	// A certificate product's devices register with certificates
+	// (encryptionType 1, clientCert/clientKey: shared/reference/tencent.md
+	// §3.1), which the emulator does not issue through registration: its
+	// registration stays off, and asking for it is an error.
+	settings := func(platform, product string, cert bool) (ProductSettings, error) {
+		s, ok := e.cfg.DynRegProducts[platform+":"+product]
+		switch {
+		case ok && cert && s.DynamicRegistration:
+			return s, fmt.Errorf("%s product %s uses certificates: dynamic registration of certificate products is not emulated", platform, product)
+		case cert:
+			return ProductSettings{}, nil
+		case ok:
+			return s, nil
 		}
-		return e.cfg.DynReg
+		return e.cfg.DynReg, nil
 	}
 	var recs []record
 	for _, id := range sortedKeys(e.tc.products) {
 		if p := e.dr.products[drKey("tencent", id)]; p == nil || p.secret == "" {
+			st, err := settings("tencent", id, e.tc.products[id].Cert)
+			if err != nil {
+				return err
+			}
 			recs = append(recs, drRecord("settings", drSettingsRec{Platform: "tencent", Product: id,
-				Secret: newProductSecret(), ProductSettings: settings("tencent", id)}))
+				Secret: newProductSecret(), ProductSettings: st}))
 		}
 	}
 	for _, key := range sortedKeys(e.ali.products) {
 		if e.dr.products[drKey("aliyun", key)] == nil {
-			recs = append(recs, drRecord("settings", drSettingsRec{Platform: "aliyun", Product: key, ProductSettings: settings("aliyun", key)}))
+			st, err := settings("aliyun", key, e.ali.products[key].X509)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, drRecord("settings", drSettingsRec{Platform: "aliyun", Product: key, ProductSettings: st}))
 		}
 	}
 	if len(recs) == 0 {
@@ -312,6 +330,20 @@ func (e *Emulator) productExists(platform, product string) bool {
 	return false
 }
 
+// isCertProduct: the product authenticates its devices with certificates.
+// Called with e.mu held.
+func (e *Emulator) isCertProduct(platform, product string) bool {
+	switch platform {
+	case "tencent":
+		p := e.tc.products[product]
+		return p != nil && p.Cert
+	case "aliyun":
+		p := e.ali.products[product]
+		return p != nil && p.X509
+	}
+	return false
+}
+
 // ProductSettings returns a product's registration settings.
 func (e *Emulator) ProductSettings(platform, product string) (ProductSettings, bool) {
 	e.mu.Lock()
@@ -335,6 +367,9 @@ func (e *Emulator) SetProductSettings(platform, product string, s ProductSetting
 	}
 	if !e.productExists(platform, product) {
 		return fmt.Errorf("emulator: no %s product %q", platform, product)
+	}
+	if s.DynamicRegistration && e.isCertProduct(platform, product) {
+		return fmt.Errorf("emulator: %s product %q uses certificates: dynamic registration of certificate products is not emulated", platform, product)
 	}
 	rec := drSettingsRec{Platform: platform, Product: product, ProductSettings: s}
 	if p := e.dr.products[drKey(platform, product)]; p != nil {

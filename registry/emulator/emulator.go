@@ -28,14 +28,31 @@ type Config struct {
 	StateDir string
 	// SecretID and SecretKey are the only accepted key pair.
 	SecretID, SecretKey string
-	// Products are Tencent ProductIds created on first start if missing.
+	// Products are Tencent ProductIds created on first start if missing, as
+	// key-authenticated products (DescribeProducts' EncryptionType "2").
 	Products []string
+	// CertProducts are Tencent ProductIds created on first start if
+	// missing, as certificate-authenticated products (EncryptionType "1"):
+	// each device gets an X.509 certificate and private key issued by the
+	// emulator's CA (CACertPEM, StateDir/ca.pem). A product keeps the type it
+	// was created with: naming an existing product in the other list is an
+	// error at start.
+	CertProducts []string
 	// AliyunAccessKeyID and AliyunAccessKeySecret are the only accepted
 	// Alibaba Cloud AccessKey pair; empty = Aliyun requests are all refused
 	// (InvalidAccessKeyId.NotFound).
 	AliyunAccessKeyID, AliyunAccessKeySecret string
-	// AliyunProducts are Aliyun ProductKeys created on first start if missing.
+	// AliyunProducts are Aliyun ProductKeys created on first start if
+	// missing, as device-secret products (QueryProduct's AuthType "secret").
 	AliyunProducts []string
+	// AliyunCertProducts are Aliyun ProductKeys created on first start if
+	// missing, as X.509 products (AuthType "x509"), as CertProducts.
+	AliyunCertProducts []string
+	// CertDelay is how long after an Aliyun X.509 device is created its
+	// certificate stays "生成中" (QueryDeviceCert Status 0) before it can be
+	// downloaded (Status 2). 0 = the default, 300 ms; < 0 = at once. The
+	// cloud's time is not published. [NOT FROM A SOURCE]
+	CertDelay time.Duration
 	// TaskDelay is how long a CreateMultiDevice task takes before its devices
 	// exist. 0 = the default, 300 ms + 2 ms per device; < 0 = immediately.
 	// For Aliyun it is the length of each phase of an application (the name
@@ -94,8 +111,15 @@ type Emulator struct {
 	ali     *aliyunState
 	dr      *dynregState
 
-	mqttMu sync.Mutex // guards broker; never held together with mu (see Close)
-	broker *mqttBroker
+	jobs map[string]*certJob // certificates being issued, by task; guarded by mu
+
+	workers *certWorkers
+	caMu    sync.Mutex // guards ca; may be taken with mu held
+	ca      *certAuthority
+
+	mqttMu    sync.Mutex // guards broker and tlsBroker; never held together with mu (see Close)
+	broker    *mqttBroker
+	tlsBroker *mqttBroker
 }
 
 // route sends the requests a vendor recognises as its own to that vendor.
@@ -121,12 +145,14 @@ func New(cfg Config) (*Emulator, error) {
 		cfg.RateLimit = defaultRateLimit
 	}
 	e := &Emulator{
-		cfg:    cfg,
-		now:    cfg.Now,
-		log:    cfg.Log,
-		faults: newFaults(),
-		tc:     newTencentState(),
-		dr:     newDynregState(),
+		cfg:     cfg,
+		now:     cfg.Now,
+		log:     cfg.Log,
+		faults:  newFaults(),
+		tc:      newTencentState(),
+		dr:      newDynregState(),
+		jobs:    map[string]*certJob{},
+		workers: newCertWorkers(),
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -157,31 +183,69 @@ func New(cfg Config) (*Emulator, error) {
 			return nil, fmt.Errorf("emulator: compacting state in %s: %w", cfg.StateDir, err)
 		}
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, p := range cfg.Products {
-		if err := e.tcEnsureProduct(p); err != nil {
-			if e.journal != nil {
-				e.journal.close()
-			}
-			return nil, fmt.Errorf("emulator: product %q: %w", p, err)
-		}
-	}
-	for _, p := range cfg.AliyunProducts {
-		if err := e.aliEnsureProduct(p); err != nil {
-			if e.journal != nil {
-				e.journal.close()
-			}
-			return nil, fmt.Errorf("emulator: aliyun product %q: %w", p, err)
-		}
-	}
-	if err := e.drInit(); err != nil {
+	if err := e.ensureProducts(); err != nil {
 		if e.journal != nil {
 			e.journal.close()
 		}
-		return nil, fmt.Errorf("emulator: product settings: %w", err)
+		return nil, err
+	}
+	// A state with certificate products needs its CA now: certificates
+	// issued before a restart must keep verifying, and a missing half of
+	// the CA must be reported at start, not at the first login.
+	if e.hasCertProducts() {
+		if _, err := e.authority(); err != nil {
+			if e.journal != nil {
+				e.journal.close()
+			}
+			return nil, err
+		}
 	}
 	return e, nil
+}
+
+func (e *Emulator) ensureProducts() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, set := range []struct {
+		ids  []string
+		cert bool
+	}{{e.cfg.Products, false}, {e.cfg.CertProducts, true}} {
+		for _, p := range set.ids {
+			if err := e.tcEnsureProduct(p, set.cert); err != nil {
+				return fmt.Errorf("emulator: product %q: %w", p, err)
+			}
+		}
+	}
+	for _, set := range []struct {
+		keys []string
+		cert bool
+	}{{e.cfg.AliyunProducts, false}, {e.cfg.AliyunCertProducts, true}} {
+		for _, p := range set.keys {
+			if err := e.aliEnsureProduct(p, set.cert); err != nil {
+				return fmt.Errorf("emulator: aliyun product %q: %w", p, err)
+			}
+		}
+	}
+	if err := e.drInit(); err != nil {
+		return fmt.Errorf("emulator: product settings: %w", err)
+	}
+	return nil
+}
+
+func (e *Emulator) hasCertProducts() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, p := range e.tc.products {
+		if p.Cert {
+			return true
+		}
+	}
+	for _, p := range e.ali.products {
+		if p.X509 {
+			return true
+		}
+	}
+	return false
 }
 
 // ServeHTTP answers one API request of whichever vendor it belongs to.
@@ -204,15 +268,18 @@ func (e *Emulator) Close() error {
 	// The broker's hooks take e.mu, so it is stopped before e.mu is held.
 	e.stopMQTT()
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.closed {
+		e.mu.Unlock()
 		return nil
 	}
-	e.closed = true
+	e.closed = true // no request starts a certificate job from now on
+	var err error
 	if e.journal != nil {
-		return e.journal.close()
+		err = e.journal.close()
 	}
-	return nil
+	e.mu.Unlock()
+	e.workers.close()
+	return err
 }
 
 // InjectFault makes the next n requests of action fail with the vendor error

@@ -21,7 +21,9 @@ package emulator
 // first successful login activates the device (persisted): after it, a
 // dynamic registration of that name is refused, as on the clouds.
 //
-// The broker speaks plain TCP: securemode=2 (TLS) is accepted as declared.
+// This listener speaks plain TCP: securemode=2 (TLS) is accepted as declared.
+// Devices of certificate products log in on the TLS listener instead
+// (mqtt_tls.go, StartMQTTS); here they are refused.
 
 import (
 	"crypto/hmac"
@@ -123,9 +125,11 @@ func (e *Emulator) MQTTAddr() string {
 func (e *Emulator) stopMQTT() {
 	e.mqttMu.Lock()
 	defer e.mqttMu.Unlock()
-	if e.broker != nil {
-		e.broker.srv.Close()
-		e.broker = nil
+	for _, b := range []**mqttBroker{&e.broker, &e.tlsBroker} {
+		if *b != nil {
+			(*b).srv.Close()
+			*b = nil
+		}
 	}
 }
 
@@ -143,6 +147,10 @@ type mqttSession struct {
 	// A registration's answer, pushed once the session is up; "" for a login.
 	topic   string
 	payload []byte
+	// keep: the push is not a registration's answer but a message to a
+	// logged-in device (Aliyun's /ext/auth/identity/response): the session
+	// stays, and counts as the device online.
+	keep bool
 }
 
 // mqttReject is a refused CONNECT.
@@ -158,6 +166,7 @@ type mqttHook struct {
 	mqtt.HookBase
 	e        *Emulator
 	srv      *mqtt.Server
+	tls      bool     // the TLS listener's: logins by device certificate
 	sessions sync.Map // *mqtt.Client → *mqttSession
 }
 
@@ -176,7 +185,15 @@ func (h *mqttHook) Provides(b byte) bool {
 // username or password" in v5 and maps it to v3's "not authorized".
 func (h *mqttHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	cid := pk.Connect.ClientIdentifier
-	s, rej := h.e.mqttAuthenticate(cid, string(pk.Connect.Username), string(pk.Connect.Password))
+	var (
+		s   *mqttSession
+		rej *mqttReject
+	)
+	if h.tls {
+		s, rej = h.e.mqttAuthenticateCert(cid, string(pk.Connect.Username), peerCertificate(cl))
+	} else {
+		s, rej = h.e.mqttAuthenticate(cid, string(pk.Connect.Username), string(pk.Connect.Password))
+	}
 	if rej != nil {
 		h.e.mqttRecordRejection(rej, cid)
 		code := packets.Code{Code: rej.code}
@@ -211,15 +228,17 @@ func (h *mqttHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	s := v.(*mqttSession)
 	if s.topic != "" {
 		cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: s.topic, Payload: s.payload})
-		time.AfterFunc(mqttRegistrationGrace, func() { cl.Stop(errors.New("registration answered")) })
-		return
+		if !s.keep {
+			time.AfterFunc(mqttRegistrationGrace, func() { cl.Stop(errors.New("registration answered")) })
+			return
+		}
 	}
 	h.e.mqttOnline(s, 1)
 }
 
 func (h *mqttHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 	if v, ok := h.sessions.LoadAndDelete(cl); ok {
-		if s := v.(*mqttSession); s.topic == "" {
+		if s := v.(*mqttSession); s.topic == "" || s.keep {
 			h.e.mqttOnline(s, -1)
 		}
 	}
@@ -294,6 +313,12 @@ func (e *Emulator) mqttTencent(cid, user, pass string) (*mqttSession, *mqttRejec
 	prod, d := e.tcFindClient(cid)
 	if d == nil {
 		return nil, rejectf("tencent", "", "", mqttNotAuthorized, "no device has the client id %q (${productId}${deviceName})", clip(cid))
+	}
+	if prod.Cert {
+		// "证书认证 ... 端口：8883; 密钥认证 ... 端口：1883" (doc 1105/41824): a
+		// certificate device has no key to sign a password with.
+		return nil, rejectf("tencent", prod.ID, d.Name, mqttNotAuthorized,
+			"the device authenticates with its certificate: log in over TLS with it (the certificate port), not with a key")
 	}
 	if now := e.now().Unix(); expiry < now {
 		return nil, rejectf("tencent", prod.ID, d.Name, mqttNotAuthorized, "the credentials expired at %d (now %d)", expiry, now)
@@ -401,6 +426,12 @@ func (e *Emulator) mqttAliyunLogin(base, pk, dn string, params map[string]string
 	d := prod.devices[dn]
 	if d == nil {
 		return nil, rejectf("aliyun", pk, dn, mqttNotAuthorized, "the device %s does not exist in product %s", clip(dn), pk)
+	}
+	if prod.X509 {
+		// "X.509证书的设备认证方式与常用的共享密钥互斥，不支持使用证书与deviceSecret字符串
+		// 同时认证连接" (doc 163769): it has no secret to sign with.
+		return nil, rejectf("aliyun", pk, dn, mqttNotAuthorized,
+			"the device authenticates with its X.509 certificate: log in over TLS with it (x509.itls.cn-shanghai.aliyuncs.com:1883 on the cloud)")
 	}
 	if token {
 		found := false

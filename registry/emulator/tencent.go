@@ -50,6 +50,9 @@ var tencentActions = map[string]tencentHandler{
 	"DescribeDevices":      (*Emulator).tcDescribeDevices,
 	"DeleteDevice":         (*Emulator).tcDeleteDevice,
 	"DescribeProducts":     (*Emulator).tcDescribeProducts,
+	// DescribeDeviceClientKey: "获取证书认证类型设备的私钥，刚生成或者重置设备后
+	// 仅可调用一次" (v20180614 client.go).
+	"DescribeDeviceClientKey": (*Emulator).tcDescribeDeviceClientKey,
 }
 
 func (e *Emulator) serveTencent(w http.ResponseWriter, r *http.Request) {
@@ -151,6 +154,18 @@ func (e *Emulator) handleTencent(r *http.Request, action string) (resp any, prod
 		time.Sleep(f.delay)
 	}
 
+	// A certificate device made by CreateDevice has its key generated
+	// before the lock is taken: an RSA key is too slow to make while every
+	// other request waits.
+	var pre *issuedCert
+	if action == "CreateDevice" && e.tcIsCertProduct(product) {
+		c, err := e.issueOne("tencent", product, p.peek("DeviceName"))
+		if err != nil {
+			return nil, product, errf("InternalError", "Issuing the device certificate: %v.", err)
+		}
+		pre = &c
+	}
+
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -159,8 +174,19 @@ func (e *Emulator) handleTencent(r *http.Request, action string) (resp any, prod
 	if err := e.tcAdvance(); err != nil {
 		return nil, product, errf("InternalError", "Persisting state: %v.", err)
 	}
-	resp, aerr = handler(e, p)
+	if action == "CreateDevice" {
+		resp, aerr = e.tcCreateDeviceWith(p, pre)
+	} else {
+		resp, aerr = handler(e, p)
+	}
 	return resp, product, aerr
+}
+
+func (e *Emulator) tcIsCertProduct(id string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := e.tc.products[id]
+	return p != nil && p.Cert
 }
 
 func (e *Emulator) secretKey(id string) (string, bool) {
@@ -200,11 +226,22 @@ func newTaskID() string {
 func (e *Emulator) tcAdvance() error {
 	now := e.now()
 	var recs []record
+	var done []string
 	for _, t := range e.tc.pending {
 		if t.Due > now.UnixNano() {
 			continue
 		}
 		p := e.tc.products[t.Product]
+		var certs []issuedCert
+		if p.Cert {
+			// A certificate task finishes once its certificates are made
+			// (certjobs.go); until then it stays TaskStatus 1.
+			job := e.certJobFor("tencent:"+t.ID, "tencent", p.ID, t.Names)
+			if !job.ready() || job.err != nil {
+				continue
+			}
+			certs = job.certs
+		}
 		results := make([]tcResult, len(t.Names))
 		for i, n := range t.Names {
 			if _, exists := p.devices[n]; exists {
@@ -213,25 +250,51 @@ func (e *Emulator) tcAdvance() error {
 				results[i] = tcResult{Name: n, Result: 1, ErrMsg: "InvalidParameterValue.DeviceAlreadyExist"}
 				continue
 			}
+			if p.Cert {
+				results[i] = tcResult{Name: n, Cert: certs[i].Cert, Key: certs[i].Key}
+				continue
+			}
 			results[i] = tcResult{Name: n, PSK: newPSK()}
 		}
 		recs = append(recs, tcRecord("taskdone", tcTaskDoneRec{ID: t.ID, At: time.Unix(0, t.Due).Unix(), Results: results}))
+		done = append(done, "tencent:"+t.ID)
 	}
 	if len(recs) == 0 {
 		return nil
 	}
-	return e.commit(recs...)
+	if err := e.commit(recs...); err != nil {
+		return err
+	}
+	for _, k := range done {
+		e.dropCertJob(k)
+	}
+	return nil
 }
 
-// tcEnsureProduct creates a product unless it exists. Called with e.mu held.
-func (e *Emulator) tcEnsureProduct(id string) error {
+// tcEnsureProduct creates a product unless it exists. A product keeps the
+// authentication type it was created with: asking for the other one is an
+// error. (Tencent sets EncryptionType at CreateProduct and has no call to
+// change it in 2018-06-14; Aliyun says of its own "设备身份认证方式设置后，不可
+// 更改", doc 140588.) Called with e.mu held.
+func (e *Emulator) tcEnsureProduct(id string, cert bool) error {
 	if !productIDRe.MatchString(id) {
 		return fmt.Errorf("a ProductId is 1 to 32 letters and digits")
 	}
-	if e.tc.products[id] != nil {
+	if p := e.tc.products[id]; p != nil {
+		if p.Cert != cert {
+			return fmt.Errorf("the product exists in the state as a %s product; its authentication type cannot change "+
+				"(use another ProductId, or another state directory)", tcAuthName(p.Cert))
+		}
 		return nil
 	}
-	return e.commit(tcRecord("product", tcProductRec{ID: id, Created: e.now().Unix()}))
+	return e.commit(tcRecord("product", tcProductRec{ID: id, Created: e.now().Unix(), Cert: cert}))
+}
+
+func tcAuthName(cert bool) string {
+	if cert {
+		return "certificate"
+	}
+	return "key"
 }
 
 // TencentDevice is the emulator's own view of a device's PSK (for the demo's
@@ -251,6 +314,21 @@ func (e *Emulator) TencentDevice(product, name string) (psk string, ok bool) {
 		return "", false
 	}
 	return d.PSK, true
+}
+
+// TencentDeviceCert is the emulator's own view of a certificate device's
+// certificate (PEM), for tests and the demo's cross-check; not an API.
+func (e *Emulator) TencentDeviceCert(product, name string) (certPEM string, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.closed {
+		e.tcAdvance()
+	}
+	p := e.tc.products[product]
+	if p == nil || p.devices[name] == nil || p.devices[name].Cert == "" {
+		return "", false
+	}
+	return p.devices[name].Cert, true
 }
 
 // TencentDeviceNames lists a product's devices, sorted.

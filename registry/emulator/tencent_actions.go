@@ -172,10 +172,59 @@ func (e *Emulator) tcDescribeMultiDevices(p params) (any, *apiError) {
 		return nil, aerr
 	}
 	infos := []tcMultiDevicesInfo{}
+	var delivered []string
+	prod := e.tc.products[t.Product]
 	for _, r := range window(t.Results, offset, limit) {
-		infos = append(infos, tcMultiDevicesInfo{DeviceName: r.Name, DevicePsk: r.PSK, Result: r.Result, ErrMsg: r.ErrMsg})
+		infos = append(infos, tcMultiDevicesInfo{DeviceName: r.Name, DevicePsk: r.PSK, DeviceCert: r.Cert,
+			DevicePrivateKey: r.Key, Result: r.Result, ErrMsg: r.ErrMsg})
+		if d := prod.devices[r.Name]; r.Key != "" && d != nil && !d.KeyGot {
+			delivered = append(delivered, r.Name)
+		}
+	}
+	// A private key this answer hands out counts as fetched (CertState 1):
+	// DescribeDeviceClientKey will not give it again, though this task keeps
+	// answering with it for its lifetime. [NOT FROM A SOURCE: the harsher
+	// reading of "仅可调用一次" next to "其生命周期与任务生命周期一致"]
+	if len(delivered) > 0 {
+		if err := e.commit(tcRecord("keygot", tcKeyGotRec{Product: prod.ID, Names: delivered})); err != nil {
+			return nil, errf("InternalError", "Persisting the delivery: %v.", err)
+		}
 	}
 	return map[string]any{"TaskId": t.ID, "DevicesInfo": infos, "TotalDevNum": len(t.Results)}, nil
+}
+
+// tcDescribeDeviceClientKey hands out a certificate device's private key
+// once ("刚生成或者重置设备后仅可调用一次", client.go), answering ClientKey
+// (DescribeDeviceClientKeyResponse, models.go). Its refusals are the ones the
+// SDK lists for it (later tencentcloud-sdk-go iotcloud/v20180614/client.go:
+// UnsupportedOperation.ClientCertAlreadyGot, UnsupportedOperation.WrongProductAuthType,
+// ResourceNotFound.DeviceNotExist, ResourceNotFound.ProductNotExist).
+func (e *Emulator) tcDescribeDeviceClientKey(p params) (any, *apiError) {
+	prod, aerr := e.tcProduct(p, "ProductId")
+	if aerr != nil {
+		return nil, aerr
+	}
+	name, aerr := p.str("DeviceName")
+	if aerr != nil {
+		return nil, aerr
+	}
+	if !prod.Cert {
+		return nil, errf("UnsupportedOperation.WrongProductAuthType",
+			"Product `%s` uses key authentication: its devices have no private key to describe.", prod.ID)
+	}
+	d := prod.devices[name]
+	if d == nil {
+		return nil, errf("ResourceNotFound.DeviceNotExist", "The device `%s` does not exist in product `%s`.", name, prod.ID)
+	}
+	if d.KeyGot || d.Key == "" {
+		return nil, errf("UnsupportedOperation.ClientCertAlreadyGot",
+			"The private key of device `%s` has already been fetched; it can be fetched once after creation.", name)
+	}
+	key := d.Key
+	if err := e.commit(tcRecord("keygot", tcKeyGotRec{Product: prod.ID, Names: []string{name}})); err != nil {
+		return nil, errf("InternalError", "Persisting the delivery: %v.", err)
+	}
+	return map[string]any{"ClientKey": key}, nil
 }
 
 // page reads Offset and Limit; an absent Limit is def.
@@ -199,7 +248,18 @@ func window[T any](list []T, offset, limit uint64) []T {
 	return list[offset:min(uint64(len(list)), offset+limit)]
 }
 
-func (e *Emulator) tcCreateDevice(p params) (any, *apiError) {
+// tcCreateDevice is CreateDevice as the action table knows it; handleTencent
+// calls tcCreateDeviceWith directly, with a certificate made outside the lock.
+func (e *Emulator) tcCreateDevice(p params) (any, *apiError) { return e.tcCreateDeviceWith(p, nil) }
+
+// tcCreateDeviceWith creates one device. For a certificate product the
+// answer carries DeviceCert and DevicePrivateKey ("腾讯云后台不保存，请妥善保管",
+// CreateDeviceResponse in models.go) and no DevicePsk ("采用对称加密时返回"):
+// the key is not kept, so the device counts as having had its key
+// (CertState 1), and DescribeDeviceClientKey will not give it again. That
+// this answer uses up DescribeDeviceClientKey's one read is the emulator's
+// reading of the two sentences, the harsher one. [NOT FROM A SOURCE]
+func (e *Emulator) tcCreateDeviceWith(p params, pre *issuedCert) (any, *apiError) {
 	prod, aerr := e.tcProduct(p, "ProductId")
 	if aerr != nil {
 		return nil, aerr
@@ -215,11 +275,16 @@ func (e *Emulator) tcCreateDevice(p params) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	if defined {
+	switch {
+	case defined && prod.Cert:
+		// A PSK for a device that authenticates with a certificate: refused
+		// rather than stored unused. [NOT FROM A SOURCE]
+		return nil, errf("InvalidParameterValue", "DefinedPsk is for key-authenticated products; product `%s` uses certificates.", prod.ID)
+	case defined:
 		if _, err := base64.StdEncoding.DecodeString(psk); err != nil || psk == "" {
 			return nil, errf("InvalidParameterValue.DefinedPskNotBase64", "DefinedPsk must be a base64 string.")
 		}
-	} else {
+	case !prod.Cert:
 		psk = newPSK()
 	}
 	if aerr := tcNameTaken(prod, name); aerr != nil {
@@ -229,8 +294,17 @@ func (e *Emulator) tcCreateDevice(p params) (any, *apiError) {
 		return nil, aerr
 	}
 	d := tcDevice{Name: name, PSK: psk, Created: e.now().Unix()}
+	if prod.Cert {
+		if pre == nil {
+			return nil, errf("InternalError", "No certificate was issued for device `%s`.", name)
+		}
+		d.Cert, d.KeyGot = pre.Cert, true
+	}
 	if err := e.commit(tcRecord("device", tcDeviceRec{Product: prod.ID, tcDevice: d})); err != nil {
 		return nil, errf("InternalError", "Persisting the device: %v.", err)
+	}
+	if prod.Cert {
+		return map[string]any{"DeviceName": name, "DevicePsk": "", "DeviceCert": pre.Cert, "DevicePrivateKey": pre.Key}, nil
 	}
 	return map[string]any{"DeviceName": name, "DevicePsk": psk, "DeviceCert": "", "DevicePrivateKey": ""}, nil
 }
@@ -264,9 +338,16 @@ type tcDeviceInfo struct {
 	FirmwareUpdateTime uint64
 }
 
+// deviceInfo: a certificate device shows its DeviceCert ("设备证书") and no
+// PSK; CertState is "设备证书获取状态，0 未获取过设备密钥, 1 已获取过设备密钥"
+// (DescribeDeviceResponse, models.go).
 func deviceInfo(d *tcDevice) tcDeviceInfo {
-	return tcDeviceInfo{DeviceName: d.Name, DevicePsk: d.PSK, LastUpdateTime: d.Created, CreateTime: d.Created,
+	i := tcDeviceInfo{DeviceName: d.Name, DevicePsk: d.PSK, DeviceCert: d.Cert, LastUpdateTime: d.Created, CreateTime: d.Created,
 		EnableState: 1, Tags: []struct{}{}, Labels: []struct{}{}}
+	if d.KeyGot {
+		i.CertState = 1
+	}
+	return i
 }
 
 // tcDescribeDevice: in 2018-06-14 the product key is "ProductID", capital D.
@@ -346,11 +427,12 @@ type tcProductInfo struct {
 	ProductMetadata   struct{ CreationDate int64 }
 	ProductProperties struct {
 		ProductDescription string
-		EncryptionType     string // "2": key (PSK) authentication
-		Region             string
-		ProductType        uint64
-		Format             string
-		Platform           string
+		// EncryptionType: "加密类型，1表示证书认证，2表示签名认证" (ProductProperties, models.go).
+		EncryptionType string
+		Region         string
+		ProductType    uint64
+		Format         string
+		Platform       string
 		// RegisterType: 0 dynamic registration off, 1 on for created
 		// devices, 2 on and unknown names are created (auto-create).
 		RegisterType  uint64
@@ -375,6 +457,9 @@ func (e *Emulator) tcDescribeProducts(p params) (any, *apiError) {
 		i.ProductId, i.ProductName = id, id
 		i.ProductMetadata.CreationDate = e.tc.products[id].Created
 		i.ProductProperties.EncryptionType = "2"
+		if e.tc.products[id].Cert {
+			i.ProductProperties.EncryptionType = "1"
+		}
 		i.ProductProperties.Region = "gz"
 		i.ProductProperties.Format = "json"
 		i.ProductProperties.Platform = "0"

@@ -18,8 +18,11 @@ type tencentState struct {
 }
 
 type tcProduct struct {
-	ID       string
-	Created  int64 // unix seconds
+	ID      string
+	Created int64 // unix seconds
+	// Cert: a certificate product ("证书认证", DescribeProducts'
+	// EncryptionType "1"); its devices have a certificate and no PSK.
+	Cert     bool
 	devices  map[string]*tcDevice
 	reserved map[string]string // device name → id of the unfinished task creating it
 }
@@ -28,6 +31,13 @@ type tcDevice struct {
 	Name    string `json:"n"`
 	PSK     string `json:"psk"`
 	Created int64  `json:"c"` // unix seconds
+	// A certificate device's certificate (PEM), and its private key (PEM)
+	// until it has been handed out: DescribeDeviceClientKey gives it "仅可调
+	// 用一次" once after creation, so once delivered (KeyGot, DescribeDevice's
+	// CertState 1) the emulator keeps it no more.
+	Cert   string `json:"cert,omitempty"`
+	Key    string `json:"key,omitempty"`
+	KeyGot bool   `json:"kg,omitempty"`
 	// Activated is when the device first logged in over MQTT (unix
 	// milliseconds; 0 = never): after it, dynamic registration is refused.
 	Activated int64 `json:"act,omitempty"`
@@ -48,8 +58,13 @@ type tcTask struct {
 // tcResult is one device of a finished task, as DescribeMultiDevices shows it.
 // The cloud keeps it for the task's lifetime, even if the device is deleted.
 type tcResult struct {
-	Name   string `json:"n"`
-	PSK    string `json:"psk,omitempty"`
+	Name string `json:"n"`
+	PSK  string `json:"psk,omitempty"`
+	// A certificate product's device: DescribeMultiDevices' DeviceCert and
+	// DevicePrivateKey, which the cloud "缓存起来，其生命周期与任务生命周期一致"
+	// (MultiDevicesInfo, models.go).
+	Cert   string `json:"cert,omitempty"`
+	Key    string `json:"key,omitempty"`
 	Result uint64 `json:"r,omitempty"`
 	ErrMsg string `json:"e,omitempty"`
 }
@@ -59,6 +74,7 @@ type (
 	tcProductRec struct {
 		ID      string `json:"id"`
 		Created int64  `json:"c"`
+		Cert    bool   `json:"cert,omitempty"`
 	}
 	tcDeviceRec struct {
 		Product string `json:"p"`
@@ -67,6 +83,11 @@ type (
 	tcDeleteRec struct {
 		Product string `json:"p"`
 		Name    string `json:"n"`
+	}
+	// tcKeyGotRec: these devices' private keys have been handed out.
+	tcKeyGotRec struct {
+		Product string   `json:"p"`
+		Names   []string `json:"names"`
 	}
 	tcTaskDoneRec struct {
 		ID      string     `json:"id"`
@@ -99,7 +120,7 @@ func (s *tencentState) apply(op string, data json.RawMessage) error {
 			return err
 		}
 		if s.products[r.ID] == nil {
-			s.products[r.ID] = &tcProduct{ID: r.ID, Created: r.Created,
+			s.products[r.ID] = &tcProduct{ID: r.ID, Created: r.Created, Cert: r.Cert,
 				devices: map[string]*tcDevice{}, reserved: map[string]string{}}
 		}
 	case "device":
@@ -120,6 +141,18 @@ func (s *tencentState) apply(op string, data json.RawMessage) error {
 		}
 		if p := s.products[r.Product]; p != nil {
 			delete(p.devices, r.Name)
+		}
+	case "keygot":
+		var r tcKeyGotRec
+		if err := json.Unmarshal(data, &r); err != nil {
+			return err
+		}
+		if p := s.products[r.Product]; p != nil {
+			for _, n := range r.Names {
+				if d := p.devices[n]; d != nil {
+					d.KeyGot, d.Key = true, ""
+				}
+			}
 		}
 	case "task":
 		var t tcTask
@@ -155,7 +188,7 @@ func (s *tencentState) apply(op string, data json.RawMessage) error {
 		}
 		for _, res := range r.Results {
 			if res.Result == 0 {
-				p.devices[res.Name] = &tcDevice{Name: res.Name, PSK: res.PSK, Created: r.At}
+				p.devices[res.Name] = &tcDevice{Name: res.Name, PSK: res.PSK, Cert: res.Cert, Key: res.Key, Created: r.At}
 			}
 		}
 		for i, pt := range s.pending {
@@ -183,7 +216,7 @@ func (s *tencentState) snapshot(now time.Time) []record {
 	sort.Strings(ids)
 	for _, id := range ids {
 		p := s.products[id]
-		recs = append(recs, tcRecord("product", tcProductRec{ID: p.ID, Created: p.Created}))
+		recs = append(recs, tcRecord("product", tcProductRec{ID: p.ID, Created: p.Created, Cert: p.Cert}))
 		for _, n := range p.sortedNames() {
 			recs = append(recs, tcRecord("device", tcDeviceRec{Product: p.ID, tcDevice: *p.devices[n]}))
 		}
