@@ -20,7 +20,9 @@ import (
 // A device-level credential carries DeviceSecret. A product-level one carries
 // ProductSecret and no DeviceSecret: the board registers itself with the
 // platform under DeviceName (its own SN/IMEI/MAC) and obtains its device
-// secret, or an Aliyun registration-free token, on its own.
+// secret, or an Aliyun registration-free token, on its own. A certificate
+// credential (a product whose Auth is AuthCert) carries DeviceCert and
+// DevicePrivateKey instead of DeviceSecret: the board logs in over mutual TLS.
 type Credential struct {
 	Platform      string // "tencent", "aliyun"
 	ProductID     string // Tencent ProductId / Aliyun ProductKey
@@ -28,7 +30,17 @@ type Credential struct {
 	DeviceSecret  string // Tencent: base64 PSK; Aliyun: DeviceSecret
 	ProductSecret string // product-level credentials only: the product's secret for dynamic registration
 	Region        string // e.g. "ap-guangzhou"; empty means the platform default
+	// DeviceCert is the device's X.509 certificate, PEM, as the platform
+	// issued it (public: it goes to the broker in every TLS handshake).
+	DeviceCert string
+	// DevicePrivateKey is the certificate's private key, PEM (Tencent:
+	// PKCS#8 "PRIVATE KEY"; Aliyun: PKCS#1 "RSA PRIVATE KEY"). A secret like
+	// DeviceSecret: never log or print it; use Fingerprint.
+	DevicePrivateKey string
 }
+
+// IsCert reports whether the credential is a device certificate.
+func (c Credential) IsCert() bool { return c.DeviceCert != "" || c.DevicePrivateKey != "" }
 
 // Fingerprint returns the first 8 hex digits of SHA-256 of the secret: enough to
 // tell two secrets apart in an audit sheet, useless to an attacker.
@@ -40,11 +52,15 @@ func Fingerprint(secret string) string {
 	return hex.EncodeToString(sum[:4])
 }
 
-// DeviceResult is one device of a finished batch task.
+// DeviceResult is one device of a finished batch task. A device of a
+// certificate product has DeviceCert and DevicePrivateKey (PEM) and no
+// DeviceSecret.
 type DeviceResult struct {
-	DeviceName   string
-	DeviceSecret string
-	Err          string // non-empty when the platform did not create this one
+	DeviceName       string
+	DeviceSecret     string
+	DeviceCert       string
+	DevicePrivateKey string // a secret
+	Err              string // non-empty when the platform did not create this one
 }
 
 // Device is the platform's view of one device.
@@ -54,9 +70,16 @@ type Device struct {
 	// DescribeDevice does): it lets a crashed create recover a device whose
 	// batch answer was lost.
 	DeviceSecret string
-	Enabled      bool
-	Online       bool
-	CreatedAt    int64 // unix seconds; 0 when unknown
+	// DeviceCert is a certificate device's certificate (PEM), where the
+	// lookup returns it (Tencent DescribeDevice and Aliyun QueryDeviceCert
+	// do). DevicePrivateKey is filled only where the lookup hands the key out
+	// again and again (Aliyun QueryDeviceCert); Tencent gives it once, through
+	// PrivateKeyFetcher.
+	DeviceCert       string
+	DevicePrivateKey string // a secret
+	Enabled          bool
+	Online           bool
+	CreatedAt        int64 // unix seconds; 0 when unknown
 }
 
 // ErrNotFound is returned (wrapped) by Platform.Device for a device that does not exist.
@@ -71,6 +94,12 @@ var ErrRefused = errors.New("refused by the platform")
 // ErrExists marks a refusal because a named device already exists (or is being
 // created by a task in flight). It always comes wrapped with ErrRefused.
 var ErrExists = errors.New("device already exists")
+
+// ErrKeyGone marks a refusal to hand out a certificate device's private key
+// because the platform no longer has it to give (Tencent hands it out once
+// after creation: UnsupportedOperation.ClientCertAlreadyGot). It always comes
+// wrapped with ErrRefused.
+var ErrKeyGone = errors.New("the platform no longer hands out this device's private key")
 
 // ErrUnreachable: the platform could not be asked (network down, DNS,
 // timeout, a 5xx): nothing is known about the device, so nothing may be
@@ -103,9 +132,24 @@ type Platform interface {
 	DeleteDevice(ctx context.Context, product, name string) error
 }
 
-// Product is what the line needs of a product for the product-level modes.
+// AuthType is how a product's devices authenticate.
+type AuthType string
+
+// The authentication types.
+const (
+	AuthKey  AuthType = "key"  // a device secret (Tencent "密钥认证", EncryptionType "2"; Aliyun AuthType "secret")
+	AuthCert AuthType = "cert" // an X.509 device certificate (Tencent "证书认证", EncryptionType "1"; Aliyun AuthType "x509")
+)
+
+// Product is what the line needs of a product for the product-level modes
+// and the certificate mode.
 type Product struct {
 	ID string
+	// Auth is how its devices authenticate, as the platform says
+	// ("" when its answer names a type iotburn does not speak, e.g. Aliyun
+	// "id2"; AuthRaw then has the platform's own word).
+	Auth    AuthType
+	AuthRaw string // the platform's value: Tencent EncryptionType "1"/"2", Aliyun AuthType "secret"/"x509"/"id2"
 	// Secret is the ProductSecret, burned into every board of a product-level
 	// batch. A secret: never log or print it.
 	Secret string
@@ -119,7 +163,17 @@ type Product struct {
 }
 
 // ProductInfo is implemented by platforms that can tell a product's secret
-// and registration settings (for the product-level modes).
+// and registration settings (for the product-level modes) and its
+// authentication type.
 type ProductInfo interface {
 	Product(ctx context.Context, id string) (Product, error)
+}
+
+// PrivateKeyFetcher is implemented by platforms that can hand out a
+// certificate device's private key after its creation (Tencent
+// DescribeDeviceClientKey, once; Aliyun QueryDeviceCert, on every call): a
+// crashed create whose batch answer was lost gets the key back this way. A
+// key the platform will not give again is an error wrapping ErrKeyGone.
+type PrivateKeyFetcher interface {
+	DevicePrivateKey(ctx context.Context, product, name string) (string, error)
 }

@@ -246,8 +246,10 @@ func (c *Client) BatchDone(ctx context.Context, product, taskID string) (bool, e
 const applyPage = 50
 
 // BatchResults pages QueryPageByApplyId (whose list is at the top level of
-// the answer, not under Data) and, for a CREATE_FAILED application, adds the
-// names the platform did not create, with its reason.
+// the answer, not under Data), for an X.509 product asks each created
+// device's certificate and key with QueryDeviceCert, and, for a
+// CREATE_FAILED application, adds the names the platform did not create,
+// with its reason.
 func (c *Client) BatchResults(ctx context.Context, product, taskID string) ([]registry.DeviceResult, error) {
 	applyID, err := parseApplyID(taskID)
 	if err != nil {
@@ -279,6 +281,18 @@ func (c *Client) BatchResults(ctx context.Context, product, taskID string) ([]re
 			break
 		}
 	}
+	// An X.509 device's page has no DeviceSecret: its certificate and key
+	// come from QueryDeviceCert, one device a call. (Devices with secrets,
+	// a secret product's, cost no QueryProduct.)
+	if missingSecret(out) {
+		if auth, err := c.productAuth(ctx, product); err != nil {
+			return nil, err
+		} else if auth == registry.AuthCert {
+			if err := c.addCerts(ctx, product, out); err != nil {
+				return nil, err
+			}
+		}
+	}
 	st, err := c.status(ctx, product, applyID)
 	if err != nil {
 		return nil, err
@@ -297,4 +311,14 @@ func (c *Client) BatchResults(ctx context.Context, product, taskID string) ([]re
 		}
 	}
 	return out, nil
+}
+
+// missingSecret: some created device came without a DeviceSecret.
+func missingSecret(results []registry.DeviceResult) bool {
+	for _, r := range results {
+		if r.Err == "" && r.DeviceSecret == "" {
+			return true
+		}
+	}
+	return false
 }

@@ -175,6 +175,9 @@ var documentedQPS = map[string]float64{
 	"QueryDeviceDetail":              50,
 	"QueryDevice":                    50,
 	"DeleteDevice":                   50,
+	// "单个阿里云账号调用该接口的每秒请求数(QPS)最大限制为10" (docs api-omdh29, 140723).
+	"QueryDeviceCert":       10,
+	"QueryCertUrlByApplyId": 10,
 }
 
 // pacer keeps the client under the cloud's per-action QPS, so a batch of

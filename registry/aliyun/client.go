@@ -18,6 +18,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -89,6 +90,10 @@ type Client struct {
 	retry  retryPolicy
 	pace   *pacer
 	calls  atomic.Int64
+	auth   sync.Map // ProductKey → registry.AuthType, from QueryProduct
+	// certWait bounds one device's wait for its certificate (QueryDeviceCert
+	// Status 0 "生成中"); certPoll is the first pause between its polls.
+	certWait, certPoll time.Duration
 }
 
 var _ registry.Platform = (*Client)(nil)
@@ -127,7 +132,8 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Region == "" {
 		cfg.Region = DefaultRegion
 	}
-	c := &Client{pool: make(chan *conn, poolSize), region: cfg.Region, scheme: "HTTPS", retry: defaultRetry, pace: newPacer(documentedQPS)}
+	c := &Client{pool: make(chan *conn, poolSize), region: cfg.Region, scheme: "HTTPS", retry: defaultRetry, pace: newPacer(documentedQPS),
+		certWait: 2 * time.Minute, certPoll: 100 * time.Millisecond}
 	if cfg.Endpoint != "" {
 		host, scheme, err := parseEndpoint(cfg.Endpoint)
 		if err != nil {

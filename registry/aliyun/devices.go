@@ -33,13 +33,29 @@ func (c *Client) Device(ctx context.Context, product, name string) (registry.Dev
 		}
 		return registry.Device{}, err
 	}
-	return registry.Device{
+	dev := registry.Device{
 		DeviceName:   d.DeviceName,
 		DeviceSecret: d.DeviceSecret,
 		Enabled:      d.Status != "DISABLE",
 		Online:       d.Status == "ONLINE",
 		CreatedAt:    parseUTC(d.UtcCreate),
-	}, nil
+	}
+	// An X.509 device's certificate and key: QueryDeviceCert answers them on
+	// every call, so a crashed create gets them back here. (A device with a
+	// secret costs no QueryProduct.)
+	if d.DeviceSecret != "" {
+		return dev, nil
+	}
+	if auth, err := c.productAuth(ctx, product); err != nil {
+		return registry.Device{}, err
+	} else if auth == registry.AuthCert {
+		info, err := c.deviceCert(ctx, product, name)
+		if err != nil {
+			return registry.Device{}, err
+		}
+		dev.DeviceCert, dev.DevicePrivateKey = info.Certificate, info.PrivateKey
+	}
+	return dev, nil
 }
 
 // parseUTC reads the Utc* fields ("2018-08-06T02:48:41.000Z"); 0 if absent.

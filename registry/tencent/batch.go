@@ -85,9 +85,13 @@ func (c *Client) BatchResults(ctx context.Context, product, taskID string) ([]re
 			return nil, err
 		}
 		for _, d := range resp.Response.DevicesInfo {
-			r := registry.DeviceResult{DeviceName: str(d.DeviceName), DeviceSecret: str(d.DevicePsk)}
+			// A certificate product's devices come with DeviceCert and
+			// DevicePrivateKey ("采用非对称加密时返回该参数"), a key product's with
+			// DevicePsk (MultiDevicesInfo, models.go).
+			r := registry.DeviceResult{DeviceName: str(d.DeviceName), DeviceSecret: str(d.DevicePsk),
+				DeviceCert: str(d.DeviceCert), DevicePrivateKey: str(d.DevicePrivateKey)}
 			if res := u64(d.Result); res != 0 {
-				r.DeviceSecret = ""
+				r.DeviceSecret, r.DeviceCert, r.DevicePrivateKey = "", "", ""
 				r.Err = str(d.ErrMsg)
 				if r.Err == "" {
 					r.Err = fmt.Sprintf("the platform reported result code %d", res)

@@ -32,6 +32,7 @@ func (c *Client) Device(ctx context.Context, product, name string) (registry.Dev
 	return registry.Device{
 		DeviceName:   str(r.DeviceName),
 		DeviceSecret: str(r.DevicePsk),
+		DeviceCert:   str(r.DeviceCert),                           // the key is not in DescribeDevice: DevicePrivateKey gets it, once
 		Enabled:      r.EnableState == nil || *r.EnableState == 1, // absent: the field predates disabling
 		Online:       u64(r.Online) == 1,
 		CreatedAt:    int64(u64(r.CreateTime)),
@@ -63,6 +64,7 @@ func (c *Client) Devices(ctx context.Context, product string) ([]registry.Device
 			out = append(out, registry.Device{
 				DeviceName:   str(d.DeviceName),
 				DeviceSecret: str(d.DevicePsk),
+				DeviceCert:   str(d.DeviceCert),
 				Enabled:      d.EnableState == nil || *d.EnableState == 1,
 				Online:       u64(d.Online) == 1,
 				CreatedAt:    int64(u64(d.CreateTime)),
@@ -87,4 +89,52 @@ func (c *Client) DeleteDevice(ctx context.Context, product, name string) error {
 		return fmt.Errorf("tencent: device %s/%s: %w: %w", product, name, registry.ErrNotFound, err)
 	}
 	return err
+}
+
+var _ registry.PrivateKeyFetcher = (*Client)(nil)
+
+// Codes of DescribeDeviceClientKey's refusals (the SDK's list for it in
+// later tencentcloud-sdk-go iotcloud/v20180614/client.go).
+const (
+	codeClientKeyAlreadyGot = "UnsupportedOperation.ClientCertAlreadyGot"
+	codeWrongAuthType       = "UnsupportedOperation.WrongProductAuthType"
+)
+
+// DevicePrivateKey calls DescribeDeviceClientKey: a certificate device's
+// private key (PEM), which Tencent hands out once after the device is made
+// ("刚生成或者重置设备后仅可调用一次"). A key already handed out (by this call,
+// or with the batch's answer) is an error wrapping registry.ErrKeyGone. It
+// is never repeated after an ambiguous failure: an answer lost on the way
+// may have used up the one read, and a repeat would be refused anyway.
+func (c *Client) DevicePrivateKey(ctx context.Context, product, name string) (string, error) {
+	req := iot.NewDescribeDeviceClientKeyRequest()
+	req.ProductId, req.DeviceName = &product, &name
+	var key string
+	err := c.do(ctx, "DescribeDeviceClientKey", creating, func() error {
+		resp, err := c.api.DescribeDeviceClientKey(req)
+		if err != nil {
+			return err
+		}
+		if resp.Response == nil || str(resp.Response.ClientKey) == "" {
+			return fmt.Errorf("DescribeDeviceClientKey answered without a ClientKey")
+		}
+		key = *resp.Response.ClientKey
+		return nil
+	})
+	switch code(err) {
+	case "":
+		if err != nil && ctx.Err() == nil {
+			return "", fmt.Errorf("%w (the platform may have handed the key out and the answer been lost: "+
+				"it gives the key once, so look at CertState in DescribeDevice before relying on a retry)", err)
+		}
+		return key, err
+	case codeClientKeyAlreadyGot:
+		return "", fmt.Errorf("tencent: the private key of %s/%s was already handed out (Tencent gives it once): %w: %w",
+			product, name, registry.ErrKeyGone, err)
+	case codeDeviceNotExist:
+		return "", fmt.Errorf("tencent: device %s/%s: %w: %w", product, name, registry.ErrNotFound, err)
+	case codeWrongAuthType:
+		return "", fmt.Errorf("tencent: product %s uses key authentication: its devices have no private key: %w", product, err)
+	}
+	return "", err
 }

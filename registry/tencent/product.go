@@ -12,8 +12,9 @@ import (
 var _ registry.ProductInfo = (*Client)(nil)
 
 // Product finds the product with DescribeProducts (this API version has no
-// single-product call) and reads its ProductSecret and dynamic-registration
-// settings: RegisterType 0 off, 1 on, 2 on with auto-create up to RegisterLimit.
+// single-product call) and reads its authentication type (EncryptionType),
+// ProductSecret and dynamic-registration settings: RegisterType 0 off, 1 on,
+// 2 on with auto-create up to RegisterLimit.
 func (c *Client) Product(ctx context.Context, id string) (registry.Product, error) {
 	seen := uint64(0)
 	for {
@@ -37,6 +38,8 @@ func (c *Client) Product(ctx context.Context, id string) (registry.Product, erro
 			}
 			out := registry.Product{ID: id, Known: true}
 			if pp := p.ProductProperties; pp != nil {
+				out.AuthRaw = str(pp.EncryptionType)
+				out.Auth = authType(out.AuthRaw)
 				out.Secret = str(pp.ProductSecret)
 				rt := u64(pp.RegisterType)
 				out.DynamicRegister = rt == 1 || rt == 2
@@ -50,4 +53,16 @@ func (c *Client) Product(ctx context.Context, id string) (registry.Product, erro
 			return registry.Product{}, fmt.Errorf("tencent: product %s does not exist for this key: check --product: %w", id, registry.ErrNotFound)
 		}
 	}
+}
+
+// authType reads EncryptionType: "加密类型，1表示证书认证，2表示签名认证"
+// (ProductProperties, models.go). Anything else is not known ("").
+func authType(encryptionType string) registry.AuthType {
+	switch encryptionType {
+	case "1":
+		return registry.AuthCert
+	case "2":
+		return registry.AuthKey
+	}
+	return ""
 }
