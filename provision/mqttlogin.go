@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -106,5 +107,92 @@ func MQTTTokenLogin(broker string) func(ctx context.Context, c registry.Credenti
 		}
 		cid, user, pass := devauth.AliyunMQTTToken(c.ProductID, c.DeviceName, clientID, token)
 		return pahoConnect(ctx, addr, useTLS, cid, user, pass)
+	}
+}
+
+// CertLoginOption configures MQTTCertLogin.
+type CertLoginOption func(*certLogin)
+
+type certLogin struct {
+	roots *x509.CertPool
+	err   error
+}
+
+// WithBrokerCA makes MQTTCertLogin trust the CA certificates in caPEM for the
+// broker (the emulator's <state>/ca.pem) instead of the system's roots.
+func WithBrokerCA(caPEM []byte) CertLoginOption {
+	return func(l *certLogin) {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(caPEM) {
+			l.err = errors.New("mqtt: the broker CA holds no PEM certificate")
+			return
+		}
+		l.roots = pool
+	}
+}
+
+// MQTTCertLogin returns a Login for a certificate credential (c.DeviceCert,
+// c.DevicePrivateKey): it logs in to the broker over mutual TLS with the
+// board's own certificate, as the vendor's device SDK does (registry/devauth),
+// and returns the broker's reason when it refuses. broker "" is the vendor's
+// public certificate broker (Tencent PRODUCTID.iotcloud.tencentdevices.com:8883,
+// doc 1105/41824; Aliyun x509.itls.cn-shanghai.aliyuncs.com:1883, doc 140588);
+// a host:port is that broker (the emulator's --mqtts-listen), checked against
+// WithBrokerCA's CA, else the system's roots.
+//
+// A refusal, by CONNACK or by a TLS alert against the certificate, wraps
+// ErrLoginRefused; a broker that cannot be reached, or whose own certificate
+// is not trusted, registry.ErrUnreachable. The private key is never in an
+// error.
+func MQTTCertLogin(broker string, opts ...CertLoginOption) func(ctx context.Context, c registry.Credential) error {
+	var cfg certLogin
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return func(ctx context.Context, c registry.Credential) error {
+		if cfg.err != nil {
+			return cfg.err
+		}
+		if c.DeviceCert == "" || c.DevicePrivateKey == "" {
+			return fmt.Errorf("mqtt: %s/%s has no device certificate and key: a certificate login needs both", c.ProductID, c.DeviceName)
+		}
+		addr := broker
+		var clientID, user, pass string
+		switch c.Platform {
+		case registry.Tencent:
+			clientID, user, pass = devauth.TencentMQTTCert(c.ProductID, c.DeviceName, time.Now())
+			if addr == "" {
+				addr = fmt.Sprintf("%s.%s:%d", c.ProductID, devauth.TencentBrokerDomain, devauth.TencentCertPort)
+			}
+		case registry.Aliyun:
+			clientID, user, pass = devauth.AliyunMQTTCert(c.ProductID, c.DeviceName, time.Now())
+			if addr == "" {
+				addr = devauth.AliyunX509Broker
+			}
+		default:
+			return fmt.Errorf("mqtt: no certificate login scheme for platform %q", c.Platform)
+		}
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return fmt.Errorf("mqtt: broker %q: %w", addr, err)
+		}
+		tlsConfig, err := devauth.CertTLSConfig(c.DeviceCert, c.DevicePrivateKey, cfg.roots, host)
+		if err != nil {
+			return fmt.Errorf("mqtt: %s/%s: %w", c.ProductID, c.DeviceName, err)
+		}
+		err = devauth.MQTTLogin(ctx, c.Platform, addr, tlsConfig, clientID, user, pass)
+		if err == nil {
+			return nil
+		}
+		if de, ok := devauth.Refused(err); ok {
+			return fmt.Errorf("broker %s refused the certificate login of %s/%s: %s (%s): %w",
+				addr, c.ProductID, c.DeviceName, de.Code, de.Message, ErrLoginRefused)
+		}
+		var unknownCA x509.UnknownAuthorityError
+		var badHost x509.HostnameError
+		if errors.As(err, &unknownCA) || errors.As(err, &badHost) {
+			return fmt.Errorf("broker %s: its certificate is not trusted (%v): give the broker's CA: %w", addr, err, registry.ErrUnreachable)
+		}
+		return fmt.Errorf("broker %s: %v: %w", addr, err, registry.ErrUnreachable)
 	}
 }
