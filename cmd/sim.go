@@ -33,6 +33,7 @@ func newSimCloudCmd(g *globals) *cobra.Command {
 	var (
 		listen, state string
 		mqttListen    string
+		mqttsListen   string
 		products      []string
 		dynreg        []string
 		fault         string
@@ -46,30 +47,27 @@ Cloud IoT Platform (Iot 2018-01-20, RPC signature 1.0) on one port: the same API
 checked, batch creation as asynchronous tasks, real random device secrets, request-rate limits
 and quotas with the clouds' own error codes. Its state lives in --state: a restart loses nothing.
 
+A product written tencent:PID:cert or aliyun:PK:cert authenticates its devices with X.509
+certificates (Tencent "certificate" products, Aliyun X.509): the emulator issues each device a
+certificate and private key from its own CA (--state/ca.pem, created on first start), and its
+devices log in over mutual TLS on --mqtts-listen, whose server certificate chains to the same CA.
+
 It accepts the key pairs in TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY and
 ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up, keeps them in
 --state and prints them: paste the export lines into the shell that runs iotburn.`,
 		Example: `  iotburn sim cloud --listen 127.0.0.1:8443 --state cloud/ --product tencent:ABCDEFGHIJ --product aliyun:a1Xyz
+  iotburn sim cloud --product tencent:CERTPRODUC:cert --product aliyun:a1X509:cert --mqtts-listen 127.0.0.1:8883
   iotburn sim cloud --dynamic-registration tencent:ABCDEFGHIJ:autocreate=100 --dynamic-registration aliyun:a1Xyz:registration-free
   iotburn sim cloud --fault 5xx=0.05,latency=200ms,throttle=0.02,drop-conn=0.01     # a bad day to rehearse
   # in another shell: the printed export line, then
   iotburn create --product ABCDEFGHIJ --names names.txt --endpoint http://127.0.0.1:8443`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var tencentProducts, aliyunProducts []string
-			for _, p := range products {
-				vendor, id, ok := strings.Cut(p, ":")
-				switch {
-				case !ok || id == "":
-					return fmt.Errorf("--product %q: write it as tencent:PRODUCTID or aliyun:PRODUCTKEY", p)
-				case vendor == "tencent":
-					tencentProducts = append(tencentProducts, id)
-				case vendor == "aliyun":
-					aliyunProducts = append(aliyunProducts, id)
-				default:
-					return fmt.Errorf("--product %q: the platform is tencent or aliyun", p)
-				}
+			ps, err := parseSimProducts(products)
+			if err != nil {
+				return withKind(errUsage, err)
 			}
+			tencentProducts := append(append([]string(nil), ps.tencent...), ps.tencentCert...)
 			if err := os.MkdirAll(state, 0o700); err != nil {
 				return err
 			}
@@ -85,8 +83,10 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 			if err != nil {
 				return err
 			}
-			emu, err := emulator.New(emulator.Config{StateDir: state, SecretID: keys.SecretID, SecretKey: keys.SecretKey, Products: tencentProducts,
-				AliyunAccessKeyID: keys.AliyunAccessKeyID, AliyunAccessKeySecret: keys.AliyunAccessKeySecret, AliyunProducts: aliyunProducts, DynRegProducts: settings, Log: g.logger(),
+			emu, err := emulator.New(emulator.Config{StateDir: state, SecretID: keys.SecretID, SecretKey: keys.SecretKey,
+				Products: ps.tencent, CertProducts: ps.tencentCert,
+				AliyunAccessKeyID: keys.AliyunAccessKeyID, AliyunAccessKeySecret: keys.AliyunAccessKeySecret,
+				AliyunProducts: ps.aliyun, AliyunCertProducts: ps.aliyunCert, DynRegProducts: settings, Log: g.logger(),
 				MaxPendingTasks: maxPending})
 			if err != nil {
 				return err
@@ -102,8 +102,15 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 				return fmt.Errorf("cannot start the MQTT broker on %s: %w (pick another --mqtt-listen)", mqttListen, err)
 			}
 			fmt.Fprintf(g.out, "iotburn sim cloud at %s, MQTT broker at %s, state in %s\n", endpoint, mqttAddr, state)
-			fmt.Fprintf(g.out, "  Tencent IoT Hub (iotcloud 2018-06-14, region ap-guangzhou): products %s\n", strings.Join(tencentProducts, ", "))
-			fmt.Fprintf(g.out, "  Alibaba Cloud IoT Platform (Iot 2018-01-20, region cn-shanghai): products %s\n", strings.Join(aliyunProducts, ", "))
+			if mqttsListen != "" {
+				mqttsAddr, err := emu.StartMQTTS(mqttsListen)
+				if err != nil {
+					return fmt.Errorf("cannot start the MQTT TLS listener on %s: %w (pick another --mqtts-listen, or \"\" for none)", mqttsListen, err)
+				}
+				fmt.Fprintf(g.out, "  MQTT over mutual TLS (device certificates) at %s, CA %s\n", mqttsAddr, filepath.Join(state, emulator.CAFile))
+			}
+			fmt.Fprintf(g.out, "  Tencent IoT Hub (iotcloud 2018-06-14, region ap-guangzhou): products %s\n", productList(ps.tencent, ps.tencentCert))
+			fmt.Fprintf(g.out, "  Alibaba Cloud IoT Platform (Iot 2018-01-20, region cn-shanghai): products %s\n", productList(ps.aliyun, ps.aliyunCert))
 			if keys.madeTencent || keys.madeAliyun {
 				fmt.Fprintf(g.out, "keys made up for this emulator (kept in %s); paste into the shell that runs iotburn:\n", filepath.Join(state, "keys.json"))
 			}
@@ -131,9 +138,62 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 	c.Flags().StringVar(&fault, "fault", "", "rehearse a bad day: 5xx=P,latency=D,throttle=P,drop-conn=P (e.g. 5xx=0.05,latency=200ms)")
 	c.Flags().StringArrayVar(&dynreg, "dynamic-registration", nil, "switch a product's dynamic registration on at first start: tencent:PID, tencent:PID:autocreate[=QUOTA], aliyun:PK, aliyun:PK:registration-free (repeatable)")
 	c.Flags().StringVar(&mqttListen, "mqtt-listen", "127.0.0.1:1883", "address of the MQTT broker devices log in to (verify --mqtt --mqtt-broker)")
+	c.Flags().StringVar(&mqttsListen, "mqtts-listen", "127.0.0.1:8883", "address of the broker's mutual-TLS listener, where devices of certificate products log in (\"\" = none)")
 	c.Flags().StringVar(&state, "state", "iotburn-cloud", "directory holding the emulator's state (devices, secrets, tasks)")
-	c.Flags().StringArrayVar(&products, "product", []string{"tencent:ABCDEFGHIJ", "aliyun:a1Xyz"}, "a product to have, as tencent:PRODUCTID or aliyun:PRODUCTKEY (repeatable)")
+	c.Flags().StringArrayVar(&products, "product", []string{"tencent:ABCDEFGHIJ", "aliyun:a1Xyz"}, "a product to have, as tencent:PRODUCTID or aliyun:PRODUCTKEY, :cert for a certificate product (repeatable)")
 	return c
+}
+
+// simProducts are the --product values by platform and authentication.
+type simProducts struct {
+	tencent, tencentCert, aliyun, aliyunCert []string
+}
+
+// parseSimProducts reads --product values: tencent:PRODUCTID or
+// aliyun:PRODUCTKEY, with :cert for a certificate product.
+func parseSimProducts(specs []string) (simProducts, error) {
+	var ps simProducts
+	seen := map[string]bool{}
+	for _, spec := range specs {
+		parts := strings.Split(spec, ":")
+		if len(parts) < 2 || len(parts) > 3 || parts[1] == "" {
+			return ps, fmt.Errorf("--product %q: write it as tencent:PRODUCTID or aliyun:PRODUCTKEY, with :cert for a certificate product", spec)
+		}
+		cert := false
+		if len(parts) == 3 {
+			if parts[2] != "cert" {
+				return ps, fmt.Errorf("--product %q: %q is not a product kind: the only one is cert", spec, parts[2])
+			}
+			cert = true
+		}
+		key := parts[0] + ":" + parts[1]
+		if seen[key] {
+			return ps, fmt.Errorf("--product %q: %s is given twice", spec, key)
+		}
+		seen[key] = true
+		switch {
+		case parts[0] == "tencent" && cert:
+			ps.tencentCert = append(ps.tencentCert, parts[1])
+		case parts[0] == "tencent":
+			ps.tencent = append(ps.tencent, parts[1])
+		case parts[0] == "aliyun" && cert:
+			ps.aliyunCert = append(ps.aliyunCert, parts[1])
+		case parts[0] == "aliyun":
+			ps.aliyun = append(ps.aliyun, parts[1])
+		default:
+			return ps, fmt.Errorf("--product %q: the platform is tencent or aliyun", spec)
+		}
+	}
+	return ps, nil
+}
+
+// productList names the products, certificate ones marked.
+func productList(key, cert []string) string {
+	out := append([]string(nil), key...)
+	for _, p := range cert {
+		out = append(out, p+" (certificates)")
+	}
+	return strings.Join(out, ", ")
 }
 
 // parseDynReg reads --dynamic-registration values into the emulator's
