@@ -3,7 +3,7 @@
 // Vendor adapters live in sub-packages (registry/tencent, registry/aliyun,
 // over the vendors' official SDKs); registry/emulator serves both vendors'
 // APIs locally for the demo and the tests; registry/devauth is the device
-// side (dynamic registration, MQTT credentials).
+// side (dynamic registration, MQTT credentials, certificate logins).
 package registry
 
 import (

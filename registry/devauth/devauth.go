@@ -1,8 +1,9 @@
 // Package devauth is the device side of the clouds' authentication schemes:
 // dynamic registration with a product-level secret (Tencent IoT Hub
 // /device/register and the legacy /register/dev; Alibaba Cloud IoT
-// /auth/register/device over HTTPS and authType=register|regnwl over MQTT)
-// and the MQTT CONNECT credentials a device derives from its secret.
+// /auth/register/device over HTTPS and authType=register|regnwl over MQTT),
+// the MQTT CONNECT credentials a device derives from its secret, and the
+// mutual-TLS login of a device with an X.509 certificate (cert.go).
 //
 // The simulated boards use it to register themselves and `iotburn verify`
 // uses it to prove a burned credential really logs in. Every algorithm follows

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
@@ -219,3 +220,7 @@ func (w *certWorld) certLogin(platform, certPEM, keyPEM, cid, user, pass string)
 func requestsInt(id int64) requests.Integer { return requests.NewInteger64(id) }
 
 func requestsSize(n int) requests.Integer { return requests.NewInteger(n) }
+
+func x509CreateForBench(tmpl *x509.Certificate, ca *certAuthority, key *rsa.PrivateKey) ([]byte, error) {
+	return x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+}

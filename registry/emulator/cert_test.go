@@ -559,3 +559,24 @@ func TestCertProductConfigRefusals(t *testing.T) {
 		t.Fatal("SetProductSettings switched registration on for a certificate product")
 	}
 }
+
+// An expired device certificate fails the TLS handshake, on the emulator's
+// clock: Tencent's are valid 3650 days.
+func TestCertExpired(t *testing.T) {
+	clk := newClock()
+	w := certStart(t, Config{Now: clk.Now})
+	c := sdk(t, w.srv, testID, testKey)
+	r := iot.NewCreateDeviceRequest()
+	r.ProductId, r.DeviceName = ptr(certTCProduct), ptr("old1")
+	resp, err := c.CreateDevice(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid, user, pass := devauth.TencentMQTTCert(certTCProduct, "old1", time.Now())
+	if err := w.certLogin("tencent", *resp.Response.DeviceCert, *resp.Response.DevicePrivateKey, cid, user, pass); err != nil {
+		t.Fatalf("a fresh certificate: %v", err)
+	}
+	clk.Add(3651 * 24 * time.Hour)
+	err = w.certLogin("tencent", *resp.Response.DeviceCert, *resp.Response.DevicePrivateKey, cid, user, pass)
+	checkRefusal(t, err, "tls:")
+}

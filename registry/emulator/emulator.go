@@ -3,7 +3,10 @@
 // RPC, version 2018-01-20, in aliyun*.go), with the clouds' signature checks,
 // asynchronous batch tasks, quotas, per-action rate limits and error codes. It
 // is a product feature (`iotburn sim cloud`, `iotburn demo`), so its state can
-// be persisted and survives restarts.
+// be persisted and survives restarts. Certificate products (Config.CertProducts,
+// AliyunCertProducts) get an X.509 certificate and private key per device from
+// the emulator's own CA (ca.go, StateDir/ca.pem), and log in on the broker's
+// mutual-TLS listener (mqtt_tls.go).
 //
 // One http.Handler serves every vendor: ServeHTTP picks the vendor from the
 // request's shape (routes), so another vendor's API (Alibaba Cloud RPC) is

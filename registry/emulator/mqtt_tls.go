@@ -75,6 +75,7 @@ func (e *Emulator) StartMQTTS(addr string) (listenAddr string, err error) {
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    ca.pool,
 		MinVersion:   tls.VersionTLS12, // "支持 TLSV1，TLSV1.1，TLSV1.2" (doc 1105/41824); the emulator asks the newest of them
+		Time:         e.now,            // certificates are checked on the emulator's clock, the one that issued them
 	}
 	e.mqttMu.Lock()
 	defer e.mqttMu.Unlock()
