@@ -39,6 +39,9 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -92,7 +95,7 @@ func (e *Emulator) StartMQTTS(addr string) (listenAddr string, err error) {
 	if err := srv.AddHook(&mqttHook{e: e, srv: srv, tls: true}, nil); err != nil {
 		return "", fmt.Errorf("emulator: MQTT hook: %w", err)
 	}
-	l := listeners.NewTCP(listeners.Config{ID: "iotburn-tls", Address: addr, TLSConfig: cfg})
+	l := &tlsListener{id: "iotburn-tls", address: addr, cfg: cfg, log: e.log}
 	if err := srv.AddListener(l); err != nil {
 		return "", fmt.Errorf("emulator: MQTT TLS listener on %s: %w", addr, err)
 	}
@@ -244,4 +247,97 @@ func (e *Emulator) mqttAliyunCert(cid, user string, leaf *x509.Certificate) (*mq
 		s.payload, _ = json.Marshal(map[string]string{"productKey": prod.Key, "deviceName": d.Name})
 	}
 	return s, nil
+}
+
+// tlsListener is the TLS listener: mochi's TCP listener with TLS, but with
+// the handshake done before the connection is handed to the broker, so that
+// a refused certificate ends cleanly. A server that fails the handshake
+// sends its alert and would close the socket at once; the client, whose
+// TLS 1.3 handshake ended when it sent its certificate, has by then sent
+// its CONNECT, and closing a socket with unread data resets the connection,
+// which can reach the client before the alert does (it would see "connection
+// reset", not why). So a failed handshake's socket is drained until the
+// client hangs up, for at most tlsDrain.
+type tlsListener struct {
+	id, address string
+	cfg         *tls.Config
+	log         *slog.Logger
+
+	mu  sync.Mutex
+	ln  net.Listener
+	end atomic.Bool
+}
+
+const (
+	tlsHandshakeTimeout = 30 * time.Second
+	tlsDrain            = 2 * time.Second
+)
+
+func (l *tlsListener) ID() string       { return l.id }
+func (l *tlsListener) Protocol() string { return "tcp+tls" }
+
+func (l *tlsListener) Address() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ln != nil {
+		return l.ln.Addr().String()
+	}
+	return l.address
+}
+
+func (l *tlsListener) Init(*slog.Logger) error {
+	ln, err := net.Listen("tcp", l.address)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.ln = ln
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *tlsListener) Serve(establish listeners.EstablishFn) {
+	l.mu.Lock()
+	ln := l.ln
+	l.mu.Unlock()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		if l.end.Load() {
+			conn.Close()
+			return
+		}
+		go l.handshake(conn, establish)
+	}
+}
+
+func (l *tlsListener) handshake(raw net.Conn, establish listeners.EstablishFn) {
+	tc := tls.Server(raw, l.cfg)
+	raw.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+	if err := tc.Handshake(); err != nil {
+		// Never a key here: crypto/tls names the problem (no certificate,
+		// unknown authority, expired), not the bytes.
+		l.log.Info("mqtt", "listener", "tls", "remote", raw.RemoteAddr().String(), "handshake", err.Error())
+		raw.SetReadDeadline(time.Now().Add(tlsDrain))
+		io.Copy(io.Discard, raw)
+		raw.Close()
+		return
+	}
+	raw.SetDeadline(time.Time{})
+	if err := establish(l.id, tc); err != nil && !errors.Is(err, io.EOF) {
+		l.log.Debug("mqtt", "listener", "tls", "err", err.Error())
+	}
+}
+
+func (l *tlsListener) Close(closeClients listeners.CloseFn) {
+	if l.end.CompareAndSwap(false, true) {
+		closeClients(l.id)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ln != nil {
+		l.ln.Close()
+	}
 }
