@@ -503,6 +503,13 @@ var espAppLines = []struct {
 	// The broker refused the login: esp-mqtt (mqtt_client.c), iotkit
 	// (iotx_mqtt_client.c _mqtt_connect), LinkSDK (aiot_state_api.h
 	// STATE_MQTT_CONNACK_RCODE_BAD_USERNAME_PASSWORD -0x0304, _NOT_AUTHORIZED -0x0305).
+	// A broker that says it is unavailable is the network's, not the
+	// credential's (CONNACK 3: esp-mqtt's "server unavailable", iotkit's
+	// MQTT_CONNACK_SERVER_UNAVAILABLE_ERROR -36, LinkSDK's -0x0303).
+	{"Connection refused, server unavailable", appUnreachable},
+	{"received reject ACK from MQTT server! rc = -36", appUnreachable},
+	{"aiot_mqtt_connect failed: -0x0303", appUnreachable},
+	{"aiot_dynregmq_send_request failed: -0x0303", appUnreachable},
 	{"Connection refused, bad username or password", appLoginRefused},
 	{"Connection refused, not authorized", appLoginRefused},
 	{"received reject ACK from MQTT server!", appLoginRefused},
@@ -546,20 +553,33 @@ var espAppLines = []struct {
 // _fetch_dynreg_http_resp): 200 registered, anything else refused.
 const espDynregCode = "Dynamic Register Code: "
 
-// espAppVerdictOf settles a console line, 0 if it settles nothing.
-func espAppVerdictOf(line string) espAppVerdict {
+// espAppVerdictOf settles a console line (0 if it settles nothing) and
+// says what of it may be shown: the line, or only the matched words where
+// the line could carry something else (a secret, the platform's free text).
+func espAppVerdictOf(line string) (espAppVerdict, string) {
 	if i := strings.Index(line, espDynregCode); i >= 0 {
-		if strings.TrimSpace(line[i+len(espDynregCode):]) == "200" {
-			return 0 // registered: the login decides
+		code := strings.TrimSpace(line[i+len(espDynregCode):])
+		if code == "200" {
+			return 0, "" // registered: the login decides
 		}
-		return appRegRefused
+		if strings.Trim(code, "0123456789") != "" {
+			code = "?"
+		}
+		return appRegRefused, espDynregCode + code
 	}
 	for _, l := range espAppLines {
 		if strings.Contains(line, l.text) {
-			return l.verdict
+			shown := line
+			lower := strings.ToLower(line)
+			for _, w := range []string{"secret", "password", "token", "sign", "payload", "clientid"} {
+				if strings.Contains(lower, w) {
+					shown = l.text
+				}
+			}
+			return l.verdict, shown
 		}
 	}
-	return 0
+	return 0, ""
 }
 
 // ansiEscape matches the colour codes of ESP-IDF's and iotkit's logs.
@@ -747,11 +767,11 @@ func (b *espBoard) watchApp(ctx context.Context) (string, espAppVerdict, error) 
 			line := strings.TrimSpace(ansiEscape.ReplaceAllString(string(pending[:i]), ""))
 			pending = pending[i+1:]
 			lines++
-			if v := espAppVerdictOf(line); v != 0 {
+			if v, shown := espAppVerdictOf(line); v != 0 {
 				if b.plan.o.Log != nil {
-					b.plan.o.Log.Debug("esp32 app", "port", b.port.Name(), "line", line)
+					b.plan.o.Log.Debug("esp32 app", "port", b.port.Name(), "line", shown)
 				}
-				return line, v, nil
+				return shown, v, nil
 			}
 		}
 		if len(pending) > 4096 {

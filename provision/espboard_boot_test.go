@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotburn/iotburn/burner/esprom"
 	"github.com/iotburn/iotburn/burner/flashmap"
 	"github.com/iotburn/iotburn/burner/sim"
 	"github.com/iotburn/iotburn/provision/ledger"
@@ -256,5 +257,73 @@ func TestVerifyESP32BrokerUnreachable(t *testing.T) {
 	}
 	if u := w.unitOf(t, w.farm.Boards()[0]); u.State != ledger.Burned {
 		t.Fatalf("ledger %s, want burned (unchanged)", u.State)
+	}
+}
+
+// The console lines that settle a boot, as the kits print them (copied by
+// hand from their sources: esp-qcloud esp_qcloud_mqtt.c, esp-mqtt
+// mqtt_client.c, esp-aliyun linkkit_solo.c and iotkit's mqtt_api.c,
+// iotx_mqtt_client.c, dynreg.c, LinkSDK's demos and aiot_state_api.h,
+// ESP-IDF's bootloader and esp_err.c), with their colour codes.
+func TestESP32AppVerdicts(t *testing.T) {
+	for _, tc := range []struct {
+		line  string
+		want  espAppVerdict
+		shown string
+	}{
+		{"\x1b[0;32mI (1520) esp_qcloud_mqtt: MQTT Connected\x1b[0m", appConnected, "I (1520) esp_qcloud_mqtt: MQTT Connected"},
+		{"\x1b[1;32;40muser_connected_event_handler.70: Cloud Connected\x1b[0m", appConnected, ""},
+		{"AIOT_MQTTEVT_CONNECT", appConnected, ""},
+		{"AIOT_MQTTEVT_RECONNECT", 0, ""},
+		{"\x1b[0;33mW (2001) MQTT_CLIENT: Connection refused, bad username or password\x1b[0m", appLoginRefused, "Connection refused, bad username or password"},
+		{"\x1b[0;33mW (2001) MQTT_CLIENT: Connection refused, server unavailable\x1b[0m", appUnreachable, ""},
+		{"\x1b[1;31m[err] _mqtt_connect(793): received reject ACK from MQTT server! rc = -35", appLoginRefused, ""},
+		{"\x1b[1;31m[err] _mqtt_connect(793): received reject ACK from MQTT server! rc = -36", appUnreachable, ""},
+		{"\x1b[1;33m[inf] _fetch_dynreg_http_resp(203): Dynamic Register Code: 200", 0, ""},
+		{"\x1b[1;33m[inf] _fetch_dynreg_http_resp(203): Dynamic Register Code: 6289", appRegRefused, "Dynamic Register Code: 6289"},
+		{`[inf] _fetch_dynreg_http_resp(200): Http Response Payload: {"code":200,"data":{"deviceSecret":"abc"}}`, 0, ""},
+		{"aiot_dynregmq_send_request failed: -0x0304", appRegRefused, ""},
+		{"aiot_dynregmq_send_request failed: -0x0203", appUnreachable, ""},
+		{"aiot_dynregmq_recv failed: -0x0503", appUnreachable, ""},
+		{"aiot_mqtt_connect failed: -0x0305", appLoginRefused, ""},
+		{"\x1b[1;31m[err] _fetch_dynreg_http_resp(195): Http Download Failed", appUnreachable, ""},
+		{"invalid header: 0xffffffff", appBoardFault, ""},
+		{"\x1b[0;31mE (52) boot: No bootable app partitions in the partition table\x1b[0m", appBoardFault, ""},
+		{"ESP_ERROR_CHECK failed: esp_err_t 0x1102 (ESP_ERR_NVS_NOT_FOUND) at 0x400d2f8c", appBoardFault, ""},
+		{"\x1b[0;31mE (312) app_entry: Please first input four config\x1b[0m", appBoardFault, ""},
+		{"I (27) boot: ESP-IDF v4.4.4 2nd stage bootloader", 0, ""},
+	} {
+		clean := strings.TrimSpace(ansiEscape.ReplaceAllString(tc.line, ""))
+		v, shown := espAppVerdictOf(clean)
+		if tc.shown == "" && v != 0 {
+			tc.shown = clean
+		}
+		if v != tc.want || shown != tc.shown {
+			t.Errorf("%q: verdict %d shown %q, want %d %q", tc.line, v, shown, tc.want, tc.shown)
+		}
+	}
+}
+
+// Through esptool's flasher stub (here an upload into IRAM, which the
+// simulator takes for the stub): the stub's reboot comes back in the ROM
+// loader, which is told FLASH_END in turn.
+func TestVerifyESP32ThroughStub(t *testing.T) {
+	w := newESPWorld(t, "aliyun", emulator.ProductSettings{DynamicRegistration: true, RegistrationFree: true}, 1, "")
+	ps, _ := w.emu.ProductSecret("aliyun", "a1Prod")
+	stub := &esprom.Stub{Text: make([]byte, 256), TextStart: 0x40090000, Data: make([]byte, 64), DataStart: 0x3FFE8000, Entry: 0x40090000, Source: "test"}
+	open, err := OpenESPBoard(ESPOptions{Baud: 921600, Format: nvs.Format{}, Common: espKitMap(t, "dynregmq_nwl_demo"), Compress: true, Stub: stub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := func() ([]string, error) { return []string{w.farm.Boards()[0].Path()}, nil }
+	lr, err := RunLine(context.Background(), LineOptions{Ledger: w.ledger, Platform: "aliyun", Product: "a1Prod", Format: nvs.Format{}, Station: "t",
+		Ports: ports, Open: open, Once: true, OpTimeout: 30 * time.Second, Mode: ModeRegistrationFree, ProductSecret: ps, NameFrom: "mac"})
+	if err != nil || lr.Burned != 1 {
+		t.Fatalf("line %+v %v", lr, err)
+	}
+	vr, err := Verify(context.Background(), VerifyOptions{Ledger: w.ledger, Platform: "aliyun", Product: "a1Prod", Ports: ports, Open: open,
+		Cloud: w.cloud, Mode: ModeRegistrationFree, ProductSecret: ps, Register: true, OpTimeout: 20 * time.Second})
+	if err != nil || vr.Verified != 1 {
+		t.Fatalf("verify %+v %v, want 1 verified", vr, err)
 	}
 }
