@@ -49,6 +49,11 @@ type dialect struct {
 	// that two stations never take the same row and never wait for each
 	// other's (PostgreSQL). SQLite's write transaction holds the whole file.
 	forUpdate, forUpdateUnits, skipLocked, skipLockedUnits string
+	// lockBoard, run first in a claim, makes two claims of one board (a
+	// glitch, a board moved between stations mid-claim) take turns, so the
+	// second finds the first's unit instead of taking a second credential
+	// for the same board; claims of other boards never wait for it.
+	lockBoard string
 	// checksMoves: the ledger may have been moved to a shared one (export
 	// --to) and then refuses writes. Only a SQLite file is ever moved.
 	checksMoves bool
@@ -71,6 +76,7 @@ var postgresDialect = &dialect{
 	skipLocked:     ` FOR UPDATE SKIP LOCKED`,
 	// OF u: lock the unit, not the credential joined to it.
 	skipLockedUnits: ` FOR UPDATE OF u SKIP LOCKED`,
+	lockBoard:       `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`,
 }
 
 // bind turns a query written with SQLite's placeholders into the engine's.

@@ -356,25 +356,32 @@ func testTransitions(t *testing.T, e testEngine) {
 		{Failed, verified, false, Failed},
 		{Failed, fail, true, Failed},
 	}
+	// One ledger, a board and a credential of its own for each case: the
+	// cases are as independent as on fresh ledgers.
+	l := e.open(t)
 	for _, tc := range tests {
-		t.Run(fmt.Sprintf("%s_%s", tc.from, tc.op.name), func(t *testing.T) {
-			l := e.open(t)
-			seed(t, l, "tencent", "P1", "d1")
-			u, err := l.Claim("tencent", "P1", "hw", "st", "p")
+		name := fmt.Sprintf("%s_%s", tc.from, tc.op.name)
+		t.Run(name, func(t *testing.T) {
+			hw := "hw-" + name
+			seed(t, l, "tencent", "P1", "d-"+name)
+			u, err := l.Claim("tencent", "P1", hw, "st", "p")
 			if err != nil {
 				t.Fatal(err)
+			}
+			if u.Cred.DeviceName != "d-"+name {
+				t.Fatalf("claimed %s, want d-%s", u.Cred.DeviceName, name)
 			}
 			for _, o := range paths[tc.from] {
 				if err := o.do(l, u.ID); err != nil {
 					t.Fatalf("setup %s: %v", o.name, err)
 				}
 			}
-			before, _, _ := l.UnitByHW("hw")
+			before, _, _ := l.UnitByHW(hw)
 			err = tc.op.do(l, u.ID)
 			if tc.ok != (err == nil) || (!tc.ok && !errors.Is(err, ErrState)) {
 				t.Fatalf("%s from %s: err = %v, want ok=%v", tc.op.name, tc.from, err, tc.ok)
 			}
-			after, _, _ := l.UnitByHW("hw")
+			after, _, _ := l.UnitByHW(hw)
 			if after.State != tc.want || after.CredentialID != u.CredentialID {
 				t.Errorf("state %s cred %d, want %s cred %d", after.State, after.CredentialID, tc.want, u.CredentialID)
 			}
@@ -394,7 +401,6 @@ func testTransitions(t *testing.T, e testEngine) {
 			}
 		})
 	}
-	l := e.open(t)
 	for _, o := range []op{begin, burned, verified, fail} {
 		if err := o.do(l, 12345); !errors.Is(err, ErrNotFound) {
 			t.Errorf("%s on unknown unit: %v", o.name, err)

@@ -22,7 +22,7 @@ import (
 // The test binary re-executes itself as a child process (TestMain checks
 // childEnv): real processes, real file locks, a real SIGKILL.
 const (
-	childEnv  = "IOTBURN_LEDGER_CHILD" // mode: "claim" or "line"
+	childEnv  = "IOTBURN_LEDGER_CHILD" // mode: "claim", "line" or "hold"
 	childDB   = "IOTBURN_LEDGER_DB"
 	childArg  = "IOTBURN_LEDGER_ARG"  // claim: hw id prefix; line: number of boards
 	childLog  = "IOTBURN_LEDGER_LOG"  // line: where to append "hw device" after each claim
@@ -42,6 +42,8 @@ func runChild(mode string) int {
 	switch mode {
 	case "claim":
 		err = childClaim(l, os.Getenv(childArg))
+	case "hold":
+		err = childHold(l)
 	case "line":
 		n, _ := strconv.Atoi(os.Getenv(childArg))
 		seed, _ := strconv.ParseUint(os.Getenv(childSeed), 10, 64)
@@ -303,11 +305,11 @@ func TestKill9(t *testing.T) { eachEngine(t, testKill9) }
 
 func testKill9(t *testing.T, e testEngine) {
 	// Fewer boards on PostgreSQL: each transaction is a few round trips to
-	// a server, not a file lock, and 600 boards still take every kill
+	// a server, not a file lock, and 400 boards still take every kill
 	// mid-line.
 	boards := 2000
 	if e.pg() {
-		boards = 600
+		boards = 400
 	}
 	dir := t.TempDir()
 	path, logPath := e.url(t), filepath.Join(dir, "claims.log")

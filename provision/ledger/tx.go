@@ -133,9 +133,12 @@ func (l *Ledger) writeWith(o writeOpts, fn func(t *txn) error) error {
 			return err
 		}
 		switch {
-		case conflict(err) && tries < 20, o.unique && uniqueViolation(err) && tries < 5:
-			time.Sleep(time.Duration(tries) * time.Millisecond)
+		case conflict(err) && tries < 20, o.unique && uniqueViolation(err) && tries < 5,
+			errors.Is(err, errFreeLocked) && tries < 500:
+			time.Sleep(time.Duration(min(tries, 10)) * time.Millisecond)
 			continue
+		case errors.Is(err, errFreeLocked):
+			return fmt.Errorf("ledger %s: %w for %d tries", l.path, err, tries)
 		case !connLost(err):
 			return err
 		}

@@ -93,6 +93,9 @@ func (l *Ledger) Claim(platform, product, hwID, station, port string) (Unit, err
 	again := func(*txn) (bool, error) { return false, nil }
 	err := l.writeWith(writeOpts{unique: true, settled: again}, func(tx *txn) error {
 		now := l.nowMS()
+		if err := lockBoard(tx, hwID); err != nil {
+			return err
+		}
 		var err error
 		u, err = scanUnit(tx.QueryRow(`SELECT `+unitCols+unitFrom+`WHERE u.hw_id = ?`+tx.d.forUpdateUnits, hwID))
 		switch {
@@ -128,6 +131,20 @@ func (l *Ledger) Claim(platform, product, hwID, station, port string) (Unit, err
 	return u, nil
 }
 
+// lockBoard makes claims of one board take turns (PostgreSQL).
+func lockBoard(tx *txn, hwID string) error {
+	if tx.d.lockBoard == "" {
+		return nil
+	}
+	_, err := tx.Exec(tx.d.lockBoard, hwID)
+	return err
+}
+
+// errFreeLocked is every free credential locked by claims under way at
+// this instant: the transaction is tried again, and gets one of them if a
+// claim gives its up, or finds none left.
+var errFreeLocked = errors.New("every free credential is being claimed at this instant")
+
 // freeCredential picks the oldest free credential of platform/product and
 // locks it, giving back expired claims first if none is free.
 func freeCredential(tx *txn, now int64, platform, product string) (int64, error) {
@@ -140,6 +157,17 @@ func freeCredential(tx *txn, now int64, platform, product string) (int64, error)
 			err = tx.QueryRow(pick, platform, product).Scan(&credID)
 		} else if err == nil {
 			err = sql.ErrNoRows
+		}
+	}
+	if errors.Is(err, sql.ErrNoRows) && tx.d.skipLocked != "" {
+		// Skipped rows are free ones other claims hold locks on.
+		var locked bool
+		if err := tx.QueryRow(`SELECT EXISTS (SELECT 1 FROM credentials WHERE platform = ? AND product = ? AND state = 'free')`,
+			platform, product).Scan(&locked); err != nil {
+			return 0, err
+		}
+		if locked {
+			return 0, errFreeLocked
 		}
 	}
 	if errors.Is(err, sql.ErrNoRows) {
@@ -200,6 +228,9 @@ func (l *Ledger) ClaimName(platform, product, deviceName, hwID, station, port st
 	again := func(*txn) (bool, error) { return false, nil }
 	err := l.writeWith(writeOpts{unique: true, settled: again}, func(tx *txn) error {
 		now := l.nowMS()
+		if err := lockBoard(tx, hwID); err != nil {
+			return err
+		}
 		var credID int64
 		var state, reason string
 		err := tx.QueryRow(`SELECT id, state, void_reason FROM credentials WHERE platform = ? AND product = ? AND device_name = ?`+tx.d.forUpdate,
