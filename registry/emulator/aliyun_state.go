@@ -381,7 +381,7 @@ func (e *Emulator) aliAdvance() error {
 				// An X.509 application finishes once its certificates are
 				// made (certjobs.go); until then it stays CREATE.
 				job := e.certJobFor(aliJobKey(a.ID), "aliyun", p.Key, a.Names)
-				if !job.ready() || job.err != nil {
+				if !job.ready() || job.failed() != nil {
 					continue
 				}
 				certs = job.certs

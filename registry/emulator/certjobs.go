@@ -17,9 +17,13 @@ import (
 )
 
 type certJob struct {
-	done  chan struct{} // closed once certs or err is set
+	done  chan struct{} // closed once every certificate is made, or one failed
 	certs []issuedCert  // one per name, in order
-	err   error
+
+	mu      sync.Mutex
+	left    int
+	err     error
+	settled bool
 }
 
 func (j *certJob) ready() bool {
@@ -31,20 +35,115 @@ func (j *certJob) ready() bool {
 	}
 }
 
-// certWorkers bounds the certificates being made at once, across jobs.
-type certWorkers struct {
-	sem  chan struct{}
-	stop chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+// finish records certificate i (or its failure); the last one closes done.
+func (j *certJob) finish(i int, c issuedCert, err error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.settled {
+		return
+	}
+	if err != nil {
+		j.err, j.settled = err, true
+		close(j.done)
+		return
+	}
+	j.certs[i] = c
+	if j.left--; j.left == 0 {
+		j.settled = true
+		close(j.done)
+	}
 }
 
-func newCertWorkers() *certWorkers {
-	return &certWorkers{sem: make(chan struct{}, runtime.GOMAXPROCS(0)), stop: make(chan struct{})}
+// failed is the job's error once it is ready.
+func (j *certJob) failed() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err
+}
+
+// certWork is one certificate to make.
+type certWork struct {
+	job                   *certJob
+	i                     int
+	vendor, product, name string
+}
+
+// certWorkers make certificates first come, first served, on as many
+// goroutines as there are CPUs: the oldest task's certificates first, so
+// tasks finish in the order they were made (and free their places among the
+// unfinished ones), instead of all of them late together.
+type certWorkers struct {
+	e       *Emulator
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []certWork
+	started bool
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+func newCertWorkers(e *Emulator) *certWorkers {
+	w := &certWorkers{e: e}
+	w.cond = sync.NewCond(&w.mu)
+	return w
+}
+
+func (w *certWorkers) add(items []certWork) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		for _, it := range items {
+			it.job.finish(it.i, issuedCert{}, errStopped)
+		}
+		return
+	}
+	w.queue = append(w.queue, items...)
+	if !w.started {
+		w.started = true
+		for range runtime.GOMAXPROCS(0) {
+			w.wg.Add(1)
+			go w.run()
+		}
+	}
+	w.cond.Broadcast()
+}
+
+func (w *certWorkers) run() {
+	defer w.wg.Done()
+	for {
+		w.mu.Lock()
+		for len(w.queue) == 0 && !w.stopped {
+			w.cond.Wait()
+		}
+		if w.stopped {
+			w.mu.Unlock()
+			return
+		}
+		it := w.queue[0]
+		w.queue = w.queue[1:]
+		w.mu.Unlock()
+		if it.job.ready() { // an earlier certificate of its job failed
+			continue
+		}
+		ca, err := w.e.authority()
+		var c issuedCert
+		if err == nil {
+			c, err = ca.issueDevice(it.vendor, it.product, it.name, w.e.now())
+		}
+		it.job.finish(it.i, c, err)
+	}
 }
 
 func (w *certWorkers) close() {
-	w.once.Do(func() { close(w.stop) })
+	w.mu.Lock()
+	w.stopped = true
+	pending := w.queue
+	w.queue = nil
+	w.cond.Broadcast()
+	w.mu.Unlock()
+	for _, it := range pending {
+		it.job.finish(it.i, issuedCert{}, errStopped)
+	}
 	w.wg.Wait()
 }
 
@@ -66,54 +165,28 @@ func (e *Emulator) authority() (*certAuthority, error) {
 	return ca, nil
 }
 
-// certJobFor returns the job issuing the certificates of names, starting it
-// if there is none under key. Called with e.mu held.
+// certJobFor returns the job issuing the certificates of names, queueing it
+// if there is none under key (or the last one failed). Called with e.mu held.
 func (e *Emulator) certJobFor(key, vendor, product string, names []string) *certJob {
 	if j := e.jobs[key]; j != nil {
-		if j.ready() && j.err != nil && !errors.Is(j.err, errStopped) {
-			e.log.Warn("certificates", "job", key, "err", j.err) // e.g. crypto/rand failed; try again
-		} else {
+		err := j.failed()
+		if !j.ready() || err == nil || errors.Is(err, errStopped) {
 			return j
 		}
+		e.log.Warn("certificates", "job", key, "err", err) // e.g. crypto/rand failed; try again
 	}
-	j := &certJob{done: make(chan struct{})}
+	j := &certJob{done: make(chan struct{}), certs: make([]issuedCert, len(names)), left: len(names)}
 	e.jobs[key] = j
-	w := e.workers
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		defer close(j.done)
-		ca, err := e.authority()
-		if err != nil {
-			j.err = err
-			return
-		}
-		now := e.now()
-		certs := make([]issuedCert, len(names))
-		errs := make([]error, len(names))
-		var wg sync.WaitGroup
-	loop:
-		for i, n := range names {
-			select {
-			case w.sem <- struct{}{}:
-			case <-w.stop:
-				errs[i] = errStopped
-				break loop
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-w.sem }()
-				certs[i], errs[i] = ca.issueDevice(vendor, product, n, now)
-			}()
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			j.err = err
-			return
-		}
-		j.certs = certs
-	}()
+	if len(names) == 0 {
+		j.settled = true
+		close(j.done)
+		return j
+	}
+	items := make([]certWork, len(names))
+	for i, n := range names {
+		items[i] = certWork{job: j, i: i, vendor: vendor, product: product, name: n}
+	}
+	e.workers.add(items)
 	return j
 }
 
@@ -121,19 +194,14 @@ func (e *Emulator) certJobFor(key, vendor, product string, names []string) *cert
 // certificates. Called with e.mu held.
 func (e *Emulator) dropCertJob(key string) { delete(e.jobs, key) }
 
-// issueOne makes one device's certificate outside any lock (single-device
-// creation: Tencent CreateDevice, Aliyun RegisterDevice).
+// issueOne makes one device's certificate at once, outside any lock and
+// ahead of the queue (single-device creation: Tencent CreateDevice, Aliyun
+// RegisterDevice, whose caller waits for it).
 func (e *Emulator) issueOne(vendor, product, name string) (issuedCert, error) {
 	ca, err := e.authority()
 	if err != nil {
 		return issuedCert{}, err
 	}
-	select {
-	case e.workers.sem <- struct{}{}:
-	case <-e.workers.stop:
-		return issuedCert{}, errStopped
-	}
-	defer func() { <-e.workers.sem }()
 	return ca.issueDevice(vendor, product, name, e.now())
 }
 

@@ -148,15 +148,15 @@ func New(cfg Config) (*Emulator, error) {
 		cfg.RateLimit = defaultRateLimit
 	}
 	e := &Emulator{
-		cfg:     cfg,
-		now:     cfg.Now,
-		log:     cfg.Log,
-		faults:  newFaults(),
-		tc:      newTencentState(),
-		dr:      newDynregState(),
-		jobs:    map[string]*certJob{},
-		workers: newCertWorkers(),
+		cfg:    cfg,
+		now:    cfg.Now,
+		log:    cfg.Log,
+		faults: newFaults(),
+		tc:     newTencentState(),
+		dr:     newDynregState(),
+		jobs:   map[string]*certJob{},
 	}
+	e.workers = newCertWorkers(e)
 	if e.now == nil {
 		e.now = time.Now
 	}

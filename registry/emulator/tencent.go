@@ -237,7 +237,7 @@ func (e *Emulator) tcAdvance() error {
 			// A certificate task finishes once its certificates are made
 			// (certjobs.go); until then it stays TaskStatus 1.
 			job := e.certJobFor("tencent:"+t.ID, "tencent", p.ID, t.Names)
-			if !job.ready() || job.err != nil {
+			if !job.ready() || job.failed() != nil {
 				continue
 			}
 			certs = job.certs
