@@ -1,8 +1,9 @@
 // Package audit writes the record of a production run: one XLSX workbook
 // with a row per board (sheet "Units"), a row per step of every board's
 // history (sheet "Events": each attempt, failure and refusal, where a board's
-// Units row shows only its latest) and the totals with a chart (sheet
-// "Summary").
+// Units row shows only its latest) and the totals with a chart and each
+// station's part (sheet "Summary"; Stations gives the same per-station
+// figures without a workbook, for `iotburn ledger status`).
 //
 // Rows are streamed from the ledger into excelize's StreamWriter, so memory
 // stays flat however many boards the run had (DESIGN.md §7: 100,000 rows in
@@ -65,6 +66,9 @@ type Summary struct {
 	Attempts int
 	// Events is the number of rows on the Events sheet.
 	Events int
+	// PerStation is each station's part (StationFigures), by name: on the
+	// Summary sheet below the ports.
+	PerStation []StationFigures
 }
 
 // IdleGap is the longest pause between two burns still counted as the
@@ -167,18 +171,20 @@ func fill(f *excelize.File, l *ledger.Ledger, opts Options, generated time.Time)
 	if err != nil {
 		return Summary{}, err
 	}
-	sum, err := writeUnits(f, l, opts, bold, when)
+	st := newStationTally()
+	sum, err := writeUnits(f, l, opts, st, bold, when)
 	if err != nil {
 		return Summary{}, err
 	}
 	if opts.History {
-		err = writeEvents(f, l, opts, &sum, bold, when)
+		err = writeEvents(f, l, opts, &sum, st, bold, when)
 	} else {
-		err = l.EachEvent(opts.Filter, func(e ledger.Event) error { sum.count(e); return nil })
+		err = l.EachEvent(opts.Filter, func(e ledger.Event) error { sum.count(e); st.event(e); return nil })
 	}
 	if err != nil {
 		return Summary{}, err
 	}
+	sum.PerStation = st.figures()
 	if err := writeSummary(f, sum, opts, generated, bold, when); err != nil {
 		return Summary{}, err
 	}
@@ -239,7 +245,7 @@ func firstNonEmpty(s ...string) string {
 }
 
 // writeUnits streams one row per unit and tallies the summary on the way.
-func writeUnits(f *excelize.File, l *ledger.Ledger, opts Options, bold, when int) (Summary, error) {
+func writeUnits(f *excelize.File, l *ledger.Ledger, opts Options, st *stationTally, bold, when int) (Summary, error) {
 	sw, err := f.NewStreamWriter(SheetUnits)
 	if err != nil {
 		return Summary{}, err
@@ -273,6 +279,7 @@ func writeUnits(f *excelize.File, l *ledger.Ledger, opts Options, bold, when int
 	n := 1
 	err = l.EachUnit(opts.Filter, func(u ledger.Unit) error {
 		n++
+		st.unit(u)
 		sum.Units++
 		sum.ByState[u.State]++
 		sum.PerPort[u.Port]++
@@ -368,7 +375,7 @@ func (sum *Summary) count(e ledger.Event) {
 
 // writeEvents streams one row per event of the selected history and counts
 // refusals and burn attempts on the way.
-func writeEvents(f *excelize.File, l *ledger.Ledger, opts Options, sum *Summary, bold, when int) error {
+func writeEvents(f *excelize.File, l *ledger.Ledger, opts Options, sum *Summary, st *stationTally, bold, when int) error {
 	sw, err := f.NewStreamWriter(SheetEvents)
 	if err != nil {
 		return err
@@ -394,6 +401,7 @@ func writeEvents(f *excelize.File, l *ledger.Ledger, opts Options, sum *Summary,
 	err = l.EachEvent(opts.Filter, func(e ledger.Event) error {
 		n++
 		sum.count(e)
+		st.event(e)
 		var dur any // blank unless the event is a burn
 		if e.To == ledger.Burned {
 			dur = e.Duration.Seconds()
@@ -435,11 +443,43 @@ func scrub(text, secret string) string {
 
 // Summary sheet layout: a key/value block (with what yield and the rate
 // mean written beside them), the counts by state (the chart's data), then
-// per-port counts.
+// per-port counts, then the per-station table (below the chart).
 const (
-	stateRow = 16 // first row of the by-state table's data
-	defCol   = "C"
+	stateRow      = 16 // first row of the by-state table's data
+	defCol        = "C"
+	stationRowMin = 31 // the per-station table's header, at the earliest: clear of the chart
 )
+
+// StationColumns are the per-station table's headers on the Summary sheet.
+var StationColumns = []string{"station", "units", "burned (incl. verified)", "failed", "yield", "boards per hour", "refused", "attempts"}
+
+// writeStations writes the per-station table with its header at row.
+func writeStations(set func(string, any, int) error, sum Summary, row, bold, pct, dec int) error {
+	if err := set(fmt.Sprintf("A%d", row-1), fmt.Sprintf("per station (%d): a board counts for the station that claimed it last", len(sum.PerStation)), bold); err != nil {
+		return err
+	}
+	for i, c := range StationColumns {
+		cell, _ := excelize.CoordinatesToCellName(i+1, row)
+		if err := set(cell, c, bold); err != nil {
+			return err
+		}
+	}
+	for i, st := range sum.PerStation {
+		var rate any = st.BoardsPerHour
+		if st.BoardsPerHour == 0 {
+			rate = "under a minute"
+		}
+		vals := []any{st.Station, st.Units, st.Burned, st.ByState[ledger.Failed], st.Yield, rate, st.Refused, st.Attempts}
+		styles := []int{0, 0, 0, 0, pct, dec, 0, 0}
+		for j, v := range vals {
+			cell, _ := excelize.CoordinatesToCellName(j+1, row+1+i)
+			if err := set(cell, v, styles[j]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 // stateColors colour each state by what it means: green done, red failed,
 // amber in progress, greys for the rest (ARGB without alpha, as excelize
@@ -548,6 +588,9 @@ func writeSummary(f *excelize.File, sum Summary, opts Options, generated time.Ti
 		if err := set(fmt.Sprintf("B%d", portRow+1+i), sum.PerPort[p], 0); err != nil {
 			return err
 		}
+	}
+	if err := writeStations(set, sum, max(portRow+len(ports)+2, stationRowMin), bold, pct, dec); err != nil {
+		return err
 	}
 	for col, w := range map[string]float64{"A": 26, "B": 22, defCol: 60} {
 		if err := f.SetColWidth(s, col, col, w); err != nil {

@@ -1,18 +1,30 @@
-// Package ledger keeps iotburn's books in one SQLite file: which device
-// creations were asked of the platform (requests), which credentials exist
-// (credentials), and which physical board holds which credential (units).
+// Package ledger keeps iotburn's books: which device creations were asked
+// of the platform (requests), which credentials exist (credentials), and
+// which physical board holds which credential (units), with an append-only
+// history of every step (events). One station keeps them in a SQLite file;
+// many stations burning one batch share them on PostgreSQL (Open with a
+// postgres:// URL). Both engines hold the same schema, states, constraints
+// and guarding triggers; what differs (placeholders, DDL, locking, backup,
+// integrity checks) is behind the small dialect type.
 //
 // The promise is "nothing lost, nothing twice" (DESIGN.md §4):
 //   - a platform create call is journalled before it is sent, so a crash
 //     between "platform created" and "secrets stored" can be healed;
 //   - a credential, once given to a board, belongs to that board forever: the
 //     schema has UNIQUE(units.credential_id) and UNIQUE(units.hw_id), and
-//     triggers refuse to move a credential or revive a void one;
-//   - every state change is one SQLite transaction with synchronous=FULL, so a
-//     kill -9 at any instant leaves either the old state or the new one.
+//     triggers refuse to move a credential, revive a void one, free a held
+//     one or forget a board that was written;
+//   - every state change is one transaction (SQLite with synchronous=FULL),
+//     so a kill -9 at any instant leaves either the old state or the new one;
+//   - stations sharing a PostgreSQL ledger never wait for one another's
+//     claims (FOR UPDATE SKIP LOCKED) and never take the same credential; a
+//     claim nothing was written for has a lease, so a station that dies
+//     holding claims gets them back when it starts again, or they go back
+//     to the pool when the lease runs out.
 //
-// The file holds device secrets: it is created 0600 (and its -wal/-shm too),
-// and no error or log line produced here contains a secret.
+// A SQLite file holds device secrets: it is created 0600 (and its -wal/-shm
+// too). No error or log line produced here contains a secret, nor a
+// PostgreSQL password (Path and errors show the URL without it).
 package ledger
 
 import (
