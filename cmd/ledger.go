@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/iotburn/iotburn/provision/audit"
 	"github.com/iotburn/iotburn/provision/ledger"
 	"github.com/iotburn/iotburn/registry"
 )
@@ -32,15 +33,19 @@ func newLedgerStatusCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Count credentials and boards by state, and say what an interrupted run left",
-		Long: `status counts the product's credentials by state (free, exported, and the boards' states), then
-names what an interrupted run left behind, with what the next run will do with each:
+		Long: `status counts the product's credentials by state (free, exported, and the boards' states), shows
+each station's part of the line (its boards, how many burned and failed, yield, boards per hour,
+boards refused, and when its session last renewed itself), then names what an interrupted run
+left behind, with what the next run will do with each:
   boards left burning (a run killed, or stopped by a second Ctrl-C, mid-write) or reserved
   (claimed, nothing written yet): plugged in again, each gets the same credential back and is
   burned again; never a new one. A board that is gone for good: void (burning) or release
   (reserved) its credential, as each line says.
   create requests left open (create killed mid-call): the next create for that product asks the
   platform what became of them before creating anything.
-On a line running now, boards in flight show as burning too.`,
+On a line running now, boards in flight show as burning too. A claim nothing was written for has
+a lease: unless its board is claimed again first, its credential goes back to the pool when the
+lease runs out (any station running does that; ` + "`iotburn ledger release --expired`" + ` by hand).`,
 		Example: `  iotburn ledger status
   iotburn ledger status --product ABCDEFGHIJ --json`,
 		Args: cobra.NoArgs,
@@ -66,6 +71,22 @@ On a line running now, boards in flight show as burning too.`,
 			if err != nil {
 				return err
 			}
+			per, err := audit.Stations(l, ledger.Filter{Platform: platform, Product: pf.product})
+			if err != nil {
+				return err
+			}
+			sessions, err := l.Stations()
+			if err != nil {
+				return err
+			}
+			seen := map[string]ledger.Station{}
+			for _, s := range sessions {
+				seen[s.Name] = s
+			}
+			movedTo, moved, err := l.MovedTo()
+			if err != nil {
+				return err
+			}
 			if g.json {
 				byState := map[string]int{}
 				for s, n := range counts.ByState {
@@ -83,10 +104,28 @@ On a line running now, boards in flight show as burning too.`,
 					reqs = append(reqs, map[string]any{"request": r.ID, "platform": r.Platform, "product": r.Product, "names": len(r.Names),
 						"task_id": r.TaskID, "since": r.CreatedAt, "next": openRequestNext(r)})
 				}
-				return g.printJSON(map[string]any{"ledger": l.Path(), "total": counts.Total, "free": counts.Free, "by_state": byState,
-					"interrupted": units, "open_requests": reqs})
+				stations := []map[string]any{}
+				for _, st := range per {
+					s := seen[st.Station]
+					stations = append(stations, map[string]any{"station": st.Station, "units": st.Units, "burned": st.Burned,
+						"failed": st.ByState[ledger.Failed], "yield": st.Yield, "boards_per_hour": st.BoardsPerHour, "refused": st.Refused,
+						"attempts": st.Attempts, "host": s.Host, "pid": s.PID, "seen": s.Seen, "held": s.Held})
+				}
+				out := map[string]any{"ledger": l.Path(), "engine": l.Engine(), "total": counts.Total, "free": counts.Free, "by_state": byState,
+					"stations": stations, "interrupted": units, "open_requests": reqs}
+				if movedTo != "" {
+					out["moved_to"], out["move_finished"] = movedTo, moved
+				}
+				return g.printJSON(out)
 			}
 			fmt.Fprintf(g.out, "ledger %s\n", l.Path())
+			if movedTo != "" {
+				if moved {
+					fmt.Fprintf(g.out, "  moved to %s: an archive now (it refuses every write); the line runs on that ledger\n", movedTo)
+				} else {
+					fmt.Fprintf(g.out, "  a move to %s was started and not finished: run `iotburn ledger export --to %s` again\n", movedTo, movedTo)
+				}
+			}
 			fmt.Fprintf(g.out, "  %-10s %6d\n", "devices", counts.Total)
 			fmt.Fprintf(g.out, "  %-10s %6d  (no board yet)\n", "free", counts.Free)
 			states := make([]string, 0, len(counts.ByState))
@@ -100,6 +139,26 @@ On a line running now, boards in flight show as burning too.`,
 					note = "  (images handed out for flashing elsewhere: never given to a board here)"
 				}
 				fmt.Fprintf(g.out, "  %-10s %6d%s\n", s, counts.ByState[ledger.State(s)], note)
+			}
+			if len(per) > 0 {
+				fmt.Fprintf(g.out, "\n%d station(s):\n  %-16s %6s %7s %7s %7s %9s %8s  %s\n", len(per),
+					"station", "boards", "burned", "failed", "yield", "boards/h", "refused", "last seen")
+				for _, st := range per {
+					rate := "-"
+					if st.BoardsPerHour > 0 {
+						rate = fmt.Sprintf("%.1f", st.BoardsPerHour)
+					}
+					last := "-"
+					if s, ok := seen[st.Station]; ok {
+						last = fmt.Sprintf("%s (pid %d on %s", s.Seen.Local().Format("2006-01-02 15:04:05"), s.PID, s.Host)
+						if s.Held > 0 {
+							last += fmt.Sprintf("; %d claim(s) held, leased until %s", s.Held, s.Leased.Local().Format("15:04:05"))
+						}
+						last += ")"
+					}
+					fmt.Fprintf(g.out, "  %-16s %6d %7d %7d %6.1f%% %9s %8d  %s\n", st.Station, st.Units, st.Burned,
+						st.ByState[ledger.Failed], 100*st.Yield, rate, st.Refused, last)
+				}
 			}
 			if len(left) > 0 {
 				fmt.Fprintf(g.out, "\n%d board(s) left half-done by an interrupted run (or in flight on a line running now):\n", len(left))
@@ -193,21 +252,41 @@ With --delete the device is also deleted on the platform (keys from the environm
 }
 
 func newLedgerReleaseCmd(g *globals) *cobra.Command {
-	var hw string
+	var (
+		hw      string
+		expired bool
+	)
 	c := &cobra.Command{
-		Use:   "release --hw HWID",
+		Use:   "release --hw HWID | --expired",
 		Short: "Give back a credential claimed by a board that never started burning",
 		Long: `release frees the credential a board claimed if no burn was ever started on it (for instance
 the board was identified, then pulled). A board that may hold its secret cannot be released:
-void its credential instead.`,
-		Example: `  iotburn ledger release --hw 24:0a:c4:12:34:56`,
-		Args:    cobra.NoArgs,
+void its credential instead.
+--expired gives back every claim whose lease ran out (claimed, nothing written, not claimed again
+since: a station that died, or lost its boards); any station running does this by itself.`,
+		Example: `  iotburn ledger release --hw 24:0a:c4:12:34:56
+  iotburn ledger release --expired`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (hw == "") == !expired {
+				return usagef("give --hw HWID or --expired")
+			}
 			l, err := g.openExistingLedger()
 			if err != nil {
 				return err
 			}
 			defer l.Close()
+			if expired {
+				n, err := l.ReleaseExpired()
+				if err != nil {
+					return err
+				}
+				if g.json {
+					return g.printJSON(map[string]any{"released": n})
+				}
+				fmt.Fprintf(g.out, "gave back %d expired claim(s)\n", n)
+				return nil
+			}
 			if err := l.Release(hw); err != nil {
 				return err
 			}
@@ -218,8 +297,8 @@ void its credential instead.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&hw, "hw", "", "the board's `HWID`: its MAC or imei:N, as the audit shows it (required)")
-	_ = c.MarkFlagRequired("hw")
+	c.Flags().StringVar(&hw, "hw", "", "the board's `HWID`: its MAC or imei:N, as the audit shows it")
+	c.Flags().BoolVar(&expired, "expired", false, "give back every claim whose lease ran out")
 	return c
 }
 
@@ -227,14 +306,35 @@ func newLedgerExportCmd(g *globals) *cobra.Command {
 	var (
 		pf             platformFlags
 		includeSecrets bool
+		to             string
 	)
 	c := &cobra.Command{
-		Use:   "export --product P",
-		Short: "Print the product's devices as CSV (secrets only with --include-secrets)",
+		Use:   "export --product P | --to postgres://…",
+		Short: "Print the product's devices as CSV (secrets only with --include-secrets), or move the books onto a shared ledger",
+		Long: `export --product P prints the product's devices as CSV, secrets only with --include-secrets.
+
+export --to postgres://… moves this SQLite ledger's books (a single station's batch: every device,
+board and event) onto the ledger a line's stations share, in one transaction there, and from
+then on this file is an archive: it refuses every write, so that no credential is given out here
+and there. It refuses, moving nothing, if ` + "`iotburn ledger check`" + ` finds a problem here, or if the
+shared ledger holds any of these devices or boards with other data: it never merges two versions
+of one. Run again after it finished, it says so and changes nothing. The shared ledger's tables
+are made if its database has none. The URL may come from IOTBURN_LEDGER_TO instead, to keep its
+password off the command line.`,
 		Example: `  iotburn ledger export --product ABCDEFGHIJ > devices.csv
-  iotburn ledger export --product ABCDEFGHIJ --include-secrets > backup.csv   # handle with care`,
+  iotburn ledger export --product ABCDEFGHIJ --include-secrets > backup.csv   # handle with care
+  iotburn --ledger line1.db ledger export --to postgres://line@db.factory/iotburn`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if to == "" {
+				to = os.Getenv("IOTBURN_LEDGER_TO")
+			}
+			if to != "" {
+				return moveLedger(cmd, g, to)
+			}
+			if pf.product == "" {
+				return usagef("give --product P (the devices as CSV), or --to postgres://… (move the books onto a shared ledger)")
+			}
 			l, err := g.openExistingLedger()
 			if err != nil {
 				return err
@@ -262,9 +362,44 @@ func newLedgerExportCmd(g *globals) *cobra.Command {
 			return w.Error()
 		},
 	}
-	pf.register(c, true)
+	pf.register(c, false)
 	c.Flags().BoolVar(&includeSecrets, "include-secrets", false, "add each device secret (the output is then as sensitive as the ledger)")
+	c.Flags().StringVar(&to, "to", "", "move the books onto the shared ledger at this postgres:// `URL` (or $IOTBURN_LEDGER_TO)")
 	return c
+}
+
+// moveLedger is `ledger export --to`.
+func moveLedger(cmd *cobra.Command, g *globals, to string) error {
+	if ledger.IsURL(g.ledger) {
+		return usagef("--ledger %s is a shared ledger already: --to moves a SQLite file's books onto one", ledger.Redact(g.ledger))
+	}
+	if !ledger.IsURL(to) {
+		return usagef("--to %q: give the shared ledger's postgres:// URL", to)
+	}
+	l, err := g.openExistingLedger()
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	info, err := l.MoveTo(cmd.Context(), to)
+	switch {
+	case errors.Is(err, ledger.ErrConflict), errors.Is(err, ledger.ErrProblems), errors.Is(err, ledger.ErrMoved):
+		return withKind(errLedger, err)
+	case err != nil:
+		return err
+	}
+	if g.json {
+		return g.printJSON(map[string]any{"ledger": l.Path(), "to": info.Target, "requests": info.Requests, "credentials": info.Credentials,
+			"units": info.Units, "events": info.Events, "already": info.Already})
+	}
+	if info.Already {
+		fmt.Fprintf(g.out, "%s: its books are on %s already, identical: nothing to do\n", l.Path(), info.Target)
+		return nil
+	}
+	fmt.Fprintf(g.out, "moved %s onto %s: %d devices, %d boards, %d events, %d create requests; %s is an archive now (it refuses writes): "+
+		"run every station with --ledger %s (or IOTBURN_LEDGER)\n",
+		l.Path(), info.Target, info.Credentials, info.Units, info.Events, info.Requests, l.Path(), info.Target)
+	return nil
 }
 
 // openRequestNext is what the next `create` does with a request a crash left
@@ -384,23 +519,31 @@ To restore, stop the line and put the copy in the ledger's place (with --ledger,
 func newLedgerMigrateCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "migrate",
-		Short: "Bring the ledger's schema up to this iotburn's version",
+		Short: "Bring the ledger's schema up to this iotburn's version (or make it, on PostgreSQL)",
 		Long: `migrate upgrades an existing ledger file in place to the schema this iotburn writes, each step in
 one transaction (a crash leaves the previous version intact). Any command that writes the ledger
-does the same on opening it; migrate does only that, and says what it did. Back up first.`,
-		Example: `  iotburn ledger backup before-upgrade.db && iotburn ledger migrate`,
-		Args:    cobra.NoArgs,
+does the same on opening it; migrate does only that, and says what it did. Back up first.
+On PostgreSQL (--ledger postgres://…) it also makes the books in a database that has none yet:
+the database itself is the factory IT's to create; stations opening it at once make them once.`,
+		Example: `  iotburn ledger backup before-upgrade.db && iotburn ledger migrate
+  IOTBURN_LEDGER=postgres://line@db.factory/iotburn iotburn ledger migrate`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			from := 0
 			ro, err := g.openReadOnlyLedger()
-			if err != nil {
+			switch {
+			case err == nil:
+				from, err = ro.SchemaVersion()
+				ro.Close()
+				if err != nil {
+					return withKind(errLedger, err)
+				}
+			case ledger.IsURL(g.ledger) && errors.Is(err, ledger.ErrNotFound):
+				// An empty database: the books are made below.
+			default:
 				return err
 			}
-			from, err := ro.SchemaVersion()
-			ro.Close()
-			if err != nil {
-				return withKind(errLedger, err)
-			}
-			l, err := g.openExistingLedger()
+			l, err := g.openLedger()
 			if err != nil {
 				return err
 			}
@@ -425,7 +568,7 @@ does the same on opening it; migrate does only that, and says what it did. Back 
 // openReadOnlyLedger opens an existing ledger without migrating it or
 // writing anything (check, backup).
 func (g *globals) openReadOnlyLedger() (*ledger.Ledger, error) {
-	if _, err := os.Stat(g.ledger); err != nil {
+	if _, err := os.Stat(g.ledger); err != nil && !ledger.IsURL(g.ledger) {
 		return nil, withKind(errLedger, fmt.Errorf("no ledger at %s: point --ledger at yours", g.ledger))
 	}
 	l, err := ledger.OpenReadOnly(g.ledger)

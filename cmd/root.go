@@ -103,7 +103,7 @@ Start with the demo: it runs a whole batch on the built-in platform emulator and
 	root.SetOut(g.out)
 	root.SetErr(g.errOut)
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.ledger, "ledger", "iotburn.db", "the ledger file (SQLite) holding devices, secrets and boards")
+	ledgerFlag(pf, &g.ledger)
 	pf.BoolVar(&g.json, "json", false, "print one JSON object per line (for MES and scripts)")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what happens on the wire: each command to a board and its answer (never secrets)")
 	pf.StringVar(&g.logFile, "log", "", "write the log (-v: the wire) to this file instead of stderr (0600)")

@@ -236,12 +236,10 @@ func testCheck(t *testing.T, e testEngine) {
 		msg   string
 	}{
 		{name: "sound"},
-		{name: "unit deleted", sql: []string{`DROP TRIGGER units_written_forever`, `DELETE FROM units WHERE hw_id = 'A1'`},
-			pg:    []string{`DROP TRIGGER units_written_forever ON units`, `DELETE FROM units WHERE hw_id = 'A1'`},
-			codes: []string{ProblemTakenNoUnit, ProblemGuard}, msg: "tencent/P1/d000"},
-		{name: "credential freed under a board", sql: []string{`DROP TRIGGER credentials_held_not_free`, `UPDATE credentials SET state = 'free' WHERE device_name = 'd000'`},
-			pg:    []string{`DROP TRIGGER credentials_held_not_free ON credentials`, `UPDATE credentials SET state = 'free' WHERE device_name = 'd000'`},
-			codes: []string{ProblemFreeOnUnit, ProblemGuard}, msg: "d000 on board A1"},
+		{name: "unit deleted", sql: []string{`DELETE FROM units WHERE hw_id = 'A1'`},
+			codes: []string{ProblemTakenNoUnit}, msg: "tencent/P1/d000"},
+		{name: "credential freed under a board", sql: []string{`UPDATE credentials SET state = 'free' WHERE device_name = 'd000'`},
+			codes: []string{ProblemFreeOnUnit}, msg: "d000 on board A1"},
 		{name: "unit voided alone", sql: []string{`UPDATE units SET state = 'void' WHERE hw_id = 'B1'`},
 			codes: []string{ProblemVoidMismatch, ProblemEventMismatch}, msg: "board B1 is void, its last event says burning"},
 		{name: "unit state edited", sql: []string{`UPDATE units SET state = 'verified' WHERE hw_id = 'A1'`},

@@ -245,8 +245,8 @@ func releaseExpired(t *txn, now int64) (int, error) {
 
 // releaseUnit deletes a unit nothing was written for and frees its
 // credential, writing the 'released' event first (it copies the board and
-// device from the row about to go). The schema refuses it for a unit
-// whose write had started (units_written_forever).
+// device from the row about to go). Its callers have checked, in the same
+// transaction, that no write was begun (attempts 0).
 func releaseUnit(t *txn, now, id, credID int64, state State) error {
 	if err := logUnit(t, now, id, state, Released); err != nil {
 		return err

@@ -12,8 +12,7 @@
 //     between "platform created" and "secrets stored" can be healed;
 //   - a credential, once given to a board, belongs to that board forever: the
 //     schema has UNIQUE(units.credential_id) and UNIQUE(units.hw_id), and
-//     triggers refuse to move a credential, revive a void one, free a held
-//     one or forget a board that was written;
+//     triggers refuse to move a credential or revive a void one;
 //   - every state change is one transaction (SQLite with synchronous=FULL),
 //     so a kill -9 at any instant leaves either the old state or the new one;
 //   - stations sharing a PostgreSQL ledger never wait for one another's

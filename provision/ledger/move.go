@@ -564,3 +564,24 @@ func copyTable(src, dst *txn, table, cols string) error {
 	}
 	return rows.Err()
 }
+
+// MovedTo says where this ledger's books were moved (MoveTo), if they were:
+// the shared ledger's URL without its password, and whether the move
+// finished. A PostgreSQL ledger is never moved.
+func (l *Ledger) MovedTo() (target string, finished bool, err error) {
+	if !l.d.checksMoves {
+		return "", false, nil
+	}
+	var state string
+	err = l.queryRow(`SELECT target, state FROM moves ORDER BY id DESC LIMIT 1`).Scan(&target, &state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		if v, verr := l.SchemaVersion(); verr == nil && v < 4 {
+			return "", false, nil // before moves existed
+		}
+		return "", false, err
+	}
+	return target, state == "moved", nil
+}

@@ -15,7 +15,7 @@ import (
 // tables, columns, states and CHECK constraints, and the same guards as
 // triggers (PL/pgSQL), with the same names so `ledger check` looks for the
 // same ones. What PostgreSQL adds: TRUNCATE, which skips row triggers, is
-// refused on the tables whose rows may never go; the claim trigger locks
+// refused on the history as DELETE is; the claim trigger locks
 // the credential it checks, so two units inserted at once for one
 // credential wait for each other instead of both seeing it free.
 //
@@ -153,33 +153,14 @@ CREATE TRIGGER credentials_export_free BEFORE UPDATE OF state ON credentials
 	FOR EACH ROW WHEN (NEW.state = 'exported' AND OLD.state NOT IN ('free', 'exported'))
 	EXECUTE FUNCTION iotburn_refuse('only a free credential can be exported');
 
-CREATE FUNCTION iotburn_credentials_held_not_free() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-	IF EXISTS (SELECT 1 FROM units WHERE credential_id = NEW.id) THEN
-		RAISE EXCEPTION 'a credential a board holds is never free' USING ERRCODE = 'integrity_constraint_violation';
-	END IF;
-	RETURN NEW;
-END $$;
-CREATE TRIGGER credentials_held_not_free BEFORE UPDATE OF state ON credentials
-	FOR EACH ROW WHEN (NEW.state = 'free')
-	EXECUTE FUNCTION iotburn_credentials_held_not_free();
-
-CREATE TRIGGER units_written_forever BEFORE DELETE ON units
-	FOR EACH ROW WHEN (OLD.attempts <> 0 OR OLD.state NOT IN ('reserved', 'failed'))
-	EXECUTE FUNCTION iotburn_refuse('a board that was written keeps its credential');
-
 CREATE TRIGGER events_no_update BEFORE UPDATE ON events
 	FOR EACH ROW EXECUTE FUNCTION iotburn_refuse('the event history is append-only');
 CREATE TRIGGER events_no_delete BEFORE DELETE ON events
 	FOR EACH ROW EXECUTE FUNCTION iotburn_refuse('the event history is append-only');
 
--- TRUNCATE skips row triggers: refused where rows may never go.
+-- TRUNCATE skips row triggers: the history's is refused as its DELETE is.
 CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
 	FOR EACH STATEMENT EXECUTE FUNCTION iotburn_refuse('the event history is append-only');
-CREATE TRIGGER units_no_truncate BEFORE TRUNCATE ON units
-	FOR EACH STATEMENT EXECUTE FUNCTION iotburn_refuse('a board that was written keeps its credential');
-CREATE TRIGGER credentials_no_truncate BEFORE TRUNCATE ON credentials
-	FOR EACH STATEMENT EXECUTE FUNCTION iotburn_refuse('a credential is never forgotten: void it');
 `
 
 // pgMigration takes a PostgreSQL ledger from one schema version to
@@ -196,8 +177,8 @@ var pgMigrations = []pgMigration{
 }
 
 // pgGuards are the PostgreSQL ledger's triggers: SQLite's, and the
-// TRUNCATE ones.
-var pgGuards = append(append([]string(nil), guards...), "events_no_truncate", "units_no_truncate", "credentials_no_truncate")
+// history's TRUNCATE guard.
+var pgGuards = append(append([]string(nil), guards...), "events_no_truncate")
 
 // migrateLock is the advisory lock key two stations opening a fresh
 // database at once take, so that only one creates the tables.

@@ -252,14 +252,14 @@ END;
 	// lease runs out. Each station's session is a row of stations. moves
 	// records that this file's books were moved to a shared ledger
 	// (`iotburn ledger export --to`): from then on it is an archive, and
-	// writes are refused. Two more guards: a unit whose write had started
-	// is never deleted (so never released, by hand or by a lease), and a
-	// credential a board holds is never free.
+	// writes are refused. (units.lease_until, INTEGER,
+	// unix ms, NULL for no lease, is added first by addColumns: SQLite has
+	// no ADD COLUMN IF NOT EXISTS. Every statement here holds if it ran
+	// before, so a file whose version was set back by hand migrates too.)
 	`
-ALTER TABLE units ADD COLUMN lease_until INTEGER; -- unix ms; NULL: no lease
-CREATE INDEX units_lease ON units (lease_until) WHERE lease_until IS NOT NULL;
+CREATE INDEX IF NOT EXISTS units_lease ON units (lease_until) WHERE lease_until IS NOT NULL;
 
-CREATE TABLE stations (
+CREATE TABLE IF NOT EXISTS stations (
 	name       TEXT    PRIMARY KEY,
 	host       TEXT    NOT NULL DEFAULT '',
 	pid        INTEGER NOT NULL DEFAULT 0,
@@ -267,7 +267,7 @@ CREATE TABLE stations (
 	seen_at    INTEGER NOT NULL               -- its last heartbeat
 );
 
-CREATE TABLE moves (
+CREATE TABLE IF NOT EXISTS moves (
 	id          INTEGER PRIMARY KEY,
 	target      TEXT    NOT NULL,             -- the shared ledger, without its password
 	state       TEXT    NOT NULL CHECK (state IN ('moving', 'moved')),
@@ -278,21 +278,33 @@ CREATE TABLE moves (
 	events      INTEGER NOT NULL DEFAULT 0
 );
 
-CREATE TRIGGER units_written_forever BEFORE DELETE ON units
-WHEN OLD.attempts != 0 OR OLD.state NOT IN ('reserved', 'failed')
-BEGIN
-	SELECT RAISE(ABORT, 'a board that was written keeps its credential');
-END;
-CREATE TRIGGER credentials_held_not_free BEFORE UPDATE OF state ON credentials
-WHEN NEW.state = 'free' AND EXISTS (SELECT 1 FROM units WHERE credential_id = NEW.id)
-BEGIN
-	SELECT RAISE(ABORT, 'a credential a board holds is never free');
-END;
 `,
 }
 
 // Version is the schema version this iotburn writes (PRAGMA user_version).
 var Version = len(migrations)
+
+// addColumns are the columns migration i (to version i+1) adds before its
+// SQL runs, each only if the table lacks it.
+var addColumns = map[int][]struct{ table, column, decl string }{
+	3: {{"units", "lease_until", "INTEGER"}},
+}
+
+func addMissingColumns(ctx context.Context, tx *sql.Tx, step int) error {
+	for _, c := range addColumns[step] {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`, c.table, c.column).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			// Names are our own constants, not input.
+			if _, err := tx.ExecContext(ctx, `ALTER TABLE `+c.table+` ADD COLUMN `+c.column+` `+c.decl); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 // migrate brings the schema to len(migrations). It runs in an IMMEDIATE
 // transaction (the DSN's _txlock), so two processes opening a fresh file at
@@ -343,6 +355,10 @@ func migrate(ctx context.Context, db *sql.DB) (err error) {
 		}
 		if v == len(migrations) {
 			return tx.Rollback()
+		}
+		if err := addMissingColumns(ctx, tx, v); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("ledger migration to version %d: %w", v+1, err)
 		}
 		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 			tx.Rollback()

@@ -420,8 +420,7 @@ func (l *Ledger) Void(platform, product, deviceName, reason string) error {
 // Release undoes a Claim whose credential never reached the board (no Begin:
 // attempts is 0), returning the credential to the free pool; for a board
 // unplugged before burning started. Once a burn has begun the board may hold
-// the secret, so Release refuses: Void it instead (the schema refuses it
-// too: units_written_forever).
+// the secret, so Release refuses: Void it instead.
 func (l *Ledger) Release(hwID string) error {
 	return l.write(func(tx *txn) error {
 		var id, credID int64
