@@ -416,13 +416,14 @@ func openRequestNext(r ledger.Request) string {
 func newLedgerCheckCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "check",
-		Short: "Check the ledger: SQLite's integrity and every invariant of the books",
+		Short: "Check the ledger: the engine's integrity and every invariant of the books",
 		Long: `check reads the ledger (it changes nothing, and runs while a batch writes) and tests:
-  SQLite's integrity_check and foreign_key_check;
+  SQLite's integrity_check and foreign_key_check; on PostgreSQL, rows pointing at nothing and,
+  where the amcheck extension is installed, every index of the books;
   every taken credential on exactly one board, no board on a free or exported credential,
   void boards and void credentials agreeing, every board in the state its last event says;
   no create request left open by an interrupted create;
-  the schema current, with the triggers that guard the books in place.
+  the schema current, with the triggers that guard the books in place (and enabled).
 Each problem is printed with what to do; the exit status is non-zero (3) if there is any.`,
 		Example: `  iotburn ledger check
   iotburn --ledger /srv/line1/iotburn.db ledger check --json   # one object a problem, then a summary`,
@@ -472,7 +473,9 @@ func newLedgerBackupCmd(g *globals) *cobra.Command {
 		Use:   "backup FILE",
 		Short: "Copy the ledger, consistently, while the line runs",
 		Long: `backup writes a copy of the ledger to FILE with SQLite's VACUUM INTO: the books at one instant,
-even while a batch is writing (it does not stop the line). FILE is created 0600, since it holds
+even while a batch is writing (it does not stop the line). A shared ledger (postgres://…) is
+copied the same way into FILE, a SQLite ledger, row for row, in one snapshot; to restore it onto
+an empty database: iotburn --ledger FILE ledger export --to postgres://…. FILE is created 0600, since it holds
 every secret, and never overwritten: give a new name each time. The copy is read back and
 integrity-checked before backup reports success; a failed backup leaves no file.
 To restore, stop the line and put the copy in the ledger's place (with --ledger, or by name).`,

@@ -215,6 +215,34 @@ func TestMigrateV2(t *testing.T) {
 	}
 }
 
+// A current file whose version was set back by hand (as a test of an old
+// schema does) migrates again: every step holds if it ran before.
+func TestMigrateAgain(t *testing.T) {
+	l := openTemp(t)
+	seed(t, l, "tencent", "P1", "d1")
+	if _, err := l.Claim("tencent", "P1", "A1", "st1", "p0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.db.Exec(`PRAGMA user_version = 3`); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	l2, err := Open(l.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if v, _ := l2.SchemaVersion(); v != Version {
+		t.Fatalf("version %d, want %d", v, Version)
+	}
+	if u, ok, err := l2.UnitByHW("A1"); err != nil || !ok || u.LeaseUntil.IsZero() {
+		t.Errorf("A1 after migrating again: %+v %v %v", u, ok, err)
+	}
+	if p, err := l2.Check(t.Context()); err != nil || len(p) != 0 {
+		t.Errorf("check: %v %v", p, err)
+	}
+}
+
 func problemCodes(ps []Problem) []string {
 	var out []string
 	for _, p := range ps {
