@@ -162,15 +162,16 @@ func TestConnectionLost(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Down for about a second: Burned, a claim and a read wait and succeed.
+	// Down for about a second: Burned, a claim and reads wait and succeed.
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, 3)
+	errs := make([]error, 4)
 	wg.Go(func() { errs[0] = l.Burned(a.ID, time.Second) })
 	wg.Go(func() { _, errs[1] = l.Claim("tencent", "P1", "B", "st1", "p1") })
 	wg.Go(func() { _, errs[2] = l.Counts("tencent", "P1") })
+	wg.Go(func() { _, _, errs[3] = l.UnitByHW("A") })
 	time.Sleep(time.Second)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)

@@ -64,8 +64,23 @@ func (l *Ledger) queryContext(ctx context.Context, q string, args ...any) (*sql.
 	return rows, err
 }
 
-func (l *Ledger) queryRow(q string, args ...any) *sql.Row {
-	return l.db.QueryRowContext(context.Background(), l.d.bind(q), args...)
+// queryRow reads one row; its Scan waits for a lost connection as
+// retryRead does.
+func (l *Ledger) queryRow(q string, args ...any) row {
+	return row{l: l, q: q, args: args}
+}
+
+type row struct {
+	l    *Ledger
+	q    string
+	args []any
+}
+
+func (r row) Scan(dest ...any) error {
+	ctx := context.Background()
+	return r.l.retryRead(ctx, func() error {
+		return r.l.db.QueryRowContext(ctx, r.l.d.bind(r.q), r.args...).Scan(dest...)
+	})
 }
 
 // retryRead runs a read again while a PostgreSQL connection is lost, as
