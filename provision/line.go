@@ -486,11 +486,21 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) {
 		return
 	case ledger.Burned, ledger.Verified:
 		// Burned before (this shift or another): if it still holds its
-		// credential there is nothing to do; if not, burn the same one again.
-		if op(func(c context.Context) error { return b.Verify(c, cred) }) == nil {
+		// credential there is nothing to do; if it holds something else, burn
+		// the same one again. A board that did not answer (pulled while it
+		// was read) tells nothing: it stays burned, and is read again when
+		// it is back.
+		err := op(func(c context.Context) error { return b.Verify(c, cred) })
+		switch {
+		case err == nil:
 			outcome = StageSkipped
 			ev.Err = ""
 			step(StageSkipped)
+			return
+		case !boardsFault(err):
+			outcome = ""
+			ev.Stage, ev.Err, ev.Cause = StageFailed, fmt.Sprintf("reading what the board holds: %v (it stays burned; plug it in again)", err), err
+			l.emit(ev)
 			return
 		}
 	}

@@ -195,7 +195,16 @@ func TestHotPlug16(t *testing.T) {
 			_ = b.Replug()
 		}
 	}()
-	go func() { time.Sleep(3 * time.Second); close(stop) }()
+	go func() {
+		time.Sleep(3 * time.Second)
+		close(stop)
+		// Then, as a technician does with a failed board, each is plugged
+		// in once more (the line retries a failed board on a replug).
+		time.Sleep(500 * time.Millisecond)
+		for _, b := range farm.Boards() {
+			_ = b.Replug()
+		}
+	}()
 	res, err := RunLine(ctx, o)
 	if err != nil {
 		t.Fatal(err)
