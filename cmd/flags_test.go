@@ -37,6 +37,7 @@ func TestLineFlagsValidated(t *testing.T) {
 		{"missing image", []string{"batch", "--format", "nvs", "--flash", "0x10000=" + filepath.Join(dir, "none.bin")}, "none.bin"},
 		{"scanner for ESP32", []string{"batch", "--format", "nvs", "--hw-id-from", "scan"}, "an ESP32's id is its eFuse MAC"},
 		{"verify port and ports", []string{"verify", "--port", "a", "--ports", "b"}, "not both"},
+		{"product-level on esp-qcloud", []string{"batch", "--format", "nvs", "--mode", "product-autocreate"}, "esp-qcloud"},
 		{"unknown platform", []string{"batch", "--platform", "azure"}, "azure"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

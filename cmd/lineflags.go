@@ -111,6 +111,11 @@ func (lf *lineFlags) board(c *cobra.Command, g *globals, pf *platformFlags, args
 	if lf.hwIDFrom != "board" || len(lf.scanners) > 0 {
 		return nil, nil, usagef("--hw-id-from and --scanner are for AT boards: an ESP32's id is its eFuse MAC")
 	}
+	if m, err := provision.ParseMode(lf.mode); err == nil {
+		if err := provision.CheckNVSMode(m, platform); err != nil {
+			return nil, nil, withKind(errUsage, err)
+		}
+	}
 	o, err := lf.espOptions(platform, args)
 	if err != nil {
 		return nil, nil, err

@@ -94,6 +94,19 @@ func CheckBoardMode(m Mode, board string) error {
 	return nil
 }
 
+// CheckNVSMode refuses, before the line starts, a product-level mode on
+// ESP32 boards (--format nvs) of a platform whose kit cannot register
+// itself: Espressif's Tencent kit (espressif/esp-qcloud) reads only a
+// device key from fctry (esp_qcloud_device.c: product_id, device_name,
+// device_secret) and has no dynamic registration, so a product-level
+// partition makes it abort at boot.
+func CheckNVSMode(m Mode, platform string) error {
+	if m.ProductLevel() && platform == registry.Tencent {
+		return fmt.Errorf("--mode %s on ESP32 boards of Tencent IoT Hub: %w: Espressif's Tencent kit (espressif/esp-qcloud) reads only a device key from fctry (product_id, device_name, device_secret) and has no dynamic registration; use tencent-at boards, or --mode device", m, ErrModeBoard)
+	}
+	return nil
+}
+
 // BoardName makes a product-level board's device name from its own id:
 // "mac" gives the MAC as 12 upper-case hex digits, "imei" the IMEI; prefix
 // goes in front.

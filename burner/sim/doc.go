@@ -12,7 +12,13 @@
 // firmware, esp32*.go the ESP32's ROM bootloader and, once uploaded, esptool's
 // flasher stub (esp32_stub.go), on a model of the chip's time (esp32_time.go,
 // spiflash.go: the W25Q32JV's datasheet times and the loaders' erase plans;
-// esp32_inflate.go: the ROM's block-by-block inflate).
+// esp32_inflate.go: the ROM's block-by-block inflate). After a reset the
+// ESP32 boots (esp32_boot.go: the ROM's and ESP-IDF's bootloader's checks
+// and log, esp32_image.go and esp32_appimage.go the app image, esp32_log.go
+// the console's formats, esp32_nvs.go the kits' fctry) and runs a model of
+// the kit its app image names: esp32_qcloud.go (espressif/esp-qcloud),
+// esp32_aliyun.go (espressif/esp-aliyun's example_solo), esp32_linksdk.go
+// (Alibaba's LinkSDK, for registration-free).
 //
 // Every answer comes from a named source cited beside the code; where there
 // is none the code says so and takes the harsher behaviour.
