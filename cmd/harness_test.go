@@ -101,7 +101,9 @@ func TestCrashHarness(t *testing.T) {
 			b := all[rand.IntN(len(all))]
 			time.Sleep(time.Duration(100+rand.IntN(600)) * time.Millisecond)
 			if err := b.Unplug(); err == nil {
+				mu.Lock()
 				killed["unplug"]++
+				mu.Unlock()
 			}
 			time.Sleep(200 * time.Millisecond)
 			if err := b.Replug(); err != nil {

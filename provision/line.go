@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/iotburn/iotburn/burner/at"
+	"github.com/iotburn/iotburn/burner/esprom"
 	"github.com/iotburn/iotburn/provision/ledger"
 	"github.com/iotburn/iotburn/registry"
 	"github.com/iotburn/iotburn/templates"
@@ -265,7 +267,7 @@ func (l *line) work(stop context.Context, path string) {
 			l.emit(Event{Port: path, Stage: StageUnplugged})
 			return // the scan starts a fresh worker when it is back
 		}
-		hw, handled, err := l.pass(stop, path, lastHW)
+		next, handled, err := l.pass(stop, path, lastHW)
 		switch {
 		case err != nil:
 			if err.Error() != lastErr {
@@ -288,8 +290,10 @@ func (l *line) work(stop context.Context, path string) {
 			if l.o.Once {
 				return
 			}
-		case hw != "":
-			lastHW, lastErr = hw, ""
+		case next != "":
+			lastHW, lastErr = next, ""
+		default:
+			lastHW = next
 		}
 		if l.o.Once && handled {
 			return
@@ -302,8 +306,10 @@ func (l *line) work(stop context.Context, path string) {
 }
 
 // pass opens the port, identifies the board and, if it is a new one, runs it
-// through the line. It returns the board's hardware id, whether the board was
-// handled in this pass, and why no board could be identified.
+// through the line. It returns the hardware id of the board the port is done
+// with ("" when whatever answers next is to be treated as a new board),
+// whether a board was handled in this pass, and why no board could be
+// identified.
 func (l *line) pass(stop context.Context, path, lastHW string) (string, bool, error) {
 	// Work on a board, once started, is not cut short by Ctrl-C: a half-written
 	// board is worse than a few more seconds. Each operation has its own timeout.
@@ -332,10 +338,20 @@ func (l *line) pass(stop context.Context, path, lastHW string) (string, bool, er
 		return hw, false, nil // the same board is still on the port
 	}
 	if !l.reserve() {
-		return "", false, nil
+		return lastHW, false, nil // its turn comes if a board in flight fails
 	}
-	l.board(work, b, path, hw)
+	if gone := l.board(work, b, path, hw); gone {
+		// The port vanished under the burn and may be back before the next
+		// scan sees it missing (a short pull, a quick replug): the board that
+		// answers then is served again, not taken for one already done.
+		return "", true, nil
+	}
 	return hw, true, nil
+}
+
+// vanished reports a failure caused by the port going away (USB pulled).
+func vanished(err error) bool {
+	return errors.Is(err, at.ErrVanished) || errors.Is(err, esprom.ErrVanished)
 }
 
 // identifyError marks a pass that failed because the board on the port could
@@ -369,11 +385,13 @@ func (l *line) reserve() bool {
 }
 
 // board runs one identified board through claim, render, write and verify,
-// each step a ledger transition, and records the outcome.
-func (l *line) board(ctx context.Context, b Board, path, hw string) {
+// each step a ledger transition, and records the outcome. It reports whether
+// the board's port vanished under the work.
+func (l *line) board(ctx context.Context, b Board, path, hw string) (gone bool) {
 	ev := Event{Port: path, HWID: hw}
 	outcome := StageFailed
 	defer func() {
+		gone = ev.Cause != nil && vanished(ev.Cause)
 		l.mu.Lock()
 		l.inflight--
 		switch outcome {
@@ -551,6 +569,7 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) {
 	}
 	outcome = StageBurned
 	step(StageBurned)
+	return false
 }
 
 // heldBy decides what a board holding held is, and returns the hardware id

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -177,17 +178,46 @@ func TestHotPlug16(t *testing.T) {
 	o.Once, o.Target, o.Scan = false, 16, 20*time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	stop := make(chan struct{})
+	// The line reports each port's failures; once the pulls stop, a failed
+	// board is plugged in once more, as a technician does with a board the
+	// screen shows FAILED (the line retries a failed board on a replug).
+	// Watching the line's own report, not the clock: on a slow machine a
+	// pulled board's failure shows seconds after the pull.
+	var failedMu sync.Mutex
+	failed := map[string]bool{} // ports failed since their last replug
+	o.Events = func(e Event) {
+		if e.Stage == StageFailed {
+			failedMu.Lock()
+			failed[e.Port] = true
+			failedMu.Unlock()
+		}
+	}
+	byPath := map[string]*sim.Board{}
+	for _, b := range farm.Boards() {
+		byPath[b.Path()] = b
+	}
+	// The helpers below end with the line (ctx), and the test waits for
+	// them: none touches a board after the test has closed the farm.
+	lineCtx, lineDone := context.WithCancel(ctx)
+	var helpers sync.WaitGroup
+	defer helpers.Wait()
+	defer lineDone()
+	boards := farm.Boards()
+	stop := make(chan struct{}) // closed when the pulls stop
 	var pulls atomic.Int32
+	helpers.Add(3)
 	go func() {
+		defer helpers.Done()
 		r := rand.New(rand.NewPCG(1, 2))
 		for {
 			select {
 			case <-stop:
 				return
+			case <-lineCtx.Done():
+				return
 			case <-time.After(time.Duration(50+r.IntN(150)) * time.Millisecond):
 			}
-			b := farm.Boards()[r.IntN(16)]
+			b := boards[r.IntN(len(boards))]
 			if b.Unplug() == nil {
 				pulls.Add(1)
 			}
@@ -196,16 +226,38 @@ func TestHotPlug16(t *testing.T) {
 		}
 	}()
 	go func() {
-		time.Sleep(3 * time.Second)
+		defer helpers.Done()
+		select {
+		case <-time.After(3 * time.Second):
+		case <-lineCtx.Done():
+		}
 		close(stop)
-		// Then, as a technician does with a failed board, each is plugged
-		// in once more (the line retries a failed board on a replug).
-		time.Sleep(500 * time.Millisecond)
-		for _, b := range farm.Boards() {
-			_ = b.Replug()
+	}()
+	go func() {
+		defer helpers.Done()
+		select {
+		case <-stop:
+		case <-lineCtx.Done():
+			return
+		}
+		for {
+			select {
+			case <-lineCtx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			failedMu.Lock()
+			ports := failed
+			failed = map[string]bool{}
+			failedMu.Unlock()
+			for port := range ports {
+				_ = byPath[port].Replug()
+			}
 		}
 	}()
 	res, err := RunLine(ctx, o)
+	lineDone()
+	helpers.Wait()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,5 +290,50 @@ func TestHotPlug16(t *testing.T) {
 	t.Logf("%d pulls, %d burn attempts for 16 boards", pulls.Load(), attempts)
 	if attempts < 16 {
 		t.Errorf("%d attempts recorded, want at least one per board", attempts)
+	}
+}
+
+// A board pulled mid-write and back before the line's next scan (a short
+// pull; the simulator's replug swaps the port in one step, so its path is
+// never seen missing) is burned when it is back, not left as failed: the
+// line cannot tell it from a new board, and must not take it for one done.
+func TestQuickReplugMidWriteIsServedAgain(t *testing.T) {
+	l := openLedger(t)
+	seedLedger(t, l, 2)
+	farm := startBoards(t, 1, 9600) // slow: the write is long enough to cut
+	b := farm.Boards()[0]
+	o := lineOpts(l, farm, 9600)
+	o.Once, o.Target = false, 1
+	var once sync.Once
+	var stages []Stage
+	var mu sync.Mutex
+	o.Events = func(e Event) {
+		mu.Lock()
+		stages = append(stages, e.Stage)
+		mu.Unlock()
+		if e.Stage == StageWrite {
+			once.Do(func() {
+				if err := b.Replug(); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := RunLine(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if res.Burned != 1 || res.Failed != 1 || ctx.Err() != nil {
+		t.Fatalf("got %+v (ctx %v), stages %v: want the cut write failed, then the board burned", res, ctx.Err(), stages)
+	}
+	if got := b.Flash().DeviceName; got == "" {
+		t.Fatal("the board holds no credential")
+	}
+	if c, _ := l.Counts("tencent", testProduct); c.Free != 1 {
+		t.Errorf("%d free, want 1: the board got two credentials", c.Free)
 	}
 }
