@@ -81,8 +81,8 @@ func (g *globals) openLedger() (*ledger.Ledger, error) {
 // openExistingLedger refuses to create a new, empty ledger by accident (a typo
 // in --ledger would otherwise look like "no devices").
 func (g *globals) openExistingLedger() (*ledger.Ledger, error) {
-	if _, err := os.Stat(g.ledger); err != nil {
-		return nil, withKind(errLedger, fmt.Errorf("no ledger at %s: run `iotburn create` first, or point --ledger at yours", g.ledger))
+	if err := g.ledgerMissing(); err != nil {
+		return nil, err
 	}
 	return g.openLedger()
 }

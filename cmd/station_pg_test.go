@@ -163,9 +163,7 @@ type sharedLine struct {
 }
 
 // newSharedLine creates names devices on the emulator into the ledger at
-// url and starts stations farms of boards boards each. It skips if
-// PostgreSQL cannot be started, or the command layer cannot open a shared
-// ledger yet (see ledgerMissing).
+// url and starts stations farms of boards boards each.
 func newSharedLine(t *testing.T, url string, devices, stations, boards, baud int) *sharedLine {
 	t.Helper()
 	_, endpoint := startCloud(t, 5*time.Millisecond)
@@ -179,11 +177,11 @@ func newSharedLine(t *testing.T, url string, devices, stations, boards, baud int
 		t.Fatalf("create: %v\n%s", err, out)
 	}
 	g := &globals{ledger: url}
-	if l, err := g.openExistingLedger(); err != nil {
-		t.Skipf("the command layer cannot open a shared ledger yet: %v (openExistingLedger in cmd/platform.go must ask g.ledgerMissing(), not os.Stat)", err)
-	} else {
-		l.Close()
+	l, err := g.openExistingLedger()
+	if err != nil {
+		t.Fatalf("the command layer cannot open the shared ledger: %v", err)
 	}
+	l.Close()
 	for i := range stations {
 		farm, err := sim.Start(sim.Options{Dir: filepath.Join(s.dir, fmt.Sprintf("s%d", i+1)), Kind: "tencent-at", Count: boards, Baud: baud})
 		if err != nil {
