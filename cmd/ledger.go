@@ -92,31 +92,29 @@ lease runs out (any station running does that; ` + "`iotburn ledger release --ex
 				for s, n := range counts.ByState {
 					byState[string(s)] = n
 				}
-				units := []map[string]any{}
+				out := ledgerStatusSummary{Type: typeSummary, Command: "ledger status", Ledger: l.Path(), Engine: l.Engine(),
+					Total: counts.Total, Free: counts.Free, ByState: byState,
+					Stations: []stationStatus{}, Interrupted: []interruptedUnit{}, OpenRequests: []openRequestStatus{}}
 				for _, it := range left {
 					u := it.Unit
-					units = append(units, map[string]any{"hw_id": u.HWID, "platform": u.Cred.Platform, "product": u.Cred.ProductID,
-						"device_name": u.Cred.DeviceName, "state": string(u.State), "station": u.Station, "port": u.Port,
-						"attempts": u.Attempts, "since": u.UpdatedAt, "next": it.Next})
+					out.Interrupted = append(out.Interrupted, interruptedUnit{HWID: u.HWID, Platform: u.Cred.Platform, Product: u.Cred.ProductID,
+						DeviceName: u.Cred.DeviceName, State: string(u.State), Station: u.Station, Port: u.Port,
+						Attempts: u.Attempts, Since: u.UpdatedAt, Next: it.Next})
 				}
-				reqs := []map[string]any{}
 				for _, r := range open {
-					reqs = append(reqs, map[string]any{"request": r.ID, "platform": r.Platform, "product": r.Product, "names": len(r.Names),
-						"task_id": r.TaskID, "since": r.CreatedAt, "next": openRequestNext(r)})
+					out.OpenRequests = append(out.OpenRequests, openRequestStatus{Request: r.ID, Platform: r.Platform, Product: r.Product,
+						Names: len(r.Names), TaskID: r.TaskID, Since: r.CreatedAt, Next: openRequestNext(r)})
 				}
-				stations := []map[string]any{}
 				for _, st := range per {
 					s := seen[st.Station]
-					stations = append(stations, map[string]any{"station": st.Station, "units": st.Units, "burned": st.Burned,
-						"failed": st.ByState[ledger.Failed], "yield": st.Yield, "boards_per_hour": st.BoardsPerHour, "refused": st.Refused,
-						"attempts": st.Attempts, "host": s.Host, "pid": s.PID, "seen": s.Seen, "held": s.Held})
+					out.Stations = append(out.Stations, stationStatus{Station: st.Station, Units: st.Units, Burned: st.Burned,
+						Failed: st.ByState[ledger.Failed], Yield: st.Yield, BoardsPerHour: st.BoardsPerHour, Refused: st.Refused,
+						Attempts: st.Attempts, Host: s.Host, PID: s.PID, Seen: s.Seen, Held: s.Held})
 				}
-				out := map[string]any{"ledger": l.Path(), "engine": l.Engine(), "total": counts.Total, "free": counts.Free, "by_state": byState,
-					"stations": stations, "interrupted": units, "open_requests": reqs}
 				if movedTo != "" {
-					out["moved_to"], out["move_finished"] = movedTo, moved
+					out.MovedTo, out.MoveFinished = movedTo, &moved
 				}
-				return g.printJSON(out)
+				return g.emit(out)
 			}
 			fmt.Fprintf(g.out, "ledger %s\n", l.Path())
 			if movedTo != "" {
@@ -232,7 +230,7 @@ With --delete the device is also deleted on the platform (keys from the environm
 				}
 			}
 			if g.json {
-				return g.printJSON(map[string]any{"device_name": device, "state": "void", "deleted": deleteOnCloud})
+				return g.emit(voidSummary{Type: typeSummary, Command: "ledger void", DeviceName: device, State: string(ledger.Void), Deleted: deleteOnCloud})
 			}
 			fmt.Fprintf(g.out, "%s is void", device)
 			if deleteOnCloud {
@@ -282,16 +280,19 @@ since: a station that died, or lost its boards); any station running does this b
 					return err
 				}
 				if g.json {
-					return g.printJSON(map[string]any{"released": n})
+					return g.emit(releaseSummary{Type: typeSummary, Command: "ledger release", Released: n})
 				}
 				fmt.Fprintf(g.out, "gave back %d expired claim(s)\n", n)
 				return nil
 			}
 			if err := l.Release(hw); err != nil {
+				if errors.Is(err, ledger.ErrNotFound) {
+					return usagef("no board %s in the ledger %s: give its HWID as `iotburn ledger status` or the audit shows it", hw, ledger.Redact(l.Path()))
+				}
 				return err
 			}
 			if g.json {
-				return g.printJSON(map[string]any{"hw_id": hw, "released": true})
+				return g.emit(releaseSummary{Type: typeSummary, Command: "ledger release", HWID: hw, Released: 1})
 			}
 			fmt.Fprintf(g.out, "released the credential of board %s\n", hw)
 			return nil
@@ -311,7 +312,8 @@ func newLedgerExportCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "export --product P | --to postgres://…",
 		Short: "Print the product's devices as CSV (secrets only with --include-secrets), or move the books onto a shared ledger",
-		Long: `export --product P prints the product's devices as CSV, secrets only with --include-secrets.
+		Long: `export --product P prints the product's devices as CSV, secrets only with --include-secrets
+(with --json: one "credential" event per device, then a summary).
 
 export --to postgres://… moves this SQLite ledger's books (a single station's batch: every device,
 board and event) onto the ledger a line's stations share, in one transaction there, and from
@@ -322,6 +324,7 @@ of one. Run again after it finished, it says so and changes nothing. The shared 
 are made if its database has none. The URL may come from IOTBURN_LEDGER_TO instead, to keep its
 password off the command line.`,
 		Example: `  iotburn ledger export --product ABCDEFGHIJ > devices.csv
+  iotburn ledger export --product ABCDEFGHIJ --json > devices.jsonl        # one line per device, then a summary
   iotburn ledger export --product ABCDEFGHIJ --include-secrets > backup.csv   # handle with care
   iotburn --ledger line1.db ledger export --to postgres://line@db.factory/iotburn`,
 		Args: cobra.NoArgs,
@@ -340,6 +343,22 @@ password off the command line.`,
 				return err
 			}
 			defer l.Close()
+			if g.json {
+				sum := exportSummary{Type: typeSummary, Command: "ledger export", Platform: pf.platform, Product: pf.product, Secrets: includeSecrets}
+				err := l.Credentials(pf.platform, pf.product, func(c registry.Credential) error {
+					ev := credentialEvent{Type: typeEvent, Event: "credential", Platform: c.Platform, Product: c.ProductID,
+						DeviceName: c.DeviceName, Region: c.Region, Fingerprint: registry.Fingerprint(c.DeviceSecret)}
+					if includeSecrets {
+						ev.DeviceSecret = c.DeviceSecret
+					}
+					sum.Credentials++
+					return g.emit(ev)
+				})
+				if err != nil {
+					return err
+				}
+				return g.emit(sum)
+			}
 			w := csv.NewWriter(g.out)
 			header := []string{"platform", "product", "device_name", "region", "secret_fingerprint"}
 			if includeSecrets {
@@ -389,8 +408,8 @@ func moveLedger(cmd *cobra.Command, g *globals, to string) error {
 		return err
 	}
 	if g.json {
-		return g.printJSON(map[string]any{"ledger": l.Path(), "to": info.Target, "requests": info.Requests, "credentials": info.Credentials,
-			"units": info.Units, "events": info.Events, "already": info.Already})
+		return g.emit(moveSummary{Type: typeSummary, Command: "ledger export", Ledger: l.Path(), To: info.Target,
+			Requests: info.Requests, Credentials: info.Credentials, Units: info.Units, Events: info.Events, Already: info.Already})
 	}
 	if info.Already {
 		fmt.Fprintf(g.out, "%s: its books are on %s already, identical: nothing to do\n", l.Path(), info.Target)
@@ -441,11 +460,11 @@ Each problem is printed with what to do; the exit status is non-zero (3) if ther
 			v, _ := l.SchemaVersion()
 			if g.json {
 				for _, p := range problems {
-					if err := g.printJSON(map[string]any{"type": "problem", "code": p.Code, "message": p.Message, "fix": p.Fix}); err != nil {
+					if err := g.emit(problemEvent{Type: typeEvent, Event: "problem", Code: p.Code, Message: p.Message, Fix: p.Fix}); err != nil {
 						return err
 					}
 				}
-				if err := g.printJSON(map[string]any{"type": "summary", "ledger": l.Path(), "schema_version": v, "problems": len(problems), "ok": len(problems) == 0}); err != nil {
+				if err := g.emit(checkSummary{Type: typeSummary, Command: "ledger check", Ledger: l.Path(), SchemaVersion: v, Problems: len(problems), OK: len(problems) == 0}); err != nil {
 					return err
 				}
 			} else {
@@ -509,8 +528,8 @@ To restore, stop the line and put the copy in the ledger's place (with --ledger,
 				return withKind(errLedger, err)
 			}
 			if g.json {
-				return g.printJSON(map[string]any{"backup": info.Path, "ledger": l.Path(), "bytes": info.Bytes, "schema_version": info.Version,
-					"credentials": info.Credentials, "units": info.Units, "events": info.Events, "seconds": time.Since(start).Seconds()})
+				return g.emit(backupSummary{Type: typeSummary, Command: "ledger backup", Backup: info.Path, Ledger: l.Path(), Bytes: info.Bytes,
+					SchemaVersion: info.Version, Credentials: info.Credentials, Units: info.Units, Events: info.Events, Seconds: time.Since(start).Seconds()})
 			}
 			fmt.Fprintf(g.out, "backed up %s to %s: %d bytes, %d credentials, %d boards, %d events, integrity ok (0600: it holds every secret)\n",
 				l.Path(), info.Path, info.Bytes, info.Credentials, info.Units, info.Events)
@@ -556,7 +575,7 @@ the database itself is the factory IT's to create; stations opening it at once m
 				return withKind(errLedger, err)
 			}
 			if g.json {
-				return g.printJSON(map[string]any{"ledger": l.Path(), "from": from, "to": to})
+				return g.emit(migrateSummary{Type: typeSummary, Command: "ledger migrate", Ledger: l.Path(), From: from, To: to})
 			}
 			if from == to {
 				fmt.Fprintf(g.out, "ledger %s: schema version %d, current: nothing to do\n", l.Path(), to)

@@ -158,11 +158,9 @@ func (g *globals) wireLog() *slog.Logger {
 	return g.logger()
 }
 
-// emit writes one line of the --json contract (output.go).
-func (g *globals) emit(v jsonLine) error { return g.printJSON(v) }
-
-// printJSON writes one JSON object on one line.
-func (g *globals) printJSON(v any) error {
+// emit writes one line of the --json contract (output.go): one JSON object
+// on one line, whole, from any goroutine. It takes only the contract's types.
+func (g *globals) emit(v jsonLine) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return json.NewEncoder(g.out).Encode(v)
