@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -14,14 +13,18 @@ import (
 	devnames "github.com/iotburn/iotburn/provision/names"
 )
 
+// createOptions are create's flags; validate settles every one of them and
+// reads the names file before the platform or the ledger is touched.
+type createOptions struct {
+	pf     platformFlags
+	names  string
+	column string
+	header string
+	dryRun bool
+}
+
 func newCreateCmd(g *globals) *cobra.Command {
-	var (
-		pf     platformFlags
-		names  string
-		column string
-		header string
-		dryRun bool
-	)
+	o := &createOptions{}
 	c := &cobra.Command{
 		Use:   "create --product P --names FILE",
 		Short: "Create devices on the platform in batches and store their secrets in the ledger",
@@ -58,104 +61,117 @@ ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_REGION_ID (default cn-shanghai).`
   iotburn create --platform aliyun --product a1Xyz --names imei.csv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// Everything about the options and the file is settled before the
-			// platform or the ledger is touched.
-			if err := pf.check(); err != nil {
-				return withKind(errUsage, err)
-			}
-			hm, err := devnames.ParseHeaderMode(header)
-			if err != nil {
-				return withKind(errUsage, err)
-			}
-			rule, err := devnames.PlatformRule(pf.platform)
-			if err != nil {
-				return withKind(errUsage, err)
-			}
-			file, err := devnames.ReadFile(names, devnames.Options{Column: column, Header: hm, Rule: rule})
-			if err != nil {
-				return withKind(errUsage, fmt.Errorf("%w\nnothing was created", err))
-			}
-			if dryRun {
-				return createDryRun(g, &pf, names, file)
-			}
-			platform, err := pf.client()
+			file, err := o.validate()
 			if err != nil {
 				return err
 			}
-			list := file.Values()
-			for _, n := range file.Names {
-				// The client's own rule too: it is the one the platform call is held to.
-				if err := platform.ValidateName(n.Value); err != nil {
-					return withKind(errUsage, fmt.Errorf("%s %s %d: %w\nnothing was created", names, file.Source.Unit(), n.Line, err))
-				}
+			if o.dryRun {
+				return createDryRun(g, &o.pf, o.names, file)
 			}
-			if !g.json {
-				fmt.Fprintf(g.out, "%d names from %s of %s\n", len(list), file.Source, names)
-			}
-			l, err := g.openLedger()
-			if err != nil {
-				return err
-			}
-			defer l.Close()
-
-			var bar *progressbar.ProgressBar
-			if !g.json && isTerminal(g.errOut) {
-				bar = progressbar.NewOptions(len(list),
-					progressbar.OptionSetWriter(g.errOut),
-					progressbar.OptionSetDescription("creating devices"),
-					progressbar.OptionShowCount(),
-					progressbar.OptionSetPredictTime(true),
-					progressbar.OptionClearOnFinish())
-			}
-			start := time.Now()
-			res, err := provision.Create(cmd.Context(), provision.CreateOptions{
-				Platform: platform, Ledger: l, Product: pf.product, Names: list,
-				Progress: func(done, total int) {
-					if bar != nil {
-						bar.ChangeMax(total)
-						_ = bar.Set(done)
-					}
-				},
-			})
-			if bar != nil {
-				_ = bar.Finish()
-			}
-			elapsed := time.Since(start)
-			if g.json {
-				// The error, if any, is the error line Execute prints: once.
-				failed := append([]string{}, res.Failed...)
-				if perr := g.emit(createSummary{Type: typeSummary, Command: "create", Platform: platform.Name(), Product: pf.product,
-					Requested: res.Requested, Skipped: res.Skipped, Healed: res.Healed, Created: res.Created, Failed: failed,
-					Calls: res.Calls, Seconds: elapsed.Seconds(), Names: sourceJSON(names, file.Source)}); perr != nil {
-					return perr
-				}
-			} else {
-				fmt.Fprintf(g.out, "%s product %s: %d names, %d created, %d already in the ledger", platform.Name(), pf.product, res.Requested, res.Created, res.Skipped)
-				if res.Healed > 0 {
-					fmt.Fprintf(g.out, ", %d recovered from an interrupted run", res.Healed)
-				}
-				fmt.Fprintf(g.out, " (%d batch calls, %.1fs)\n", res.Calls, elapsed.Seconds())
-				if len(res.Failed) > 0 {
-					fmt.Fprintf(g.out, "refused by the platform (%d):\n  %s\n", len(res.Failed), strings.Join(res.Failed, "\n  "))
-				}
-				fmt.Fprintf(g.out, "secrets are in %s (keep it safe: it is the only copy; `iotburn ledger backup FILE` copies it)\n", l.Path())
-			}
-			if err != nil {
-				return err
-			}
-			if len(res.Failed) > 0 {
-				return &exitError{kind: errFailed, err: fmt.Errorf("%d device(s) were not created", len(res.Failed))}
-			}
-			return nil
+			return o.run(cmd, g, file)
 		},
 	}
-	pf.register(c, true)
-	c.Flags().StringVar(&names, "names", "", "file of device names: a plain list, CSV (any of the usual encodings) or .xlsx (required)")
-	c.Flags().StringVar(&column, "column", "", "the names column: its header (any case) or its number from 1 (default: the DeviceName/SN/IMEI/MAC column)")
-	c.Flags().StringVar(&header, "header", "auto", "whether the first row is a header: auto, yes or no")
-	c.Flags().BoolVar(&dryRun, "dry-run", false, "print what would be created and create nothing (no cloud keys needed; the ledger is only read)")
+	o.pf.register(c, true)
+	c.Flags().StringVar(&o.names, "names", "", "file of device names: a plain list, CSV (any of the usual encodings) or .xlsx (required)")
+	c.Flags().StringVar(&o.column, "column", "", "the names column: its header (any case) or its number from 1 (default: the DeviceName/SN/IMEI/MAC column)")
+	c.Flags().StringVar(&o.header, "header", "auto", "whether the first row is a header: auto, yes or no")
+	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "print what would be created and create nothing (no cloud keys needed; the ledger is only read)")
 	_ = c.MarkFlagRequired("names")
 	return c
+}
+
+// validate checks the flags and reads the names file: every name checked
+// against the platform's rules, nothing sent anywhere.
+func (o *createOptions) validate() (devnames.List, error) {
+	if err := o.pf.check(); err != nil {
+		return devnames.List{}, withKind(errUsage, err)
+	}
+	hm, err := devnames.ParseHeaderMode(o.header)
+	if err != nil {
+		return devnames.List{}, withKind(errUsage, err)
+	}
+	rule, err := devnames.PlatformRule(o.pf.platform)
+	if err != nil {
+		return devnames.List{}, withKind(errUsage, err)
+	}
+	file, err := devnames.ReadFile(o.names, devnames.Options{Column: o.column, Header: hm, Rule: rule})
+	if err != nil {
+		return devnames.List{}, withKind(errUsage, fmt.Errorf("%w\nnothing was created", err))
+	}
+	return file, nil
+}
+
+// run creates file's devices through provision.Create and reports.
+func (o *createOptions) run(cmd *cobra.Command, g *globals, file devnames.List) error {
+	platform, err := o.pf.client()
+	if err != nil {
+		return err
+	}
+	list := file.Values()
+	for _, n := range file.Names {
+		// The client's own rule too: it is the one the platform call is held to.
+		if err := platform.ValidateName(n.Value); err != nil {
+			return withKind(errUsage, fmt.Errorf("%s %s %d: %w\nnothing was created", o.names, file.Source.Unit(), n.Line, err))
+		}
+	}
+	if !g.json {
+		fmt.Fprintf(g.out, "%d names from %s of %s\n", len(list), file.Source, o.names)
+	}
+	l, err := g.openLedger()
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+
+	var bar *progressbar.ProgressBar
+	if !g.json && isTerminal(g.errOut) {
+		bar = progressbar.NewOptions(len(list),
+			progressbar.OptionSetWriter(g.errOut),
+			progressbar.OptionSetDescription("creating devices"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionClearOnFinish())
+	}
+	start := time.Now()
+	res, err := provision.Create(cmd.Context(), provision.CreateOptions{
+		Platform: platform, Ledger: l, Product: o.pf.product, Names: list,
+		Progress: func(done, total int) {
+			if bar != nil {
+				bar.ChangeMax(total)
+				_ = bar.Set(done)
+			}
+		},
+	})
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	elapsed := time.Since(start)
+	if g.json {
+		// The error, if any, is the error line Execute prints: once.
+		failed := append([]string{}, res.Failed...)
+		if perr := g.emit(createSummary{Type: typeSummary, Command: "create", Platform: platform.Name(), Product: o.pf.product,
+			Requested: res.Requested, Skipped: res.Skipped, Healed: res.Healed, Created: res.Created, Failed: failed,
+			Calls: res.Calls, Seconds: elapsed.Seconds(), Names: sourceJSON(o.names, file.Source)}); perr != nil {
+			return perr
+		}
+	} else {
+		fmt.Fprintf(g.out, "%s product %s: %d names, %d created, %d already in the ledger", platform.Name(), o.pf.product, res.Requested, res.Created, res.Skipped)
+		if res.Healed > 0 {
+			fmt.Fprintf(g.out, ", %d recovered from an interrupted run", res.Healed)
+		}
+		fmt.Fprintf(g.out, " (%d batch calls, %.1fs)\n", res.Calls, elapsed.Seconds())
+		if len(res.Failed) > 0 {
+			fmt.Fprintf(g.out, "refused by the platform (%d):\n  %s\n", len(res.Failed), strings.Join(res.Failed, "\n  "))
+		}
+		fmt.Fprintf(g.out, "secrets are in %s (keep it safe: it is the only copy; `iotburn ledger backup FILE` copies it)\n", ledger.Redact(l.Path()))
+	}
+	if err != nil {
+		return err
+	}
+	if len(res.Failed) > 0 {
+		return &exitError{kind: errFailed, err: fmt.Errorf("%d device(s) were not created", len(res.Failed))}
+	}
+	return nil
 }
 
 // sourceJSON is what was read from a names file, for --json.
@@ -173,8 +189,12 @@ func sourceJSON(path string, s devnames.Source) namesSource {
 // already in the ledger (which is only read, and only if it exists).
 func createDryRun(g *globals, pf *platformFlags, path string, file devnames.List) error {
 	known := map[string]bool{}
-	ledgerNote := "no ledger at " + g.ledger + " yet: every name is new"
-	if _, err := os.Stat(g.ledger); err == nil {
+	ledgerNote := "no ledger at " + ledger.Redact(g.ledger) + " yet: every name is new"
+	exists, err := g.ledgerExists()
+	if err != nil {
+		return err
+	}
+	if exists {
 		l, err := ledger.OpenReadOnly(g.ledger)
 		if err != nil {
 			return withKind(errLedger, err)
@@ -184,7 +204,7 @@ func createDryRun(g *globals, pf *platformFlags, path string, file devnames.List
 		if err != nil {
 			return err
 		}
-		ledgerNote = "names already in " + g.ledger + " are skipped, as create skips them"
+		ledgerNote = "names already in " + ledger.Redact(g.ledger) + " are skipped, as create skips them"
 	}
 	create := 0
 	for _, n := range file.Names {

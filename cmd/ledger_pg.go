@@ -3,6 +3,7 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/spf13/pflag"
@@ -35,19 +36,36 @@ func ledgerFlag(fs *pflag.FlagSet, p *string) {
 // look like "no devices"), or a PostgreSQL database without the books.
 // A PostgreSQL server that cannot be reached is said as it is.
 func (g *globals) ledgerMissing() error {
-	if !ledger.IsURL(g.ledger) {
-		if _, err := os.Stat(g.ledger); err != nil {
-			return withKind(errLedger, fmt.Errorf("no ledger at %s: run `iotburn create` first, or point --ledger (or %s) at yours", g.ledger, envLedger))
-		}
+	ok, err := g.ledgerExists()
+	switch {
+	case err != nil:
+		return err
+	case ok:
 		return nil
-	}
-	l, err := ledger.OpenReadOnly(g.ledger)
-	if errors.Is(err, ledger.ErrNotFound) {
+	case !ledger.IsURL(g.ledger):
+		return withKind(errLedger, fmt.Errorf("no ledger at %s: run `iotburn create` first, or point --ledger (or %s) at yours", g.ledger, envLedger))
+	default:
 		return withKind(errLedger, fmt.Errorf("no ledger in %s yet: run `iotburn create` or `iotburn ledger migrate` first, or point --ledger (or %s) at yours",
 			ledger.Redact(g.ledger), envLedger))
 	}
-	if err != nil {
-		return withKind(errLedger, err)
+}
+
+// ledgerExists reports whether --ledger holds books; the error is one of
+// reaching them (a server down, a file unreadable), not their absence.
+func (g *globals) ledgerExists() (bool, error) {
+	if !ledger.IsURL(g.ledger) {
+		_, err := os.Stat(g.ledger)
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return err == nil, withKind(errLedger, err)
 	}
-	return l.Close()
+	l, err := ledger.OpenReadOnly(g.ledger)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, withKind(errLedger, err)
+	}
+	return true, l.Close()
 }
