@@ -47,6 +47,12 @@ Cloud IoT Platform (Iot 2018-01-20, RPC signature 1.0) on one port: the same API
 checked, batch creation as asynchronous tasks, real random device secrets, request-rate limits
 and quotas with the clouds' own error codes. Its state lives in --state: a restart loses nothing.
 
+A product written aliyun:PK:gateway is a gateway product (NodeType 1), aliyun:PK:subdevice a
+sub-device product: over the MQTT broker a logged-in gateway registers its sub-devices
+(thing/sub/register; the names created first, the sub-device product's dynamic registration on),
+adds them to its topology (thing/topo/add, at most 1,500) and logs them in (combine/login);
+GetThingTopo lists them.
+
 A product written tencent:PID:cert or aliyun:PK:cert authenticates its devices with X.509
 certificates (Tencent "certificate" products, Aliyun X.509): the emulator issues each device a
 certificate and private key from its own CA (--state/ca.pem, created on first start), and its
@@ -58,6 +64,7 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 		Example: `  iotburn sim cloud --listen 127.0.0.1:8443 --state cloud/ --product tencent:ABCDEFGHIJ --product aliyun:a1Xyz
   iotburn sim cloud --product tencent:CERTPRODUC:cert --product aliyun:a1X509:cert --mqtts-listen 127.0.0.1:8883
   iotburn sim cloud --dynamic-registration tencent:ABCDEFGHIJ:autocreate=100 --dynamic-registration aliyun:a1Xyz:registration-free
+  iotburn sim cloud --product aliyun:a1Gw:gateway --product aliyun:a1Sub:subdevice --dynamic-registration aliyun:a1Sub
   iotburn sim cloud --fault 5xx=0.05,latency=200ms,throttle=0.02,drop-conn=0.01     # a bad day to rehearse
   # in another shell: the printed export line, then
   iotburn create --product ABCDEFGHIJ --names names.txt --endpoint http://127.0.0.1:8443`,
@@ -87,6 +94,7 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 				Products: ps.tencent, CertProducts: ps.tencentCert,
 				AliyunAccessKeyID: keys.AliyunAccessKeyID, AliyunAccessKeySecret: keys.AliyunAccessKeySecret,
 				AliyunProducts: ps.aliyun, AliyunCertProducts: ps.aliyunCert, DynRegProducts: settings, Log: g.logger(),
+				AliyunGatewayProducts: ps.aliyunGateway, AliyunSubDeviceProducts: ps.aliyunSubDevice,
 				MaxPendingTasks: maxPending})
 			if err != nil {
 				return err
@@ -110,7 +118,7 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 				fmt.Fprintf(g.out, "  MQTT over mutual TLS (device certificates) at %s, CA %s\n", mqttsAddr, filepath.Join(state, emulator.CAFile))
 			}
 			fmt.Fprintf(g.out, "  Tencent IoT Hub (iotcloud 2018-06-14, region ap-guangzhou): products %s\n", productList(ps.tencent, ps.tencentCert))
-			fmt.Fprintf(g.out, "  Alibaba Cloud IoT Platform (Iot 2018-01-20, region cn-shanghai): products %s\n", productList(ps.aliyun, ps.aliyunCert))
+			fmt.Fprintf(g.out, "  Alibaba Cloud IoT Platform (Iot 2018-01-20, region cn-shanghai): products %s\n", productList(ps.aliyun, ps.aliyunCert)+kindList(ps.aliyunGateway, "gateway")+kindList(ps.aliyunSubDevice, "sub-device"))
 			if keys.madeTencent || keys.madeAliyun {
 				fmt.Fprintf(g.out, "keys made up for this emulator (kept in %s); paste into the shell that runs iotburn:\n", filepath.Join(state, "keys.json"))
 			}
@@ -144,47 +152,68 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 	return c
 }
 
-// simProducts are the --product values by platform and authentication.
+// simProducts are the --product values by platform and kind.
 type simProducts struct {
 	tencent, tencentCert, aliyun, aliyunCert []string
+	aliyunGateway, aliyunSubDevice           []string
 }
 
 // parseSimProducts reads --product values: tencent:PRODUCTID or
-// aliyun:PRODUCTKEY, with :cert for a certificate product.
+// aliyun:PRODUCTKEY, with :cert for a certificate product, :gateway or
+// :subdevice for a gateway or sub-device product.
 func parseSimProducts(specs []string) (simProducts, error) {
 	var ps simProducts
 	seen := map[string]bool{}
 	for _, spec := range specs {
 		parts := strings.Split(spec, ":")
 		if len(parts) < 2 || len(parts) > 3 || parts[1] == "" {
-			return ps, fmt.Errorf("--product %q: write it as tencent:PRODUCTID or aliyun:PRODUCTKEY, with :cert for a certificate product", spec)
+			return ps, fmt.Errorf("--product %q: write it as tencent:PRODUCTID or aliyun:PRODUCTKEY, with :cert, :gateway or :subdevice for those kinds", spec)
 		}
-		cert := false
+		kind := ""
 		if len(parts) == 3 {
-			if parts[2] != "cert" {
-				return ps, fmt.Errorf("--product %q: %q is not a product kind: the only one is cert", spec, parts[2])
+			switch parts[2] {
+			case "cert", "gateway", "subdevice":
+				kind = parts[2]
+			default:
+				return ps, fmt.Errorf("--product %q: %q is not a product kind: they are cert, gateway and subdevice", spec, parts[2])
 			}
-			cert = true
 		}
 		key := parts[0] + ":" + parts[1]
 		if seen[key] {
 			return ps, fmt.Errorf("--product %q: %s is given twice", spec, key)
 		}
 		seen[key] = true
-		switch {
-		case parts[0] == "tencent" && cert:
-			ps.tencentCert = append(ps.tencentCert, parts[1])
-		case parts[0] == "tencent":
-			ps.tencent = append(ps.tencent, parts[1])
-		case parts[0] == "aliyun" && cert:
-			ps.aliyunCert = append(ps.aliyunCert, parts[1])
-		case parts[0] == "aliyun":
-			ps.aliyun = append(ps.aliyun, parts[1])
+		var list *[]string
+		switch parts[0] + ":" + kind {
+		case "tencent:":
+			list = &ps.tencent
+		case "tencent:cert":
+			list = &ps.tencentCert
+		case "aliyun:":
+			list = &ps.aliyun
+		case "aliyun:cert":
+			list = &ps.aliyunCert
+		case "aliyun:gateway":
+			list = &ps.aliyunGateway
+		case "aliyun:subdevice":
+			list = &ps.aliyunSubDevice
+		case "tencent:gateway", "tencent:subdevice":
+			return ps, fmt.Errorf("--product %q: Tencent gateway products are not emulated yet", spec)
 		default:
 			return ps, fmt.Errorf("--product %q: the platform is tencent or aliyun", spec)
 		}
+		*list = append(*list, parts[1])
 	}
 	return ps, nil
+}
+
+// kindList names more products of one kind, each marked, after a comma.
+func kindList(keys []string, kind string) string {
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(", " + k + " (" + kind + ")")
+	}
+	return b.String()
 }
 
 // productList names the products, certificate ones marked.

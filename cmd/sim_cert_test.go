@@ -14,7 +14,7 @@ import (
 )
 
 // --product takes tencent:PID and aliyun:PK, with :cert for a certificate
-// product; anything else is a usage error before anything starts.
+// product, :gateway and :subdevice for gateways and sub-devices; anything else is a usage error before anything starts.
 func TestSimCloudProductFlag(t *testing.T) {
 	tests := []struct {
 		specs []string
@@ -24,7 +24,9 @@ func TestSimCloudProductFlag(t *testing.T) {
 		{[]string{"tencent:ABCDEFGHIJ", "aliyun:a1Xyz"}, simProducts{tencent: []string{"ABCDEFGHIJ"}, aliyun: []string{"a1Xyz"}}, ""},
 		{[]string{"tencent:CERTPRODUC:cert", "aliyun:a1X509:cert", "tencent:KEYPRODUCT"},
 			simProducts{tencent: []string{"KEYPRODUCT"}, tencentCert: []string{"CERTPRODUC"}, aliyunCert: []string{"a1X509"}}, ""},
-		{[]string{"tencent:P1:gateway"}, simProducts{}, "not a product kind"},
+		{[]string{"aliyun:a1Gw:gateway", "aliyun:a1Sub:subdevice"},
+			simProducts{aliyunGateway: []string{"a1Gw"}, aliyunSubDevice: []string{"a1Sub"}}, ""},
+		{[]string{"tencent:P1:bridge"}, simProducts{}, "not a product kind"},
 		{[]string{"tencent:P1:cert:x"}, simProducts{}, "write it as"},
 		{[]string{"tencent:"}, simProducts{}, "write it as"},
 		{[]string{"huawei:P1"}, simProducts{}, "tencent or aliyun"},

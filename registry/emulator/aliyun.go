@@ -62,6 +62,8 @@ var aliyunQPS = map[string]int{
 	// "单个阿里云账号调用该接口的每秒请求数(QPS)最大限制为10" (docs api-omdh29, 140723).
 	"QueryDeviceCert":       10,
 	"QueryCertUrlByApplyId": 10,
+	// "每个阿里云账号最多可发起500次/秒的查询" (GetThingTopo, doc 69770).
+	"GetThingTopo": 500,
 }
 
 // AliyunQPS returns the documented per-account QPS limit of an Iot action
@@ -332,6 +334,7 @@ var aliyunActions = map[string]aliyunHandler{
 	"QueryDevice":                    (*Emulator).aliQueryDevice,
 	"DeleteDevice":                   (*Emulator).aliDeleteDevice,
 	"QueryProduct":                   (*Emulator).aliQueryProduct,
+	"GetThingTopo":                   (*Emulator).aliGetThingTopo,
 	"QueryDeviceCert":                (*Emulator).aliQueryDeviceCert,
 	"QueryCertUrlByApplyId":          (*Emulator).aliQueryCertUrlByApplyID,
 }

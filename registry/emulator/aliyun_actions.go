@@ -497,7 +497,7 @@ func (e *Emulator) aliQueryDeviceDetail(p rpcParams) (map[string]any, *apiError)
 		"IotId": d.IotID, "ProductKey": prod.Key, "ProductName": prod.Key, "DeviceName": d.Name, "DeviceSecret": d.Secret,
 		"FirmwareVersion": "", "GmtCreate": created.In(chinaTime).Format("2006-01-02 15:04:05"),
 		"UtcCreate": created.UTC().Format("2006-01-02T15:04:05.000Z"),
-		"Status":    e.aliStatus(prod, d), "NodeType": 0, "Region": "cn-shanghai", "Owner": true, "Nickname": "",
+		"Status":    e.aliStatus(prod, d), "NodeType": aliNodeType(prod.Node), "Region": "cn-shanghai", "Owner": true, "Nickname": "",
 	}}, nil
 }
 
@@ -561,7 +561,8 @@ func (e *Emulator) aliQueryProduct(p rpcParams) (map[string]any, *apiError) {
 	}
 	return map[string]any{"Data": map[string]any{
 		"ProductKey": prod.Key, "ProductName": prod.Key, "ProductSecret": prod.Secret, "GmtCreate": prod.Created,
-		"DeviceCount": len(prod.devices), "NodeType": 0, "DataFormat": 1, "AuthType": aliAuthType(prod.X509),
+		"DeviceCount": len(prod.devices), "NodeType": aliNodeType(prod.Node), "ProtocolType": aliProtocolType(prod.Node),
+		"DataFormat": 1, "AuthType": aliAuthType(prod.X509),
 		"ProductStatus": "DEVELOPMENT_STATUS", "NetType": 3, "ValidateType": 1, "Owner": true, "Id2": false,
 		"Description": fmt.Sprintf("iotburn emulator product %s", prod.Key),
 	}}, nil

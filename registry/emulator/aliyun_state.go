@@ -37,6 +37,11 @@ type aliyunState struct {
 	byIotID   map[string][2]string   // IotId → {ProductKey, DeviceName}
 	byCert    map[[32]byte][2]string // SHA-256 of an X.509 device's certificate → {ProductKey, DeviceName}
 	nextApply int64
+
+	// Gateway topology (aliyun_gateway.go): each gateway's sub-devices, and
+	// each sub-device's one gateway, keyed aliTopoKey(ProductKey, DeviceName).
+	topo   map[string]map[string]bool
+	parent map[string]string
 }
 
 type aliProduct struct {
@@ -46,7 +51,11 @@ type aliProduct struct {
 	// X509: QueryProduct's AuthType "x509" ("使用设备X.509证书进行设备身份认证",
 	// ALIYUN::IOT::Product AuthType); its devices have a certificate and no
 	// DeviceSecret.
-	X509     bool
+	X509 bool
+	// Node is the product's node type (aliyun_gateway.go): aliNodeDevice,
+	// aliNodeGateway (CreateProduct NodeType 1) or aliNodeSubDevice
+	// (NodeType 0 with a ProtocolType: its devices connect through a gateway).
+	Node     int
 	devices  map[string]*aliDevice
 	reserved map[string]int64 // device name → ApplyId of the application creating it
 }
@@ -106,6 +115,7 @@ type (
 		Secret  string `json:"s"`
 		Created int64  `json:"c"`
 		X509    bool   `json:"x509,omitempty"`
+		Node    int    `json:"node,omitempty"`
 	}
 	aliDeviceRec struct {
 		Product string `json:"p"`
@@ -138,7 +148,8 @@ const aliFirstApplyID = 1000001
 
 func newAliyunState(front *aliyunFront) *aliyunState {
 	return &aliyunState{front: front, products: map[string]*aliProduct{}, apps: map[int64]*aliApp{},
-		byIotID: map[string][2]string{}, byCert: map[[32]byte][2]string{}, nextApply: aliFirstApplyID}
+		byIotID: map[string][2]string{}, byCert: map[[32]byte][2]string{}, nextApply: aliFirstApplyID,
+		topo: map[string]map[string]bool{}, parent: map[string]string{}}
 }
 
 func aliRecord(op string, v any) record {
@@ -180,7 +191,7 @@ func (s *aliyunState) apply(op string, data json.RawMessage) error {
 			return err
 		}
 		if s.products[r.Key] == nil {
-			s.products[r.Key] = &aliProduct{Key: r.Key, Secret: r.Secret, Created: r.Created, X509: r.X509,
+			s.products[r.Key] = &aliProduct{Key: r.Key, Secret: r.Secret, Created: r.Created, X509: r.X509, Node: r.Node,
 				devices: map[string]*aliDevice{}, reserved: map[string]int64{}}
 		}
 	case "device":
@@ -205,8 +216,11 @@ func (s *aliyunState) apply(op string, data json.RawMessage) error {
 					delete(s.byCert, pemFingerprint(d.Cert))
 				}
 				delete(p.devices, r.Name)
+				s.dropTopo(aliTopoKey(r.Product, r.Name))
 			}
 		}
+	case "topo", "untopo":
+		return s.applyTopo(op, data)
 	case "apply":
 		var a aliApp
 		if err := json.Unmarshal(data, &a); err != nil {
@@ -301,11 +315,12 @@ func (s *aliyunState) snapshot(now time.Time) []record {
 	sort.Strings(keys)
 	for _, k := range keys {
 		p := s.products[k]
-		recs = append(recs, aliRecord("product", aliProductRec{Key: p.Key, Secret: p.Secret, Created: p.Created, X509: p.X509}))
+		recs = append(recs, aliRecord("product", aliProductRec{Key: p.Key, Secret: p.Secret, Created: p.Created, X509: p.X509, Node: p.Node}))
 		for _, n := range p.sortedNames() {
 			recs = append(recs, aliRecord("device", aliDeviceRec{Product: p.Key, aliDevice: *p.devices[n]}))
 		}
 	}
+	recs = append(recs, s.snapshotTopo()...) // after every device: topology names both ends
 	ids := make([]int64, 0, len(s.apps))
 	for id, a := range s.apps {
 		if a.Status != aliCheck && a.Status != aliCreate && now.Sub(time.Unix(0, a.Created)) > taskRetention {
@@ -456,9 +471,10 @@ func newDeviceSecret() string { return randomAlnum(32) }
 func newIotID() string { return randomAlnum(20) + "000100" }
 
 // aliEnsureProduct creates a product unless it exists; an existing one keeps
-// its authentication type ("设备身份认证方式设置后，不可更改", doc 140588).
-// Called with e.mu held.
-func (e *Emulator) aliEnsureProduct(key string, x509 bool) error {
+// its authentication type ("设备身份认证方式设置后，不可更改", doc 140588) and
+// its node type (ALIYUN::IOT::Product NodeType: "允许更新: 否"). Called with
+// e.mu held.
+func (e *Emulator) aliEnsureProduct(key string, x509 bool, node int) error {
 	if !productIDRe.MatchString(key) {
 		return fmt.Errorf("a ProductKey is 1 to 32 letters and digits")
 	}
@@ -467,9 +483,13 @@ func (e *Emulator) aliEnsureProduct(key string, x509 bool) error {
 			return fmt.Errorf("the product exists in the state as a %s product; its authentication type cannot change "+
 				"(use another ProductKey, or another state directory)", aliAuthType(p.X509))
 		}
+		if p.Node != node {
+			return fmt.Errorf("the product exists in the state as a %s product; its node type cannot change "+
+				"(use another ProductKey, or another state directory)", aliNodeName(p.Node))
+		}
 		return nil
 	}
-	return e.commit(aliRecord("product", aliProductRec{Key: key, Secret: randomAlnum(16), Created: e.now().UnixMilli(), X509: x509}))
+	return e.commit(aliRecord("product", aliProductRec{Key: key, Secret: randomAlnum(16), Created: e.now().UnixMilli(), X509: x509, Node: node}))
 }
 
 // aliAuthType is QueryProduct's AuthType: "secret" or "x509" (ALIYUN::IOT::Product

@@ -51,6 +51,13 @@ type Config struct {
 	// AliyunCertProducts are Aliyun ProductKeys created on first start if
 	// missing, as X.509 products (AuthType "x509"), as CertProducts.
 	AliyunCertProducts []string
+	// AliyunGatewayProducts and AliyunSubDeviceProducts are Aliyun
+	// ProductKeys created on first start if missing as device-secret
+	// gateway products (CreateProduct NodeType 1) and sub-device products
+	// (NodeType 0 with a ProtocolType: devices that connect through a
+	// gateway), aliyun_gateway.go. A product keeps the node type it was
+	// created with.
+	AliyunGatewayProducts, AliyunSubDeviceProducts []string
 	// CertDelay is how long after an Aliyun X.509 device is created its
 	// certificate stays "生成中" (QueryDeviceCert Status 0) before it can be
 	// downloaded (Status 2). 0 = the default, 300 ms; < 0 = at once. The
@@ -222,9 +229,11 @@ func (e *Emulator) ensureProducts() error {
 	for _, set := range []struct {
 		keys []string
 		cert bool
-	}{{e.cfg.AliyunProducts, false}, {e.cfg.AliyunCertProducts, true}} {
+		node int
+	}{{e.cfg.AliyunProducts, false, aliNodeDevice}, {e.cfg.AliyunCertProducts, true, aliNodeDevice},
+		{e.cfg.AliyunGatewayProducts, false, aliNodeGateway}, {e.cfg.AliyunSubDeviceProducts, false, aliNodeSubDevice}} {
 		for _, p := range set.keys {
-			if err := e.aliEnsureProduct(p, set.cert); err != nil {
+			if err := e.aliEnsureProduct(p, set.cert, set.node); err != nil {
 				return fmt.Errorf("emulator: aliyun product %q: %w", p, err)
 			}
 		}

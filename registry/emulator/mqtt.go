@@ -95,7 +95,7 @@ func (e *Emulator) StartMQTT(addr string) (listenAddr string, err error) {
 	if closed {
 		return "", errors.New("emulator: closed")
 	}
-	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), InlineClient: true})
 	if err := srv.AddHook(&mqttHook{e: e, srv: srv}, nil); err != nil {
 		return "", fmt.Errorf("emulator: MQTT hook: %w", err)
 	}
@@ -151,6 +151,19 @@ type mqttSession struct {
 	// logged-in device (Aliyun's /ext/auth/identity/response): the session
 	// stays, and counts as the device online.
 	keep bool
+	// gws: an Aliyun gateway's sub-devices logged in through this
+	// connection (aliyun_gateway.go).
+	gws aliGwSession
+}
+
+// gateway is the session's sub-device part.
+func (s *mqttSession) gateway() *aliGwSession {
+	s.gws.mu.Lock()
+	if s.gws.subs == nil {
+		s.gws.subs = map[string]bool{}
+	}
+	s.gws.mu.Unlock()
+	return &s.gws
 }
 
 // mqttReject is a refused CONNECT.
@@ -174,7 +187,7 @@ func (h *mqttHook) ID() string { return "iotburn-cloud-auth" }
 
 func (h *mqttHook) Provides(b byte) bool {
 	switch b {
-	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSessionEstablished, mqtt.OnDisconnect:
+	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnPublish:
 		return true
 	}
 	return false
@@ -239,9 +252,45 @@ func (h *mqttHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 func (h *mqttHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 	if v, ok := h.sessions.LoadAndDelete(cl); ok {
 		if s := v.(*mqttSession); s.topic == "" || s.keep {
+			h.e.aliGatewayGone(s)
 			h.e.mqttOnline(s, -1)
 		}
 	}
+}
+
+// OnPublish answers what the cloud itself answers: a gateway's requests for
+// its sub-devices (aliyun_gateway.go, tencent_gateway.go). Those are the
+// cloud's, so they are acknowledged and not passed to subscribers; the
+// answer goes to whoever subscribed to its topic, as the cloud's does.
+func (h *mqttHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil
+	}
+	v, ok := h.sessions.Load(cl)
+	if !ok {
+		return pk, nil
+	}
+	s := v.(*mqttSession)
+	var (
+		topic   string
+		payload []byte
+		handled bool
+	)
+	switch s.platform {
+	case "aliyun":
+		topic, payload, handled = h.e.aliGatewayPublish(s, pk.TopicName, pk.Payload)
+	case "tencent":
+		topic, payload, handled = h.e.tcGatewayPublish(s, pk.TopicName, pk.Payload)
+	}
+	if !handled {
+		return pk, nil
+	}
+	if topic != "" {
+		if err := h.srv.Publish(topic, payload, false, 0); err != nil {
+			h.e.log.Warn("mqtt gateway: answering", "topic", topic, "err", err)
+		}
+	}
+	return pk, packets.CodeSuccessIgnore
 }
 
 func (e *Emulator) mqttOnline(s *mqttSession, delta int) {

@@ -91,7 +91,7 @@ func (e *Emulator) StartMQTTS(addr string) (listenAddr string, err error) {
 	if closed {
 		return "", errors.New("emulator: closed")
 	}
-	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), InlineClient: true})
 	if err := srv.AddHook(&mqttHook{e: e, srv: srv, tls: true}, nil); err != nil {
 		return "", fmt.Errorf("emulator: MQTT hook: %w", err)
 	}
