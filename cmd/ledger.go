@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -59,129 +60,162 @@ lease runs out (any station running does that; ` + "`iotburn ledger release --ex
 			if cmd.Flags().Changed("platform") || pf.product != "" {
 				platform = pf.platform
 			}
-			counts, err := l.Counts(platform, pf.product)
-			if err != nil {
-				return err
-			}
-			left, err := l.Interrupted(platform, pf.product)
-			if err != nil {
-				return err
-			}
-			open, err := l.OpenRequests(platform, pf.product)
-			if err != nil {
-				return err
-			}
-			per, err := audit.Stations(l, ledger.Filter{Platform: platform, Product: pf.product})
-			if err != nil {
-				return err
-			}
-			sessions, err := l.Stations()
-			if err != nil {
-				return err
-			}
-			seen := map[string]ledger.Station{}
-			for _, s := range sessions {
-				seen[s.Name] = s
-			}
-			movedTo, moved, err := l.MovedTo()
+			st, err := readLedgerStatus(l, platform, pf.product)
 			if err != nil {
 				return err
 			}
 			if g.json {
-				byState := map[string]int{}
-				for s, n := range counts.ByState {
-					byState[string(s)] = n
-				}
-				out := ledgerStatusSummary{Type: typeSummary, Command: "ledger status", Ledger: l.Path(), Engine: l.Engine(),
-					Total: counts.Total, Free: counts.Free, ByState: byState,
-					Stations: []stationStatus{}, Interrupted: []interruptedUnit{}, OpenRequests: []openRequestStatus{}}
-				for _, it := range left {
-					u := it.Unit
-					out.Interrupted = append(out.Interrupted, interruptedUnit{HWID: u.HWID, Platform: u.Cred.Platform, Product: u.Cred.ProductID,
-						DeviceName: u.Cred.DeviceName, State: string(u.State), Station: u.Station, Port: u.Port,
-						Attempts: u.Attempts, Since: u.UpdatedAt, Next: it.Next})
-				}
-				for _, r := range open {
-					out.OpenRequests = append(out.OpenRequests, openRequestStatus{Request: r.ID, Platform: r.Platform, Product: r.Product,
-						Names: len(r.Names), TaskID: r.TaskID, Since: r.CreatedAt, Next: openRequestNext(r)})
-				}
-				for _, st := range per {
-					s := seen[st.Station]
-					out.Stations = append(out.Stations, stationStatus{Station: st.Station, Units: st.Units, Burned: st.Burned,
-						Failed: st.ByState[ledger.Failed], Yield: st.Yield, BoardsPerHour: st.BoardsPerHour, Refused: st.Refused,
-						Attempts: st.Attempts, Host: s.Host, PID: s.PID, Seen: s.Seen, Held: s.Held})
-				}
-				if movedTo != "" {
-					out.MovedTo, out.MoveFinished = movedTo, &moved
-				}
-				return g.emit(out)
+				return g.emit(st.summary())
 			}
-			fmt.Fprintf(g.out, "ledger %s\n", l.Path())
-			if movedTo != "" {
-				if moved {
-					fmt.Fprintf(g.out, "  moved to %s: an archive now (it refuses every write); the line runs on that ledger\n", movedTo)
-				} else {
-					fmt.Fprintf(g.out, "  a move to %s was started and not finished: run `iotburn ledger export --to %s` again\n", movedTo, movedTo)
-				}
-			}
-			fmt.Fprintf(g.out, "  %-10s %6d\n", "devices", counts.Total)
-			fmt.Fprintf(g.out, "  %-10s %6d  (no board yet)\n", "free", counts.Free)
-			states := make([]string, 0, len(counts.ByState))
-			for s := range counts.ByState {
-				states = append(states, string(s))
-			}
-			sort.Slice(states, func(i, j int) bool { return stateOrder(states[i]) < stateOrder(states[j]) })
-			for _, s := range states {
-				note := ""
-				if ledger.State(s) == ledger.Exported {
-					note = "  (images handed out for flashing elsewhere: never given to a board here)"
-				}
-				fmt.Fprintf(g.out, "  %-10s %6d%s\n", s, counts.ByState[ledger.State(s)], note)
-			}
-			if len(per) > 0 {
-				fmt.Fprintf(g.out, "\n%d station(s):\n  %-16s %6s %7s %7s %7s %9s %8s  %s\n", len(per),
-					"station", "boards", "burned", "failed", "yield", "boards/h", "refused", "last seen")
-				for _, st := range per {
-					rate := "-"
-					if st.BoardsPerHour > 0 {
-						rate = fmt.Sprintf("%.1f", st.BoardsPerHour)
-					}
-					last := "-"
-					if s, ok := seen[st.Station]; ok {
-						last = fmt.Sprintf("%s (pid %d on %s", s.Seen.Local().Format("2006-01-02 15:04:05"), s.PID, s.Host)
-						if s.Held > 0 {
-							last += fmt.Sprintf("; %d claim(s) held, leased until %s", s.Held, s.Leased.Local().Format("15:04:05"))
-						}
-						last += ")"
-					}
-					fmt.Fprintf(g.out, "  %-16s %6d %7d %7d %6.1f%% %9s %8d  %s\n", st.Station, st.Units, st.Burned,
-						st.ByState[ledger.Failed], 100*st.Yield, rate, st.Refused, last)
-				}
-			}
-			if len(left) > 0 {
-				fmt.Fprintf(g.out, "\n%d board(s) left half-done by an interrupted run (or in flight on a line running now):\n", len(left))
-				for _, it := range left {
-					u := it.Unit
-					where := u.Port
-					if u.Station != "" {
-						where = u.Station + " " + u.Port
-					}
-					fmt.Fprintf(g.out, "  %s  %s  device %s  on %s since %s, %d attempt(s)\n    next: %s\n",
-						u.HWID, u.State, u.Cred.DeviceName, where, u.UpdatedAt.Local().Format("2006-01-02 15:04:05"), u.Attempts, it.Next)
-				}
-			}
-			if len(open) > 0 {
-				fmt.Fprintf(g.out, "\n%d create request(s) left open by an interrupted create:\n", len(open))
-				for _, r := range open {
-					fmt.Fprintf(g.out, "  request %d  %s/%s  %d names  since %s\n    next: %s\n",
-						r.ID, r.Platform, r.Product, len(r.Names), r.CreatedAt.Local().Format("2006-01-02 15:04:05"), openRequestNext(r))
-				}
-			}
+			st.print(g.out)
 			return nil
 		},
 	}
 	pf.register(c, false)
 	return c
+}
+
+// ledgerStatus is what `ledger status` reports, read once; printed as text
+// or as one --json summary.
+type ledgerStatus struct {
+	path, engine string
+	counts       ledger.Counts
+	left         []ledger.Interrupted
+	open         []ledger.Request
+	per          []audit.StationFigures
+	seen         map[string]ledger.Station
+	movedTo      string
+	moved        bool
+}
+
+func readLedgerStatus(l *ledger.Ledger, platform, product string) (ledgerStatus, error) {
+	counts, err := l.Counts(platform, product)
+	if err != nil {
+		return ledgerStatus{}, err
+	}
+	left, err := l.Interrupted(platform, product)
+	if err != nil {
+		return ledgerStatus{}, err
+	}
+	open, err := l.OpenRequests(platform, product)
+	if err != nil {
+		return ledgerStatus{}, err
+	}
+	per, err := audit.Stations(l, ledger.Filter{Platform: platform, Product: product})
+	if err != nil {
+		return ledgerStatus{}, err
+	}
+	sessions, err := l.Stations()
+	if err != nil {
+		return ledgerStatus{}, err
+	}
+	seen := map[string]ledger.Station{}
+	for _, s := range sessions {
+		seen[s.Name] = s
+	}
+	movedTo, moved, err := l.MovedTo()
+	if err != nil {
+		return ledgerStatus{}, err
+	}
+	return ledgerStatus{path: l.Path(), engine: l.Engine(), counts: counts, left: left, open: open, per: per, seen: seen,
+		movedTo: movedTo, moved: moved}, nil
+}
+
+// summary is the status as the --json contract's summary line.
+func (st ledgerStatus) summary() ledgerStatusSummary {
+	byState := map[string]int{}
+	for s, n := range st.counts.ByState {
+		byState[string(s)] = n
+	}
+	out := ledgerStatusSummary{Type: typeSummary, Command: "ledger status", Ledger: st.path, Engine: st.engine,
+		Total: st.counts.Total, Free: st.counts.Free, ByState: byState,
+		Stations: []stationStatus{}, Interrupted: []interruptedUnit{}, OpenRequests: []openRequestStatus{}}
+	for _, it := range st.left {
+		u := it.Unit
+		out.Interrupted = append(out.Interrupted, interruptedUnit{HWID: u.HWID, Platform: u.Cred.Platform, Product: u.Cred.ProductID,
+			DeviceName: u.Cred.DeviceName, State: string(u.State), Station: u.Station, Port: u.Port,
+			Attempts: u.Attempts, Since: u.UpdatedAt, Next: it.Next})
+	}
+	for _, r := range st.open {
+		out.OpenRequests = append(out.OpenRequests, openRequestStatus{Request: r.ID, Platform: r.Platform, Product: r.Product,
+			Names: len(r.Names), TaskID: r.TaskID, Since: r.CreatedAt, Next: openRequestNext(r)})
+	}
+	for _, f := range st.per {
+		s := st.seen[f.Station]
+		out.Stations = append(out.Stations, stationStatus{Station: f.Station, Units: f.Units, Burned: f.Burned,
+			Failed: f.ByState[ledger.Failed], Yield: f.Yield, BoardsPerHour: f.BoardsPerHour, Refused: f.Refused,
+			Attempts: f.Attempts, Host: s.Host, PID: s.PID, Seen: s.Seen, Held: s.Held})
+	}
+	if st.movedTo != "" {
+		moved := st.moved
+		out.MovedTo, out.MoveFinished = st.movedTo, &moved
+	}
+	return out
+}
+
+// print writes the status for a person.
+func (st ledgerStatus) print(w io.Writer) {
+	fmt.Fprintf(w, "ledger %s\n", st.path)
+	if st.movedTo != "" {
+		if st.moved {
+			fmt.Fprintf(w, "  moved to %s: an archive now (it refuses every write); the line runs on that ledger\n", st.movedTo)
+		} else {
+			fmt.Fprintf(w, "  a move to %s was started and not finished: run `iotburn ledger export --to %s` again\n", st.movedTo, st.movedTo)
+		}
+	}
+	fmt.Fprintf(w, "  %-10s %6d\n", "devices", st.counts.Total)
+	fmt.Fprintf(w, "  %-10s %6d  (no board yet)\n", "free", st.counts.Free)
+	states := make([]string, 0, len(st.counts.ByState))
+	for s := range st.counts.ByState {
+		states = append(states, string(s))
+	}
+	sort.Slice(states, func(i, j int) bool { return stateOrder(states[i]) < stateOrder(states[j]) })
+	for _, s := range states {
+		note := ""
+		if ledger.State(s) == ledger.Exported {
+			note = "  (images handed out for flashing elsewhere: never given to a board here)"
+		}
+		fmt.Fprintf(w, "  %-10s %6d%s\n", s, st.counts.ByState[ledger.State(s)], note)
+	}
+	if len(st.per) > 0 {
+		fmt.Fprintf(w, "\n%d station(s):\n  %-16s %6s %7s %7s %7s %9s %8s  %s\n", len(st.per),
+			"station", "boards", "burned", "failed", "yield", "boards/h", "refused", "last seen")
+		for _, f := range st.per {
+			rate := "-"
+			if f.BoardsPerHour > 0 {
+				rate = fmt.Sprintf("%.1f", f.BoardsPerHour)
+			}
+			last := "-"
+			if s, ok := st.seen[f.Station]; ok {
+				last = fmt.Sprintf("%s (pid %d on %s", s.Seen.Local().Format("2006-01-02 15:04:05"), s.PID, s.Host)
+				if s.Held > 0 {
+					last += fmt.Sprintf("; %d claim(s) held, leased until %s", s.Held, s.Leased.Local().Format("15:04:05"))
+				}
+				last += ")"
+			}
+			fmt.Fprintf(w, "  %-16s %6d %7d %7d %6.1f%% %9s %8d  %s\n", f.Station, f.Units, f.Burned,
+				f.ByState[ledger.Failed], 100*f.Yield, rate, f.Refused, last)
+		}
+	}
+	if len(st.left) > 0 {
+		fmt.Fprintf(w, "\n%d board(s) left half-done by an interrupted run (or in flight on a line running now):\n", len(st.left))
+		for _, it := range st.left {
+			u := it.Unit
+			where := u.Port
+			if u.Station != "" {
+				where = u.Station + " " + u.Port
+			}
+			fmt.Fprintf(w, "  %s  %s  device %s  on %s since %s, %d attempt(s)\n    next: %s\n",
+				u.HWID, u.State, u.Cred.DeviceName, where, u.UpdatedAt.Local().Format("2006-01-02 15:04:05"), u.Attempts, it.Next)
+		}
+	}
+	if len(st.open) > 0 {
+		fmt.Fprintf(w, "\n%d create request(s) left open by an interrupted create:\n", len(st.open))
+		for _, r := range st.open {
+			fmt.Fprintf(w, "  request %d  %s/%s  %d names  since %s\n    next: %s\n",
+				r.ID, r.Platform, r.Product, len(r.Names), r.CreatedAt.Local().Format("2006-01-02 15:04:05"), openRequestNext(r))
+		}
+	}
 }
 
 func stateOrder(s string) int {
