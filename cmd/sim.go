@@ -51,7 +51,10 @@ A product written aliyun:PK:gateway is a gateway product (NodeType 1), aliyun:PK
 sub-device product: over the MQTT broker a logged-in gateway registers its sub-devices
 (thing/sub/register; the names created first, the sub-device product's dynamic registration on),
 adds them to its topology (thing/topo/add, at most 1,500) and logs them in (combine/login);
-GetThingTopo lists them.
+GetThingTopo lists them. tencent:PID:gateway (ProductType 5) and tencent:PID:subdevice are
+Tencent's: a gateway binds its sub-devices ($gateway/operation bind, signed with each one's
+PSK; at most 1,500) and brings them online; BindDevices, UnbindDevices and
+DescribeGatewayBindDevices do it through the API.
 
 A product written tencent:PID:cert or aliyun:PK:cert authenticates its devices with X.509
 certificates (Tencent "certificate" products, Aliyun X.509): the emulator issues each device a
@@ -65,6 +68,7 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
   iotburn sim cloud --product tencent:CERTPRODUC:cert --product aliyun:a1X509:cert --mqtts-listen 127.0.0.1:8883
   iotburn sim cloud --dynamic-registration tencent:ABCDEFGHIJ:autocreate=100 --dynamic-registration aliyun:a1Xyz:registration-free
   iotburn sim cloud --product aliyun:a1Gw:gateway --product aliyun:a1Sub:subdevice --dynamic-registration aliyun:a1Sub
+  iotburn sim cloud --product tencent:GATEWAYPID:gateway --product tencent:SUBDEVPID1:subdevice
   iotburn sim cloud --fault 5xx=0.05,latency=200ms,throttle=0.02,drop-conn=0.01     # a bad day to rehearse
   # in another shell: the printed export line, then
   iotburn create --product ABCDEFGHIJ --names names.txt --endpoint http://127.0.0.1:8443`,
@@ -92,6 +96,7 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 			}
 			emu, err := emulator.New(emulator.Config{StateDir: state, SecretID: keys.SecretID, SecretKey: keys.SecretKey,
 				Products: ps.tencent, CertProducts: ps.tencentCert,
+				GatewayProducts: ps.tencentGateway, SubDeviceProducts: ps.tencentSubDevice,
 				AliyunAccessKeyID: keys.AliyunAccessKeyID, AliyunAccessKeySecret: keys.AliyunAccessKeySecret,
 				AliyunProducts: ps.aliyun, AliyunCertProducts: ps.aliyunCert, DynRegProducts: settings, Log: g.logger(),
 				AliyunGatewayProducts: ps.aliyunGateway, AliyunSubDeviceProducts: ps.aliyunSubDevice,
@@ -117,7 +122,7 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 				}
 				fmt.Fprintf(g.out, "  MQTT over mutual TLS (device certificates) at %s, CA %s\n", mqttsAddr, filepath.Join(state, emulator.CAFile))
 			}
-			fmt.Fprintf(g.out, "  Tencent IoT Hub (iotcloud 2018-06-14, region ap-guangzhou): products %s\n", productList(ps.tencent, ps.tencentCert))
+			fmt.Fprintf(g.out, "  Tencent IoT Hub (iotcloud 2018-06-14, region ap-guangzhou): products %s\n", productList(ps.tencent, ps.tencentCert)+kindList(ps.tencentGateway, "gateway")+kindList(ps.tencentSubDevice, "sub-device"))
 			fmt.Fprintf(g.out, "  Alibaba Cloud IoT Platform (Iot 2018-01-20, region cn-shanghai): products %s\n", productList(ps.aliyun, ps.aliyunCert)+kindList(ps.aliyunGateway, "gateway")+kindList(ps.aliyunSubDevice, "sub-device"))
 			if keys.madeTencent || keys.madeAliyun {
 				fmt.Fprintf(g.out, "keys made up for this emulator (kept in %s); paste into the shell that runs iotburn:\n", filepath.Join(state, "keys.json"))
@@ -155,6 +160,7 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 // simProducts are the --product values by platform and kind.
 type simProducts struct {
 	tencent, tencentCert, aliyun, aliyunCert []string
+	tencentGateway, tencentSubDevice         []string
 	aliyunGateway, aliyunSubDevice           []string
 }
 
@@ -197,8 +203,10 @@ func parseSimProducts(specs []string) (simProducts, error) {
 			list = &ps.aliyunGateway
 		case "aliyun:subdevice":
 			list = &ps.aliyunSubDevice
-		case "tencent:gateway", "tencent:subdevice":
-			return ps, fmt.Errorf("--product %q: Tencent gateway products are not emulated yet", spec)
+		case "tencent:gateway":
+			list = &ps.tencentGateway
+		case "tencent:subdevice":
+			list = &ps.tencentSubDevice
 		default:
 			return ps, fmt.Errorf("--product %q: the platform is tencent or aliyun", spec)
 		}

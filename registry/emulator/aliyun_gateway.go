@@ -63,7 +63,6 @@ package emulator
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,22 +115,13 @@ func aliNodeType(n int) int {
 	return 0
 }
 
-func aliTopoKey(pk, dn string) string { return pk + "/" + dn }
-
 func aliSplitTopoKey(k string) (pk, dn string) {
 	pk, dn, _ = strings.Cut(k, "/")
 	return pk, dn
 }
 
-// aliTopoRec is one journal record of topology: the sub-devices added to
-// (op "topo") or removed from (op "untopo") one gateway.
-type aliTopoRec struct {
-	Gateway string   `json:"g"` // aliTopoKey of the gateway
-	Subs    []string `json:"s"` // aliTopoKey of each sub-device
-}
-
 func (s *aliyunState) applyTopo(op string, data json.RawMessage) error {
-	var r aliTopoRec
+	var r topoRec
 	if err := json.Unmarshal(data, &r); err != nil {
 		return err
 	}
@@ -139,69 +129,18 @@ func (s *aliyunState) applyTopo(op string, data json.RawMessage) error {
 	if p := s.products[gpk]; p == nil || p.devices[gdn] == nil {
 		return fmt.Errorf("topology of unknown gateway %s", r.Gateway)
 	}
+	if op == "untopo" {
+		s.topo.remove(r.Gateway, r.Subs)
+		return nil
+	}
 	for _, sub := range r.Subs {
-		if op == "untopo" {
-			if s.parent[sub] == r.Gateway {
-				delete(s.parent, sub)
-				delete(s.topo[r.Gateway], sub)
-			}
-			continue
-		}
 		spk, sdn := aliSplitTopoKey(sub)
 		if p := s.products[spk]; p == nil || p.devices[sdn] == nil {
 			return fmt.Errorf("topology of unknown sub-device %s", sub)
 		}
-		if old, ok := s.parent[sub]; ok && old != r.Gateway {
-			delete(s.topo[old], sub)
-		}
-		if s.topo[r.Gateway] == nil {
-			s.topo[r.Gateway] = map[string]bool{}
-		}
-		s.topo[r.Gateway][sub] = true
-		s.parent[sub] = r.Gateway
 	}
-	if len(s.topo[r.Gateway]) == 0 {
-		delete(s.topo, r.Gateway)
-	}
+	s.topo.add(r.Gateway, r.Subs)
 	return nil
-}
-
-// dropTopo forgets a deleted device's topology, as gateway or sub-device.
-func (s *aliyunState) dropTopo(k string) {
-	for sub := range s.topo[k] {
-		delete(s.parent, sub)
-	}
-	delete(s.topo, k)
-	if g, ok := s.parent[k]; ok {
-		delete(s.topo[g], k)
-		if len(s.topo[g]) == 0 {
-			delete(s.topo, g)
-		}
-		delete(s.parent, k)
-	}
-}
-
-func (s *aliyunState) snapshotTopo() []record {
-	gws := make([]string, 0, len(s.topo))
-	for g := range s.topo {
-		gws = append(gws, g)
-	}
-	sort.Strings(gws)
-	recs := make([]record, 0, len(gws))
-	for _, g := range gws {
-		recs = append(recs, aliRecord("topo", aliTopoRec{Gateway: g, Subs: s.subsOf(g)}))
-	}
-	return recs
-}
-
-// subsOf lists a gateway's sub-devices, sorted.
-func (s *aliyunState) subsOf(g string) []string {
-	subs := make([]string, 0, len(s.topo[g]))
-	for k := range s.topo[g] {
-		subs = append(subs, k)
-	}
-	sort.Strings(subs)
-	return subs
 }
 
 // AliyunTopology lists a gateway's sub-devices as "ProductKey/DeviceName",
@@ -209,14 +148,15 @@ func (s *aliyunState) subsOf(g string) []string {
 func (e *Emulator) AliyunTopology(gwProductKey, gwName string) []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.ali.subsOf(aliTopoKey(gwProductKey, gwName))
+	return e.ali.topo.list(topoKey(gwProductKey, gwName))
 }
 
-// aliGwSession is what a gateway's connection holds of its sub-devices: the
-// ones logged in through it (combine/login), online while it is.
-type aliGwSession struct {
+// gwSession is what a gateway's connection holds of its sub-devices: the
+// ones logged in through it (Aliyun combine/login, Tencent online), online
+// while it is.
+type gwSession struct {
 	mu   sync.Mutex
-	subs map[string]bool // aliTopoKey
+	subs map[string]bool // topoKey
 }
 
 // aliGwRequest is an Alink request on a gateway topic.
@@ -377,7 +317,7 @@ func (e *Emulator) aliSubRegister(s *mqttSession, raw json.RawMessage) (any, *al
 	if gerr != nil {
 		return nil, gerr
 	}
-	gk := aliTopoKey(gw.Key, s.device)
+	gk := topoKey(gw.Key, s.device)
 	recs := make([]record, 0, 2*len(ids))
 	out := make([]map[string]string, 0, len(ids))
 	seen := map[string]bool{}
@@ -387,7 +327,7 @@ func (e *Emulator) aliSubRegister(s *mqttSession, raw json.RawMessage) (any, *al
 		if gerr != nil {
 			return nil, gerr
 		}
-		k := aliTopoKey(p.Key, d.Name)
+		k := topoKey(p.Key, d.Name)
 		if seen[k] {
 			return nil, gwRefuse(aliGwBadParam, "request parameter error: %s is listed twice", k)
 		}
@@ -398,7 +338,7 @@ func (e *Emulator) aliSubRegister(s *mqttSession, raw json.RawMessage) (any, *al
 		if d.Activated != 0 {
 			return nil, gwRefuse(aliRegAlreadyActivated, "device is already active: %s", k)
 		}
-		if !e.ali.topo[gk][k] {
+		if !e.ali.topo.has(gk, k) {
 			fresh++
 		}
 		nd := *d
@@ -408,7 +348,7 @@ func (e *Emulator) aliSubRegister(s *mqttSession, raw json.RawMessage) (any, *al
 				Transport: "mqtt thing/sub/register via " + gk, Time: e.now(), Result: "OK"})))
 		out = append(out, map[string]string{"iotId": d.IotID, "productKey": p.Key, "deviceName": d.Name, "deviceSecret": nd.Secret})
 	}
-	if have := len(e.ali.topo[gk]); have+fresh > AliyunMaxSubDevices {
+	if have := e.ali.topo.count(gk); have+fresh > AliyunMaxSubDevices {
 		return nil, gwRefuse(aliGwCountExceed, "topo relation count exceed: gateway %s has %d of %d sub-devices, %d more asked", gk, have, AliyunMaxSubDevices, fresh)
 	}
 	if err := e.commit(recs...); err != nil {
@@ -459,7 +399,7 @@ func (e *Emulator) aliTopoAdd(s *mqttSession, raw json.RawMessage) (any, *aliGwE
 	if gerr != nil {
 		return nil, gerr
 	}
-	gk := aliTopoKey(gw.Key, s.device)
+	gk := topoKey(gw.Key, s.device)
 	var subs []string
 	out := make([]aliSubID, 0, len(entries))
 	seen := map[string]bool{}
@@ -468,14 +408,14 @@ func (e *Emulator) aliTopoAdd(s *mqttSession, raw json.RawMessage) (any, *aliGwE
 		if gerr != nil {
 			return nil, gerr
 		}
-		k := aliTopoKey(p.Key, d.Name)
+		k := topoKey(p.Key, d.Name)
 		if aliSignHash(strings.ToLower(a.SignMethod+a.SignMethd2)) == nil {
 			return nil, gwRefuse(aliGwBadParam, "request parameter error: signmethod must be hmacSha1, hmacSha256 or hmacMd5 (%s)", k)
 		}
 		if !a.signOK(d.Secret) {
 			return nil, gwRefuse(aliGwAuth, "request auth error: the sign of %s does not match its DeviceSecret", k)
 		}
-		if g, ok := e.ali.parent[k]; ok && g != gk {
+		if g, ok := e.ali.topo.gatewayOf(k); ok && g != gk {
 			return nil, gwRefuse(aliGwBadParam, "request parameter error: %s is a sub-device of gateway %s: remove it there first", k, g)
 		}
 		if seen[k] {
@@ -483,15 +423,15 @@ func (e *Emulator) aliTopoAdd(s *mqttSession, raw json.RawMessage) (any, *aliGwE
 		}
 		seen[k] = true
 		out = append(out, aliSubID{ProductKey: p.Key, DeviceName: d.Name})
-		if !e.ali.topo[gk][k] {
+		if !e.ali.topo.has(gk, k) {
 			subs = append(subs, k)
 		}
 	}
-	if have := len(e.ali.topo[gk]); have+len(subs) > AliyunMaxSubDevices {
+	if have := e.ali.topo.count(gk); have+len(subs) > AliyunMaxSubDevices {
 		return nil, gwRefuse(aliGwCountExceed, "topo relation count exceed: gateway %s has %d of %d sub-devices, %d more asked", gk, have, AliyunMaxSubDevices, len(subs))
 	}
 	if len(subs) > 0 {
-		if err := e.commit(aliRecord("topo", aliTopoRec{Gateway: gk, Subs: subs})); err != nil {
+		if err := e.commit(aliRecord("topo", topoRec{Gateway: gk, Subs: subs})); err != nil {
 			return nil, gwRefuse(aliGwServerError, "server error: persisting the topology: %v", err)
 		}
 	}
@@ -509,16 +449,16 @@ func (e *Emulator) aliTopoDelete(s *mqttSession, raw json.RawMessage) (any, *ali
 	if gerr != nil {
 		return nil, gerr
 	}
-	gk := aliTopoKey(gw.Key, s.device)
+	gk := topoKey(gw.Key, s.device)
 	var subs []string
 	for _, id := range ids {
-		k := aliTopoKey(id.ProductKey, id.DeviceName)
-		if !e.ali.topo[gk][k] {
+		k := topoKey(id.ProductKey, id.DeviceName)
+		if !e.ali.topo.has(gk, k) {
 			return nil, gwRefuse(aliGwTopoNotExist, "topo relation not exist: %s", clip(k))
 		}
 		subs = append(subs, k)
 	}
-	if err := e.commit(aliRecord("untopo", aliTopoRec{Gateway: gk, Subs: subs})); err != nil {
+	if err := e.commit(aliRecord("untopo", topoRec{Gateway: gk, Subs: subs})); err != nil {
 		return nil, gwRefuse(aliGwServerError, "server error: persisting the topology: %v", err)
 	}
 	return ids, nil
@@ -531,7 +471,7 @@ func (e *Emulator) aliTopoGet(s *mqttSession) (any, *aliGwError) {
 	if gerr != nil {
 		return nil, gerr
 	}
-	subs := e.ali.subsOf(aliTopoKey(gw.Key, s.device))
+	subs := e.ali.topo.list(topoKey(gw.Key, s.device))
 	out := make([]aliSubID, len(subs))
 	for i, k := range subs {
 		out[i].ProductKey, out[i].DeviceName = aliSplitTopoKey(k)
@@ -553,13 +493,13 @@ func (e *Emulator) aliCombineLogin(s *mqttSession, raw json.RawMessage) (any, *a
 	if gerr != nil {
 		return nil, gerr
 	}
-	gk := aliTopoKey(gw.Key, s.device)
+	gk := topoKey(gw.Key, s.device)
 	p, d, gerr := e.aliSubDevice(s, a.ProductKey, a.DeviceName)
 	if gerr != nil {
 		return nil, gerr
 	}
-	k := aliTopoKey(p.Key, d.Name)
-	if !e.ali.topo[gk][k] {
+	k := topoKey(p.Key, d.Name)
+	if !e.ali.topo.has(gk, k) {
 		return nil, gwRefuse(aliGwTopoNotExist, "topo relation not exist: %s is not a sub-device of %s", k, gk)
 	}
 	if !a.signOK(d.Secret) {
@@ -596,7 +536,7 @@ func (e *Emulator) aliCombineLogout(s *mqttSession, raw json.RawMessage) (any, *
 	if _, gerr := e.aliGateway(s); gerr != nil {
 		return nil, gerr
 	}
-	k := aliTopoKey(id.ProductKey, id.DeviceName)
+	k := topoKey(id.ProductKey, id.DeviceName)
 	gs := s.gateway()
 	gs.mu.Lock()
 	had := gs.subs[k]
@@ -616,8 +556,8 @@ func (e *Emulator) dropOnline(k string) {
 	}
 }
 
-// aliGatewayGone takes a gateway's sub-devices offline with it.
-func (e *Emulator) aliGatewayGone(s *mqttSession) {
+// gatewayGone takes a gateway's sub-devices offline with it.
+func (e *Emulator) gatewayGone(s *mqttSession) {
 	gs := s.gateway()
 	gs.mu.Lock()
 	subs := gs.subs
@@ -629,8 +569,8 @@ func (e *Emulator) aliGatewayGone(s *mqttSession) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for k := range subs {
-		pk, dn := aliSplitTopoKey(k)
-		e.dropOnline(drKey("aliyun", pk, dn))
+		pk, dn, _ := strings.Cut(k, "/")
+		e.dropOnline(drKey(s.platform, pk, dn))
 	}
 }
 
@@ -645,7 +585,7 @@ func (e *Emulator) aliGetThingTopo(p rpcParams) (map[string]any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	subs := e.ali.subsOf(aliTopoKey(prod.Key, d.Name))
+	subs := e.ali.topo.list(topoKey(prod.Key, d.Name))
 	infos := []map[string]any{}
 	for i := (no - 1) * size; i < len(subs) && i < no*size; i++ {
 		spk, sdn := aliSplitTopoKey(subs[i])

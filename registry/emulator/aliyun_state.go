@@ -38,10 +38,8 @@ type aliyunState struct {
 	byCert    map[[32]byte][2]string // SHA-256 of an X.509 device's certificate → {ProductKey, DeviceName}
 	nextApply int64
 
-	// Gateway topology (aliyun_gateway.go): each gateway's sub-devices, and
-	// each sub-device's one gateway, keyed aliTopoKey(ProductKey, DeviceName).
-	topo   map[string]map[string]bool
-	parent map[string]string
+	// topo: gateways and their sub-devices (aliyun_gateway.go).
+	topo topology
 }
 
 type aliProduct struct {
@@ -149,7 +147,7 @@ const aliFirstApplyID = 1000001
 func newAliyunState(front *aliyunFront) *aliyunState {
 	return &aliyunState{front: front, products: map[string]*aliProduct{}, apps: map[int64]*aliApp{},
 		byIotID: map[string][2]string{}, byCert: map[[32]byte][2]string{}, nextApply: aliFirstApplyID,
-		topo: map[string]map[string]bool{}, parent: map[string]string{}}
+		topo: newTopology()}
 }
 
 func aliRecord(op string, v any) record {
@@ -216,7 +214,7 @@ func (s *aliyunState) apply(op string, data json.RawMessage) error {
 					delete(s.byCert, pemFingerprint(d.Cert))
 				}
 				delete(p.devices, r.Name)
-				s.dropTopo(aliTopoKey(r.Product, r.Name))
+				s.topo.drop(topoKey(r.Product, r.Name))
 			}
 		}
 	case "topo", "untopo":
@@ -320,7 +318,9 @@ func (s *aliyunState) snapshot(now time.Time) []record {
 			recs = append(recs, aliRecord("device", aliDeviceRec{Product: p.Key, aliDevice: *p.devices[n]}))
 		}
 	}
-	recs = append(recs, s.snapshotTopo()...) // after every device: topology names both ends
+	for _, t := range s.topo.records() { // after every device: topology names both ends
+		recs = append(recs, aliRecord("topo", t))
+	}
 	ids := make([]int64, 0, len(s.apps))
 	for id, a := range s.apps {
 		if a.Status != aliCheck && a.Status != aliCreate && now.Sub(time.Unix(0, a.Created)) > taskRetention {

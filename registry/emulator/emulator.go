@@ -41,6 +41,11 @@ type Config struct {
 	// was created with: naming an existing product in the other list is an
 	// error at start.
 	CertProducts []string
+	// GatewayProducts and SubDeviceProducts are Tencent ProductIds created
+	// on first start if missing as key-authenticated gateway products
+	// (ProductType 5) and products whose devices are bound to gateways as
+	// sub-devices (tencent_gateway.go). A product keeps its kind.
+	GatewayProducts, SubDeviceProducts []string
 	// AliyunAccessKeyID and AliyunAccessKeySecret are the only accepted
 	// Alibaba Cloud AccessKey pair; empty = Aliyun requests are all refused
 	// (InvalidAccessKeyId.NotFound).
@@ -219,9 +224,11 @@ func (e *Emulator) ensureProducts() error {
 	for _, set := range []struct {
 		ids  []string
 		cert bool
-	}{{e.cfg.Products, false}, {e.cfg.CertProducts, true}} {
+		node int
+	}{{e.cfg.Products, false, tcNodeDevice}, {e.cfg.CertProducts, true, tcNodeDevice},
+		{e.cfg.GatewayProducts, false, tcNodeGateway}, {e.cfg.SubDeviceProducts, false, tcNodeSubDevice}} {
 		for _, p := range set.ids {
-			if err := e.tcEnsureProduct(p, set.cert); err != nil {
+			if err := e.tcEnsureProduct(p, set.cert, set.node); err != nil {
 				return fmt.Errorf("emulator: product %q: %w", p, err)
 			}
 		}

@@ -151,13 +151,13 @@ type mqttSession struct {
 	// logged-in device (Aliyun's /ext/auth/identity/response): the session
 	// stays, and counts as the device online.
 	keep bool
-	// gws: an Aliyun gateway's sub-devices logged in through this
-	// connection (aliyun_gateway.go).
-	gws aliGwSession
+	// gws: a gateway's sub-devices logged in through this connection
+	// (aliyun_gateway.go, tencent_gateway.go).
+	gws gwSession
 }
 
 // gateway is the session's sub-device part.
-func (s *mqttSession) gateway() *aliGwSession {
+func (s *mqttSession) gateway() *gwSession {
 	s.gws.mu.Lock()
 	if s.gws.subs == nil {
 		s.gws.subs = map[string]bool{}
@@ -252,7 +252,7 @@ func (h *mqttHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 func (h *mqttHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 	if v, ok := h.sessions.LoadAndDelete(cl); ok {
 		if s := v.(*mqttSession); s.topic == "" || s.keep {
-			h.e.aliGatewayGone(s)
+			h.e.gatewayGone(s)
 			h.e.mqttOnline(s, -1)
 		}
 	}

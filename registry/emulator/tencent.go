@@ -53,6 +53,10 @@ var tencentActions = map[string]tencentHandler{
 	// DescribeDeviceClientKey: "获取证书认证类型设备的私钥，刚生成或者重置设备后
 	// 仅可调用一次" (v20180614 client.go).
 	"DescribeDeviceClientKey": (*Emulator).tcDescribeDeviceClientKey,
+	// Gateways (tencent_gateway.go).
+	"BindDevices":                (*Emulator).tcBindDevices,
+	"UnbindDevices":              (*Emulator).tcUnbindDevices,
+	"DescribeGatewayBindDevices": (*Emulator).tcDescribeGatewayBindDevices,
 }
 
 func (e *Emulator) serveTencent(w http.ResponseWriter, r *http.Request) {
@@ -276,7 +280,7 @@ func (e *Emulator) tcAdvance() error {
 // error. (Tencent sets EncryptionType at CreateProduct and has no call to
 // change it in 2018-06-14; Aliyun says of its own "设备身份认证方式设置后，不可
 // 更改", doc 140588.) Called with e.mu held.
-func (e *Emulator) tcEnsureProduct(id string, cert bool) error {
+func (e *Emulator) tcEnsureProduct(id string, cert bool, node int) error {
 	if !productIDRe.MatchString(id) {
 		return fmt.Errorf("a ProductId is 1 to 32 letters and digits")
 	}
@@ -285,9 +289,13 @@ func (e *Emulator) tcEnsureProduct(id string, cert bool) error {
 			return fmt.Errorf("the product exists in the state as a %s product; its authentication type cannot change "+
 				"(use another ProductId, or another state directory)", tcAuthName(p.Cert))
 		}
+		if p.Node != node {
+			return fmt.Errorf("the product exists in the state as a %s product; its kind cannot change "+
+				"(use another ProductId, or another state directory)", tcNodeName(p.Node))
+		}
 		return nil
 	}
-	return e.commit(tcRecord("product", tcProductRec{ID: id, Created: e.now().Unix(), Cert: cert}))
+	return e.commit(tcRecord("product", tcProductRec{ID: id, Created: e.now().Unix(), Cert: cert, Node: node}))
 }
 
 func tcAuthName(cert bool) string {

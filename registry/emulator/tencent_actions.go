@@ -364,7 +364,11 @@ func (e *Emulator) tcDescribeDevice(p params) (any, *apiError) {
 	if d == nil {
 		return nil, errf("ResourceNotFound.DeviceNotExist", "The device `%s` does not exist in product `%s`.", name, prod.ID)
 	}
-	return deviceInfo(d), nil
+	i := deviceInfo(d)
+	if e.dr.online[drKey("tencent", prod.ID, d.Name)] > 0 {
+		i.Online = 1
+	}
+	return i, nil
 }
 
 // tcDescribeDevices pages a product's devices in name order (stable across
@@ -415,6 +419,9 @@ func (e *Emulator) tcDeleteDevice(p params) (any, *apiError) {
 	if prod.devices[name] == nil {
 		return nil, errf("ResourceNotFound.DeviceNotExist", "The device `%s` does not exist in product `%s`.", name, prod.ID)
 	}
+	if aerr := e.tcDeletable(prod.ID, name); aerr != nil {
+		return nil, aerr
+	}
 	if err := e.commit(tcRecord("delete", tcDeleteRec{Product: prod.ID, Name: name})); err != nil {
 		return nil, errf("InternalError", "Persisting the deletion: %v.", err)
 	}
@@ -461,6 +468,7 @@ func (e *Emulator) tcDescribeProducts(p params) (any, *apiError) {
 			i.ProductProperties.EncryptionType = "1"
 		}
 		i.ProductProperties.Region = "gz"
+		i.ProductProperties.ProductType = tcProductType(e.tc.products[id].Node)
 		i.ProductProperties.Format = "json"
 		i.ProductProperties.Platform = "0"
 		if dp := e.dr.products[drKey("tencent", id)]; dp != nil {

@@ -15,6 +15,7 @@ type tencentState struct {
 	products map[string]*tcProduct
 	tasks    map[string]*tcTask
 	pending  []*tcTask // unfinished tasks, oldest first
+	topo     topology  // gateways and their bound sub-devices (tencent_gateway.go)
 }
 
 type tcProduct struct {
@@ -22,7 +23,10 @@ type tcProduct struct {
 	Created int64 // unix seconds
 	// Cert: a certificate product ("证书认证", DescribeProducts'
 	// EncryptionType "1"); its devices have a certificate and no PSK.
-	Cert     bool
+	Cert bool
+	// Node: tcNodeDevice, tcNodeGateway (DescribeProducts' ProductType 5
+	// "普通网关产品") or tcNodeSubDevice (tencent_gateway.go).
+	Node     int
 	devices  map[string]*tcDevice
 	reserved map[string]string // device name → id of the unfinished task creating it
 }
@@ -75,6 +79,7 @@ type (
 		ID      string `json:"id"`
 		Created int64  `json:"c"`
 		Cert    bool   `json:"cert,omitempty"`
+		Node    int    `json:"node,omitempty"`
 	}
 	tcDeviceRec struct {
 		Product string `json:"p"`
@@ -101,7 +106,7 @@ type (
 const taskRetention = 30 * 24 * time.Hour
 
 func newTencentState() *tencentState {
-	return &tencentState{products: map[string]*tcProduct{}, tasks: map[string]*tcTask{}}
+	return &tencentState{products: map[string]*tcProduct{}, tasks: map[string]*tcTask{}, topo: newTopology()}
 }
 
 func tcRecord(op string, v any) record {
@@ -120,7 +125,7 @@ func (s *tencentState) apply(op string, data json.RawMessage) error {
 			return err
 		}
 		if s.products[r.ID] == nil {
-			s.products[r.ID] = &tcProduct{ID: r.ID, Created: r.Created, Cert: r.Cert,
+			s.products[r.ID] = &tcProduct{ID: r.ID, Created: r.Created, Cert: r.Cert, Node: r.Node,
 				devices: map[string]*tcDevice{}, reserved: map[string]string{}}
 		}
 	case "device":
@@ -141,7 +146,10 @@ func (s *tencentState) apply(op string, data json.RawMessage) error {
 		}
 		if p := s.products[r.Product]; p != nil {
 			delete(p.devices, r.Name)
+			s.topo.drop(topoKey(r.Product, r.Name))
 		}
+	case "bind", "unbind":
+		return s.applyTopo(op, data)
 	case "keygot":
 		var r tcKeyGotRec
 		if err := json.Unmarshal(data, &r); err != nil {
@@ -216,10 +224,13 @@ func (s *tencentState) snapshot(now time.Time) []record {
 	sort.Strings(ids)
 	for _, id := range ids {
 		p := s.products[id]
-		recs = append(recs, tcRecord("product", tcProductRec{ID: p.ID, Created: p.Created, Cert: p.Cert}))
+		recs = append(recs, tcRecord("product", tcProductRec{ID: p.ID, Created: p.Created, Cert: p.Cert, Node: p.Node}))
 		for _, n := range p.sortedNames() {
 			recs = append(recs, tcRecord("device", tcDeviceRec{Product: p.ID, tcDevice: *p.devices[n]}))
 		}
+	}
+	for _, t := range s.topo.records() { // after every device: a binding names both ends
+		recs = append(recs, tcRecord("bind", t))
 	}
 	tasks := make([]*tcTask, 0, len(s.tasks))
 	for _, t := range s.tasks {
