@@ -15,9 +15,13 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure the performance targets on this machine, each beside its reference",
 		Long: `bench measures, on the built-in emulator and simulated boards, in one run:
-the line (boards/min on 1 and on 8 paced ports), batch creation of 10,000 devices on each
-platform through the official SDKs, NVS partition generation (against Espressif's generator
-when --nvs-gen points at it) and the peak memory of a 100,000-board audit workbook.`,
+the line (boards/min on 1, 8, 16 and 24 paced AT ports, each beside one port), the ESP32 write
+(and with --only esp32-full a whole board: firmware, table, bootloader and credentials, beside
+the flash chip's own floor and, with --esptool, Espressif's esptool on the same simulated
+boards), batch creation of --devices devices on each platform through the official SDKs (time,
+API calls, peak memory), NVS partition generation (beside Espressif's generator in one process
+when --nvs-gen points at it) and the time and peak memory of a --rows-board audit workbook.
+The machine is shared and noisy: compare the figures of one run, never across runs.`,
 		Example: `  iotburn bench
   iotburn bench --nvs-gen /path/to/nvs_partition_gen.py --json
   iotburn bench --only esp32-full --esptool /path/to/esptool-4.8.1`,
