@@ -373,7 +373,7 @@ func exportImages(g *globals, l *ledger.Ledger, r ledger.ExportRequest, f templa
 			newly++
 		}
 		if g.json {
-			if err := g.emit(imageEvent{Type: typeEvent, Event: "file", File: path, DeviceName: c.DeviceName, Fingerprint: registry.Fingerprint(c.DeviceSecret),
+			if err := g.emit(imageEvent{Type: typeEvent, Event: "file", File: path, DeviceName: c.DeviceName, Fingerprint: c.SecretFingerprint(),
 				StateBefore: string(it.From), Exported: exported, HWID: it.HWID}); err != nil {
 				return err
 			}

@@ -380,13 +380,8 @@ password off the command line.`,
 			if g.json {
 				sum := exportSummary{Type: typeSummary, Command: "ledger export", Platform: pf.platform, Product: pf.product, Secrets: includeSecrets}
 				err := l.Credentials(pf.platform, pf.product, func(c registry.Credential) error {
-					ev := credentialEvent{Type: typeEvent, Event: "credential", Platform: c.Platform, Product: c.ProductID,
-						DeviceName: c.DeviceName, Region: c.Region, Fingerprint: registry.Fingerprint(c.DeviceSecret)}
-					if includeSecrets {
-						ev.DeviceSecret = c.DeviceSecret
-					}
 					sum.Credentials++
-					return g.emit(ev)
+					return g.emit(newCredentialEvent(c, includeSecrets))
 				})
 				if err != nil {
 					return err
@@ -394,17 +389,20 @@ password off the command line.`,
 				return g.emit(sum)
 			}
 			w := csv.NewWriter(g.out)
-			header := []string{"platform", "product", "device_name", "region", "secret_fingerprint"}
+			// A certificate device's secret is its private key: the
+			// fingerprint column names it; the certificate and key (PEM,
+			// quoted over several lines) come after the secret, with it.
+			header := []string{"platform", "product", "device_name", "region", "secret_fingerprint", "cert_fingerprint"}
 			if includeSecrets {
-				header = append(header, "device_secret")
+				header = append(header, "device_secret", "device_cert", "device_private_key")
 			}
 			if err := w.Write(header); err != nil {
 				return err
 			}
 			err = l.Credentials(pf.platform, pf.product, func(c registry.Credential) error {
-				row := []string{c.Platform, c.ProductID, c.DeviceName, c.Region, registry.Fingerprint(c.DeviceSecret)}
+				row := []string{c.Platform, c.ProductID, c.DeviceName, c.Region, c.SecretFingerprint(), registry.CertFingerprint(c.DeviceCert)}
 				if includeSecrets {
-					row = append(row, c.DeviceSecret)
+					row = append(row, c.DeviceSecret, c.DeviceCert, c.DevicePrivateKey)
 				}
 				return w.Write(row)
 			})
@@ -416,7 +414,7 @@ password off the command line.`,
 		},
 	}
 	pf.register(c, false)
-	c.Flags().BoolVar(&includeSecrets, "include-secrets", false, "add each device secret (the output is then as sensitive as the ledger)")
+	c.Flags().BoolVar(&includeSecrets, "include-secrets", false, "add each device secret, certificate and private key (the output is then as sensitive as the ledger)")
 	c.Flags().StringVar(&to, "to", "", "move the books onto the shared ledger at this postgres:// `URL` (or $IOTBURN_LEDGER_TO)")
 	return c
 }

@@ -1,6 +1,10 @@
 package cmd
 
-import "time"
+import (
+	"time"
+
+	"github.com/iotburn/iotburn/registry"
+)
 
 // The ledger commands' --json lines (see output.go for the contract). Field
 // names are the ones these commands printed before they had types, so
@@ -153,21 +157,36 @@ type migrateSummary struct {
 
 func (migrateSummary) lineType() string { return typeSummary }
 
-// credentialEvent is one device of `ledger export --json`. DeviceSecret is
+// credentialEvent is one device of `ledger export --json`. DeviceSecret,
+// and a certificate device's DeviceCert and DevicePrivateKey (PEM), are
 // there only with --include-secrets: the one place --json carries a secret,
-// because the user asked for it.
+// because the user asked for it. The secret's fingerprint is the device
+// secret's, or the private key's for a certificate device; the
+// certificate's is its usual SHA-256 (registry.CertFingerprint).
 type credentialEvent struct {
-	Type         string `json:"type"`
-	Event        string `json:"event"` // "credential"
-	Platform     string `json:"platform"`
-	Product      string `json:"product"`
-	DeviceName   string `json:"device_name"`
-	Region       string `json:"region,omitempty"`
-	Fingerprint  string `json:"secret_fingerprint"`
-	DeviceSecret string `json:"device_secret,omitempty"`
+	Type             string `json:"type"`
+	Event            string `json:"event"` // "credential"
+	Platform         string `json:"platform"`
+	Product          string `json:"product"`
+	DeviceName       string `json:"device_name"`
+	Region           string `json:"region,omitempty"`
+	Fingerprint      string `json:"secret_fingerprint"`
+	CertFingerprint  string `json:"cert_fingerprint,omitempty"`
+	DeviceSecret     string `json:"device_secret,omitempty"`
+	DeviceCert       string `json:"device_cert,omitempty"`
+	DevicePrivateKey string `json:"device_private_key,omitempty"`
 }
 
 func (credentialEvent) lineType() string { return typeEvent }
+
+func newCredentialEvent(c registry.Credential, includeSecrets bool) credentialEvent {
+	e := credentialEvent{Type: typeEvent, Event: "credential", Platform: c.Platform, Product: c.ProductID, DeviceName: c.DeviceName,
+		Region: c.Region, Fingerprint: c.SecretFingerprint(), CertFingerprint: registry.CertFingerprint(c.DeviceCert)}
+	if includeSecrets {
+		e.DeviceSecret, e.DeviceCert, e.DevicePrivateKey = c.DeviceSecret, c.DeviceCert, c.DevicePrivateKey
+	}
+	return e
+}
 
 // exportSummary ends `ledger export --product P --json`.
 type exportSummary struct {

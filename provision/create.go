@@ -169,15 +169,24 @@ func finish(ctx context.Context, o CreateOptions, req ledger.Request, extra []re
 	creds := make([]registry.Credential, 0, len(results)+len(extra))
 	creds = append(creds, extra...)
 	for _, r := range results {
-		if r.Err != "" || r.DeviceSecret == "" {
-			reason := r.Err
-			if reason == "" {
-				reason = "the platform returned no secret"
-			}
-			failed = append(failed, r.DeviceName+": "+reason)
+		reason := r.Err
+		switch {
+		case reason != "":
+		case r.DeviceSecret != "":
+			creds = append(creds, o.credential(r.DeviceName, r.DeviceSecret))
 			continue
+		// A certificate device: both halves or nothing, since a
+		// certificate without its key cannot log in (and Tencent hands the
+		// key out once: the client fetched it already if it could).
+		case r.DeviceCert != "" && r.DevicePrivateKey != "":
+			creds = append(creds, o.certCredential(r.DeviceName, r.DeviceCert, r.DevicePrivateKey))
+			continue
+		case r.DeviceCert != "":
+			reason = "the platform returned a certificate without its private key"
+		default:
+			reason = "the platform returned no secret"
 		}
-		creds = append(creds, o.credential(r.DeviceName, r.DeviceSecret))
+		failed = append(failed, r.DeviceName+": "+reason)
 	}
 	added, err = o.Ledger.Complete(req.ID, creds)
 	return added, failed, err
@@ -275,6 +284,14 @@ func lookUp(ctx context.Context, o CreateOptions, names []string) (creds []regis
 		if err != nil {
 			return nil, nil, err
 		}
+		if d.DeviceSecret == "" && d.DeviceCert != "" {
+			c, err := o.lookUpKey(ctx, d)
+			if err != nil {
+				return nil, nil, err
+			}
+			creds = append(creds, c)
+			continue
+		}
 		if d.DeviceSecret == "" {
 			return nil, nil, fmt.Errorf("device %s exists on the platform but its secret could not be read back: delete it on the platform and run create again", name)
 		}
@@ -307,6 +324,38 @@ func awaitDevices(ctx context.Context, o CreateOptions, names []string) ([]regis
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// lookUpKey completes a certificate device found by lookup with its private
+// key: from the lookup itself where the platform hands it out again (Aliyun
+// QueryDeviceCert), else from the platform's one-time key fetch (Tencent
+// DescribeDeviceClientKey). A key the platform no longer gives is the end:
+// nothing iotburn holds can log that device in.
+func (o CreateOptions) lookUpKey(ctx context.Context, d registry.Device) (registry.Credential, error) {
+	key := d.DevicePrivateKey
+	if key == "" {
+		f, ok := o.Platform.(registry.PrivateKeyFetcher)
+		if !ok {
+			return registry.Credential{}, fmt.Errorf("device %s exists on the platform with a certificate, but %s cannot hand out its private key: "+
+				"delete it on the platform and run create again", d.DeviceName, o.Platform.Name())
+		}
+		var err error
+		key, err = f.DevicePrivateKey(ctx, o.Product, d.DeviceName)
+		if errors.Is(err, registry.ErrKeyGone) {
+			return registry.Credential{}, fmt.Errorf("device %s exists on the platform, but its private key was handed out already and not stored here "+
+				"(the answer was lost): delete the device on the platform (or reset its certificate) and run create again: %w", d.DeviceName, err)
+		}
+		if err != nil {
+			return registry.Credential{}, err
+		}
+	}
+	return o.certCredential(d.DeviceName, d.DeviceCert, key), nil
+}
+
+func (o CreateOptions) certCredential(name, cert, key string) registry.Credential {
+	c := o.credential(name, "")
+	c.DeviceCert, c.DevicePrivateKey = cert, key
+	return c
 }
 
 func (o CreateOptions) credential(name, secret string) registry.Credential {

@@ -489,7 +489,7 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) (gone bool) 
 		return
 	}
 	cred := unit.Cred
-	ev.DeviceName, ev.Fingerprint = cred.DeviceName, registry.Fingerprint(cred.DeviceSecret)
+	ev.DeviceName, ev.Fingerprint = cred.DeviceName, cred.SecretFingerprint()
 	if l.o.Mode.ProductLevel() {
 		// The image is the product's: its secret and the board's own name.
 		// The device secret is the board's to fetch, not ours to burn.

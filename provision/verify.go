@@ -183,7 +183,7 @@ func verifyPort(ctx context.Context, o VerifyOptions, path string) Event {
 // checkUnit runs the checks on one unit (with its board when b is not nil)
 // and records the outcome in the ledger.
 func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, port string) Event {
-	ev := Event{Port: port, HWID: u.HWID, DeviceName: u.Cred.DeviceName, Fingerprint: registry.Fingerprint(u.Cred.DeviceSecret), Attempt: u.Attempts}
+	ev := Event{Port: port, HWID: u.HWID, DeviceName: u.Cred.DeviceName, Fingerprint: u.Cred.SecretFingerprint(), Attempt: u.Attempts}
 	fail := func(err error) Event {
 		ev.Stage, ev.Err, ev.Cause = StageFailed, err.Error(), err
 		if !boardsFault(err) {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 )
 
@@ -50,6 +51,30 @@ func Fingerprint(secret string) string {
 	}
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:4])
+}
+
+// SecretFingerprint is the fingerprint of what the credential keeps secret:
+// its DeviceSecret, or a certificate's private key ("" for a product-level
+// name, which holds neither).
+func (c Credential) SecretFingerprint() string {
+	if c.DeviceSecret != "" {
+		return Fingerprint(c.DeviceSecret)
+	}
+	return Fingerprint(c.DevicePrivateKey)
+}
+
+// CertFingerprint is the SHA-256 of a PEM certificate's DER bytes, in hex:
+// the certificate's usual fingerprint (`openssl x509 -noout -fingerprint
+// -sha256` prints the same bytes with colons), so an auditor can match it
+// with the platform's console. A certificate is public, so all of it is
+// shown. "" when certPEM holds no certificate.
+func CertFingerprint(certPEM string) string {
+	b, _ := pem.Decode([]byte(certPEM))
+	if b == nil || b.Type != "CERTIFICATE" {
+		return ""
+	}
+	sum := sha256.Sum256(b.Bytes)
+	return hex.EncodeToString(sum[:])
 }
 
 // DeviceResult is one device of a finished batch task. A device of a

@@ -49,7 +49,9 @@ const newUnitID = `(SELECT max((SELECT coalesce(max(id), 0) FROM units), (SELECT
 // Fail's contract is that reasons hold no secret; should a careless caller
 // break it, the secret stays in the credentials row and does not spread into
 // the history, which is read by audits and exports that need no secret.
-const scrubbedError = `CASE WHEN c.secret = '' THEN u.error ELSE replace(u.error, c.secret, '[secret]') END`
+// A certificate's private key is cut out the same way.
+const scrubbedError = `CASE WHEN c.device_private_key = '' THEN ` + scrubbedSecret + ` ELSE replace(` + scrubbedSecret + `, c.device_private_key, '[secret]') END`
+const scrubbedSecret = `CASE WHEN c.secret = '' THEN u.error ELSE replace(u.error, c.secret, '[secret]') END`
 
 // logUnit appends the event for unit unitID going from `from` to `to`, in the
 // caller's transaction, copying where the board is and what it holds from

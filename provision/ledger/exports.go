@@ -118,6 +118,9 @@ func (l *Ledger) Export(r ExportRequest) ([]ExportItem, error) {
 			if e.Cred.DeviceSecret != "" {
 				note = strings.ReplaceAll(note, e.Cred.DeviceSecret, "[secret]")
 			}
+			if e.Cred.DevicePrivateKey != "" {
+				note = strings.ReplaceAll(note, e.Cred.DevicePrivateKey, "[secret]")
+			}
 			if _, err := event.Exec(now, e.HWID, r.Station, r.Platform, r.Product, e.Cred.DeviceName, string(e.From), note); err != nil {
 				return err
 			}
@@ -130,13 +133,18 @@ func (l *Ledger) Export(r ExportRequest) ([]ExportItem, error) {
 	return out, nil
 }
 
+// hasSecret is true of a credentials row that holds what a board needs to log in by itself: a device secret, or a
+// certificate's private key. Product-level names hold neither. Its columns
+// are unqualified: no table joined to credentials has them.
+const hasSecret = `(secret != '' OR device_private_key != '')`
+
 // exportOne picks the named device, if this kind of export may hand it out.
 func exportOne(tx *txn, r ExportRequest) ([]ExportItem, error) {
 	var c registry.Credential
 	var state, reason string
-	err := tx.QueryRow(`SELECT platform, product, device_name, secret, region, state, void_reason FROM credentials
+	err := tx.QueryRow(`SELECT platform, product, device_name, secret, region, device_cert, device_private_key, state, void_reason FROM credentials
 		WHERE platform = ? AND product = ? AND device_name = ?`+tx.d.forUpdate, r.Platform, r.Product, r.Device).
-		Scan(&c.Platform, &c.ProductID, &c.DeviceName, &c.DeviceSecret, &c.Region, &state, &reason)
+		Scan(&c.Platform, &c.ProductID, &c.DeviceName, &c.DeviceSecret, &c.Region, &c.DeviceCert, &c.DevicePrivateKey, &state, &reason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("ledger: no device %s: create it with `iotburn create`: %w", r.Device, ErrNotFound)
 	}
@@ -146,7 +154,7 @@ func exportOne(tx *txn, r ExportRequest) ([]ExportItem, error) {
 	if state == "void" {
 		return nil, fmt.Errorf("ledger: device %s was voided (%s): %w", r.Device, reason, ErrVoid)
 	}
-	if c.DeviceSecret == "" {
+	if c.DeviceSecret == "" && c.DevicePrivateKey == "" {
 		return nil, fmt.Errorf("ledger: device %s has no secret in the ledger (a product-level name: its board fetches its own): "+
 			"write the product's image with --per-product: %w", r.Device, ErrState)
 	}
@@ -182,20 +190,20 @@ func exportMany(tx *txn, r ExportRequest) ([]ExportItem, error) {
 	switch r.Kind {
 	case ExportFree:
 		// Locked, skipping those a station is claiming at this instant.
-		q = `SELECT platform, product, device_name, secret, region, 'created', '' FROM credentials
-			WHERE platform = ? AND product = ? AND state = 'free' AND secret != '' ORDER BY id`
+		q = `SELECT platform, product, device_name, secret, region, device_cert, device_private_key, 'created', '' FROM credentials
+			WHERE platform = ? AND product = ? AND state = 'free' AND ` + hasSecret + ` ORDER BY id`
 		if r.Max > 0 {
 			q += ` LIMIT ?`
 			args = append(args, r.Max)
 		}
 		q += tx.d.skipLocked
 	case ExportAgain:
-		q = `SELECT platform, product, device_name, secret, region, 'exported', '' FROM credentials
-			WHERE platform = ? AND product = ? AND state = 'exported' AND secret != '' ORDER BY id`
+		q = `SELECT platform, product, device_name, secret, region, device_cert, device_private_key, 'exported', '' FROM credentials
+			WHERE platform = ? AND product = ? AND state = 'exported' AND ` + hasSecret + ` ORDER BY id`
 	case ExportBound:
-		q = `SELECT c.platform, c.product, c.device_name, c.secret, c.region, u.state, u.hw_id
+		q = `SELECT c.platform, c.product, c.device_name, c.secret, c.region, c.device_cert, c.device_private_key, u.state, u.hw_id
 			FROM units u JOIN credentials c ON c.id = u.credential_id
-			WHERE c.platform = ? AND c.product = ? AND u.state != 'void' AND c.state = 'taken' AND c.secret != '' ORDER BY u.id`
+			WHERE c.platform = ? AND c.product = ? AND u.state != 'void' AND c.state = 'taken' AND ` + hasSecret + ` ORDER BY u.id`
 	default:
 		return nil, fmt.Errorf("ledger: unknown export kind %d", r.Kind)
 	}
@@ -207,7 +215,8 @@ func exportMany(tx *txn, r ExportRequest) ([]ExportItem, error) {
 	var out []ExportItem
 	for rows.Next() {
 		var e ExportItem
-		if err := rows.Scan(&e.Cred.Platform, &e.Cred.ProductID, &e.Cred.DeviceName, &e.Cred.DeviceSecret, &e.Cred.Region, &e.From, &e.HWID); err != nil {
+		if err := rows.Scan(&e.Cred.Platform, &e.Cred.ProductID, &e.Cred.DeviceName, &e.Cred.DeviceSecret, &e.Cred.Region,
+			&e.Cred.DeviceCert, &e.Cred.DevicePrivateKey, &e.From, &e.HWID); err != nil {
 			return nil, err
 		}
 		out = append(out, e)

@@ -384,8 +384,8 @@ func (l *Ledger) Complete(requestID int64, creds []registry.Credential) (added i
 			asked[n] = true
 		}
 		now := l.nowMS()
-		ins, err := tx.Prepare(`INSERT INTO credentials (platform, product, region, device_name, secret, request_id, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (platform, product, device_name) DO NOTHING`)
+		ins, err := tx.Prepare(`INSERT INTO credentials (platform, product, region, device_name, secret, device_cert, device_private_key, request_id, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (platform, product, device_name) DO NOTHING`)
 		if err != nil {
 			return err
 		}
@@ -401,7 +401,7 @@ func (l *Ledger) Complete(requestID int64, creds []registry.Credential) (added i
 			if !asked[c.DeviceName] {
 				return fmt.Errorf("ledger: request %d did not ask for device %q: wrong task?", requestID, c.DeviceName)
 			}
-			res, err := ins.Exec(platform, product, c.Region, c.DeviceName, c.DeviceSecret, requestID, now)
+			res, err := ins.Exec(platform, product, c.Region, c.DeviceName, c.DeviceSecret, c.DeviceCert, c.DevicePrivateKey, requestID, now)
 			if err != nil {
 				return fmt.Errorf("ledger: store %s: %w", c.DeviceName, err)
 			}
@@ -409,12 +409,14 @@ func (l *Ledger) Complete(requestID int64, creds []registry.Credential) (added i
 				added++
 				continue
 			}
-			var stored string
-			if err := tx.QueryRow(`SELECT secret FROM credentials WHERE platform = ? AND product = ? AND device_name = ?`,
-				platform, product, c.DeviceName).Scan(&stored); err != nil {
+			// A certificate or key that changed is as much a conflict as a
+			// secret: the board may hold the stored pair.
+			var stored, cert, key string
+			if err := tx.QueryRow(`SELECT secret, device_cert, device_private_key FROM credentials WHERE platform = ? AND product = ? AND device_name = ?`,
+				platform, product, c.DeviceName).Scan(&stored, &cert, &key); err != nil {
 				return err
 			}
-			if stored != c.DeviceSecret {
+			if stored != c.DeviceSecret || cert != c.DeviceCert || key != c.DevicePrivateKey {
 				conflicts = append(conflicts, c.DeviceName)
 			}
 		}

@@ -200,6 +200,7 @@ func (l *Ledger) MoveTo(ctx context.Context, target string) (MoveInfo, error) {
 type srcCredential struct {
 	id, requestID                                              sql.NullInt64
 	platform, product, region, name, secret, state, voidReason string
+	cert, privateKey                                           string
 	created                                                    int64
 	hw, unitState                                              sql.NullString
 	attempts                                                   sql.NullInt64
@@ -209,7 +210,7 @@ func (c srcCredential) key() string { return c.platform + "/" + c.product + "/" 
 
 func readCredentials(src *txn) ([]srcCredential, error) {
 	rows, err := src.Query(`SELECT c.id, c.platform, c.product, c.region, c.device_name, c.secret, c.request_id, c.state, c.void_reason, c.created_at,
-			u.hw_id, u.state, u.attempts
+			u.hw_id, u.state, u.attempts, c.device_cert, c.device_private_key
 		FROM credentials c LEFT JOIN units u ON u.credential_id = c.id ORDER BY c.id`)
 	if err != nil {
 		return nil, err
@@ -219,7 +220,7 @@ func readCredentials(src *txn) ([]srcCredential, error) {
 	for rows.Next() {
 		var c srcCredential
 		if err := rows.Scan(&c.id, &c.platform, &c.product, &c.region, &c.name, &c.secret, &c.requestID, &c.state, &c.voidReason, &c.created,
-			&c.hw, &c.unitState, &c.attempts); err != nil {
+			&c.hw, &c.unitState, &c.attempts, &c.cert, &c.privateKey); err != nil {
 			return nil, err
 		}
 		out = append(out, c)
@@ -235,7 +236,7 @@ func compareBooks(src, dst *txn, target string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	look, err := dst.Prepare(`SELECT c.secret, c.state, u.hw_id, u.state, u.attempts FROM credentials c LEFT JOIN units u ON u.credential_id = c.id
+	look, err := dst.Prepare(`SELECT c.secret, c.state, u.hw_id, u.state, u.attempts, c.device_cert, c.device_private_key FROM credentials c LEFT JOIN units u ON u.credential_id = c.id
 		WHERE c.platform = ? AND c.product = ? AND c.device_name = ?`)
 	if err != nil {
 		return false, err
@@ -249,16 +250,16 @@ func compareBooks(src, dst *txn, target string) (bool, error) {
 	ce := &MoveConflictError{Target: target}
 	same, fresh := 0, 0
 	for _, c := range creds {
-		var secret, state string
+		var secret, state, cert, key string
 		var hw, unitState sql.NullString
 		var attempts sql.NullInt64
-		err := look.QueryRowContext(dst.ctx, c.platform, c.product, c.name).Scan(&secret, &state, &hw, &unitState, &attempts)
+		err := look.QueryRowContext(dst.ctx, c.platform, c.product, c.name).Scan(&secret, &state, &hw, &unitState, &attempts, &cert, &key)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			fresh++
 		case err != nil:
 			return false, err
-		case secret == c.secret && state == c.state && hw == c.hw && unitState == c.unitState && attempts == c.attempts:
+		case secret == c.secret && cert == c.cert && key == c.privateKey && state == c.state && hw == c.hw && unitState == c.unitState && attempts == c.attempts:
 			same++
 			continue
 		default:
@@ -337,9 +338,9 @@ func moveRows(src, dst *txn) (MoveInfo, error) {
 			state = "free" // the board's unit takes it below
 		}
 		var id int64
-		if err := dst.QueryRow(`INSERT INTO credentials (platform, product, region, device_name, secret, request_id, state, void_reason, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			c.platform, c.product, c.region, c.name, c.secret, req, state, c.voidReason, c.created).Scan(&id); err != nil {
+		if err := dst.QueryRow(`INSERT INTO credentials (platform, product, region, device_name, secret, device_cert, device_private_key, request_id, state, void_reason, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			c.platform, c.product, c.region, c.name, c.secret, c.cert, c.privateKey, req, state, c.voidReason, c.created).Scan(&id); err != nil {
 			return info, fmt.Errorf("move device %s: %w", c.key(), err)
 		}
 		credIDs[c.id.Int64] = id
@@ -475,7 +476,7 @@ func copyStations(src, dst *txn) error {
 // columns (moves stays behind: a backup is not moved anywhere).
 var bookTables = []struct{ name, cols string }{
 	{"requests", "id, platform, product, names, task_id, state, created_at, done_at"},
-	{"credentials", "id, platform, product, region, device_name, secret, request_id, state, void_reason, created_at"},
+	{"credentials", "id, platform, product, region, device_name, secret, device_cert, device_private_key, request_id, state, void_reason, created_at"},
 	{"units", "id, hw_id, credential_id, station, port, state, attempts, error, created_at, started_at, updated_at, burned_at, duration_ms, lease_until"},
 	{"events", "id, time, unit_id, hw_id, station, port, platform, product, device_name, from_state, to_state, attempt, duration_ms, error"},
 	{"stations", "name, host, pid, started_at, seen_at"},

@@ -174,6 +174,11 @@ type pgMigration struct {
 
 var pgMigrations = []pgMigration{
 	{0, 4, pgSchemaV4 + `INSERT INTO schema_version (version) VALUES (4);`},
+	// v5: device certificates, as SQLite's v5.
+	{4, 5, `
+ALTER TABLE credentials ADD COLUMN IF NOT EXISTS device_cert TEXT NOT NULL DEFAULT '';
+ALTER TABLE credentials ADD COLUMN IF NOT EXISTS device_private_key TEXT NOT NULL DEFAULT '';
+`},
 }
 
 // pgGuards are the PostgreSQL ledger's triggers: SQLite's, and the

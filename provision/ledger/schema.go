@@ -279,6 +279,13 @@ CREATE TABLE IF NOT EXISTS moves (
 );
 
 `,
+	// v5: device certificates. A certificate product's device (X.509:
+	// Tencent EncryptionType "1", Aliyun AuthType "x509") has no secret but
+	// a certificate and its private key, both PEM, as the platform issued
+	// them: the private key is a secret like secret (Tencent hands it out
+	// once, so the ledger is its only copy). Both columns are added by
+	// addColumns ('' for every device before); nothing else changes.
+	`SELECT 1`,
 }
 
 // Version is the schema version this iotburn writes (PRAGMA user_version).
@@ -288,6 +295,10 @@ var Version = len(migrations)
 // SQL runs, each only if the table lacks it.
 var addColumns = map[int][]struct{ table, column, decl string }{
 	3: {{"units", "lease_until", "INTEGER"}},
+	4: {
+		{"credentials", "device_cert", "TEXT NOT NULL DEFAULT ''"},
+		{"credentials", "device_private_key", "TEXT NOT NULL DEFAULT ''"},
+	},
 }
 
 func addMissingColumns(ctx context.Context, tx *sql.Tx, step int) error {

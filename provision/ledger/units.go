@@ -34,7 +34,7 @@ type Unit struct {
 // scanUnit has one column order to keep in step with.
 const unitCols = `u.id, u.hw_id, u.station, u.port, u.state, u.attempts, u.error, u.credential_id,
 	u.created_at, u.started_at, u.updated_at, u.burned_at, u.duration_ms, u.lease_until,
-	c.platform, c.product, c.device_name, c.secret, c.region`
+	c.platform, c.product, c.device_name, c.secret, c.region, c.device_cert, c.device_private_key`
 const unitFrom = ` FROM units u JOIN credentials c ON c.id = u.credential_id `
 
 type scanner interface{ Scan(dest ...any) error }
@@ -44,7 +44,8 @@ func scanUnit(s scanner) (Unit, error) {
 	var created, started, updated, burned, dur, lease sql.NullInt64
 	err := s.Scan(&u.ID, &u.HWID, &u.Station, &u.Port, &u.State, &u.Attempts, &u.Error, &u.CredentialID,
 		&created, &started, &updated, &burned, &dur, &lease,
-		&u.Cred.Platform, &u.Cred.ProductID, &u.Cred.DeviceName, &u.Cred.DeviceSecret, &u.Cred.Region)
+		&u.Cred.Platform, &u.Cred.ProductID, &u.Cred.DeviceName, &u.Cred.DeviceSecret, &u.Cred.Region,
+		&u.Cred.DeviceCert, &u.Cred.DevicePrivateKey)
 	if err != nil {
 		return Unit{}, err
 	}
@@ -405,7 +406,9 @@ func (l *Ledger) Void(platform, product, deviceName, reason string) error {
 			}
 			_, err = tx.Exec(`INSERT INTO events (time, platform, product, device_name, from_state, to_state, error)
 				SELECT CAST(? AS BIGINT), platform, product, device_name, CAST(? AS TEXT), 'void',
-					CASE WHEN secret = '' THEN void_reason ELSE replace(void_reason, secret, '[secret]') END
+					CASE WHEN device_private_key = '' THEN
+						CASE WHEN secret = '' THEN void_reason ELSE replace(void_reason, secret, '[secret]') END
+					ELSE replace(CASE WHEN secret = '' THEN void_reason ELSE replace(void_reason, secret, '[secret]') END, device_private_key, '[secret]') END
 				FROM credentials WHERE id = ?`, now, string(from), id)
 			return err
 		}
@@ -518,7 +521,7 @@ func (l *Ledger) EachUnit(f Filter, fn func(Unit) error) error {
 // void, in creation order, streaming (`iotburn ledger export`). The
 // values carry secrets: handle them accordingly.
 func (l *Ledger) Credentials(platform, product string, fn func(registry.Credential) error) error {
-	rows, err := l.query(`SELECT platform, product, device_name, secret, region FROM credentials
+	rows, err := l.query(`SELECT platform, product, device_name, secret, region, device_cert, device_private_key FROM credentials
 		WHERE platform = ? AND product = ? AND state != 'void' ORDER BY id`, platform, product)
 	if err != nil {
 		return err
@@ -526,7 +529,7 @@ func (l *Ledger) Credentials(platform, product string, fn func(registry.Credenti
 	defer rows.Close()
 	for rows.Next() {
 		var c registry.Credential
-		if err := rows.Scan(&c.Platform, &c.ProductID, &c.DeviceName, &c.DeviceSecret, &c.Region); err != nil {
+		if err := rows.Scan(&c.Platform, &c.ProductID, &c.DeviceName, &c.DeviceSecret, &c.Region, &c.DeviceCert, &c.DevicePrivateKey); err != nil {
 			return err
 		}
 		if err := fn(c); err != nil {
@@ -541,9 +544,9 @@ func (l *Ledger) Credentials(platform, product string, fn func(registry.Credenti
 func (l *Ledger) Credential(platform, product, deviceName string) (registry.Credential, error) {
 	var c registry.Credential
 	var state, reason string
-	err := l.queryRow(`SELECT platform, product, device_name, secret, region, state, void_reason FROM credentials
+	err := l.queryRow(`SELECT platform, product, device_name, secret, region, device_cert, device_private_key, state, void_reason FROM credentials
 		WHERE platform = ? AND product = ? AND device_name = ?`, platform, product, deviceName).
-		Scan(&c.Platform, &c.ProductID, &c.DeviceName, &c.DeviceSecret, &c.Region, &state, &reason)
+		Scan(&c.Platform, &c.ProductID, &c.DeviceName, &c.DeviceSecret, &c.Region, &c.DeviceCert, &c.DevicePrivateKey, &state, &reason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return registry.Credential{}, fmt.Errorf("ledger: device %s of %s/%s: %w", deviceName, platform, product, ErrNotFound)
 	}
