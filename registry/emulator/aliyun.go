@@ -84,6 +84,7 @@ func gwErr(status int, code, format string, args ...any) *gatewayError {
 // per-action rate limiters and the nonces seen.
 type aliyunFront struct {
 	limiters map[string]*rateLimiter // one per action: each has its own QPS
+	gwLogin  *rateLimiter            // combine/login, one bucket per gateway (aliyun_gateway.go)
 
 	mu     sync.Mutex
 	nonces map[string]time.Time // AccessKeyId + "\x00" + nonce → when it may be forgotten
@@ -93,7 +94,7 @@ type aliyunFront struct {
 // newAliyunFront builds the limiters. rate is Config.RateLimit as given:
 // 0 = each action's documented QPS, < 0 = unlimited, > 0 = that for every action.
 func newAliyunFront(rate int, now func() time.Time) *aliyunFront {
-	f := &aliyunFront{limiters: map[string]*rateLimiter{}, nonces: map[string]time.Time{}}
+	f := &aliyunFront{limiters: map[string]*rateLimiter{}, nonces: map[string]time.Time{}, gwLogin: newRateLimiter(aliGwLoginQPS, now)}
 	for action, qps := range aliyunQPS {
 		r := qps
 		if rate != 0 {

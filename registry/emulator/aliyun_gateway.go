@@ -81,6 +81,15 @@ const AliyunMaxSubDevices = 1500
 // aliMaxTopoAdd: "单次最多可请求添加30个子设备" (doc 89299).
 const aliMaxTopoAdd = 30
 
+// aliMaxSubRegister: "一个网关设备下动态注册子设备时，单次动态注册的子设备数量不能超过
+// 30个" (IoT Platform limits, doc 30527).
+const aliMaxSubRegister = 30
+
+// aliGwLoginQPS: "一个网关设备代理子设备上线的QPS限制为200" (doc 30527); over it
+// combine/login answers 429 "rate limit, too many subDeviceOnline msg in one
+// minute" (doc 89300).
+const aliGwLoginQPS = 200
+
 // Device-side codes of the gateway topics (see the package comment above).
 const (
 	aliGwOK             = 200
@@ -92,6 +101,7 @@ const (
 	aliGwDeviceNotFound = 6100
 	aliGwInvalidSign    = 6287
 	aliGwTooManyOnline  = 428
+	aliGwRateLimit      = 429
 	aliGwNoSession      = 520
 	aliGwServerError    = 500
 )
@@ -311,6 +321,9 @@ func (e *Emulator) aliSubRegister(s *mqttSession, raw json.RawMessage) (any, *al
 	if err := json.Unmarshal(raw, &ids); err != nil || len(ids) == 0 {
 		return nil, gwRefuse(aliGwBadParam, "request parameter error: params is a list of {productKey, deviceName}")
 	}
+	if len(ids) > aliMaxSubRegister {
+		return nil, gwRefuse(aliGwBadParam, "request parameter error: at most %d sub-devices a registration (%d sent)", aliMaxSubRegister, len(ids))
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	gw, gerr := e.aliGateway(s)
@@ -486,6 +499,9 @@ func (e *Emulator) aliCombineLogin(s *mqttSession, raw json.RawMessage) (any, *a
 	}
 	if aliSignHash(strings.ToLower(a.SignMethod+a.SignMethd2)) == nil {
 		return nil, gwRefuse(aliGwBadParam, "request parameter error: signMethod must be hmacSha1, hmacSha256 or hmacMd5")
+	}
+	if !e.ali.front.gwLogin.allow(topoKey(s.product, s.device)) {
+		return nil, gwRefuse(aliGwRateLimit, "rate limit, too many subDeviceOnline msg in one minute")
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

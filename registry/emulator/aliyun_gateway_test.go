@@ -35,9 +35,12 @@ type gwWorld struct {
 	sdk  *aliiot.Client
 }
 
-func gwStart(t testing.TB, state string) *gwWorld {
+func gwStart(t testing.TB, state string) *gwWorld { return gwStartAt(t, state, nil) }
+
+// gwStartAt runs the gateway world on a clock (nil = time.Now).
+func gwStartAt(t testing.TB, state string, now func() time.Time) *gwWorld {
 	t.Helper()
-	e, srv, addr := drStart(t, Config{StateDir: state,
+	e, srv, addr := drStart(t, Config{StateDir: state, Now: now,
 		AliyunGatewayProducts: []string{aliGwProduct}, AliyunSubDeviceProducts: []string{aliSubProduct},
 		DynRegProducts: map[string]ProductSettings{"aliyun:" + aliSubProduct: {DynamicRegistration: true}}})
 	return &gwWorld{t: t, e: e, srv: srv, mqtt: addr, sdk: aliSDK(t, aliTestID, aliTestSecret)}
@@ -343,6 +346,13 @@ func TestAliyunGatewayRefusals(t *testing.T) {
 	}
 	code, r = ga.topoAdd(many...)
 	wantCode("31 entries in one topo/add", code, 460, r)
+	regs := make([]subRef, aliMaxSubRegister+1)
+	for i := range regs {
+		regs[i] = subRef{aliSubProduct, "sub-y"}
+	}
+	if code, _ := ga.register(regs...); code != 460 {
+		t.Fatalf("31 sub-devices in one thing/sub/register: %d, want 460", code)
+	}
 	// One bad entry refuses the request: nothing is added.
 	code, r = ga.topoAdd(signedEntry(aliSubProduct, "sub-x", subSecret[0]), bad)
 	wantCode("topo/add with one bad entry", code, 401, r)
@@ -374,6 +384,36 @@ func TestAliyunGatewayRefusals(t *testing.T) {
 	r2.ProductKey, r2.DeviceName, r2.PageNo, r2.PageSize = aliGwProduct, "gw-a", requests.NewInteger(1), requests.NewInteger(51)
 	if resp, err := w.sdk.GetThingTopo(r2); err != nil || resp.Success || resp.Code != "iot.common.InvalidPageParams" {
 		t.Fatalf("GetThingTopo PageSize 51: %v %+v", err, resp)
+	}
+}
+
+// "代理子设备上线的QPS限制为200": on a clock that does not move, the 201st
+// combine/login of one gateway is refused with 429, another gateway's is not.
+func TestAliyunGatewayLoginRate(t *testing.T) {
+	clock := newClock()
+	w := gwStartAt(t, "", clock.Now)
+	gws := w.create(aliGwProduct, "gw-r", "gw-s")
+	secret := w.create(aliSubProduct, "sub-r")[0]
+	w.create(aliSubProduct, "sub-s")
+	g := w.login(aliGwProduct, "gw-r", gws[0])
+	if code, r := g.topoAdd(signedEntry(aliSubProduct, "sub-r", secret)); code != 200 {
+		t.Fatalf("topo/add: %d %v", code, r)
+	}
+	for i := range aliGwLoginQPS {
+		if code, r := g.combineLogin(aliSubProduct, "sub-r", secret); code != 200 {
+			t.Fatalf("combine/login %d: %d %v", i+1, code, r["message"])
+		}
+	}
+	if code, _ := g.combineLogin(aliSubProduct, "sub-r", secret); code != 429 {
+		t.Fatalf("combine/login %d in the same second: %d, want 429", aliGwLoginQPS+1, code)
+	}
+	other := w.login(aliGwProduct, "gw-s", gws[1])
+	if code, _ := other.combineLogin(aliSubProduct, "sub-r", secret); code != 6401 {
+		t.Fatalf("another gateway's first login (not its sub-device): %d, want 6401, not 429", code)
+	}
+	clock.Add(time.Second)
+	if code, _ := g.combineLogin(aliSubProduct, "sub-r", secret); code != 200 {
+		t.Fatalf("combine/login a second later: %d", code)
 	}
 }
 
@@ -452,14 +492,14 @@ func (w *gwWorld) waitApply(product string, id int64, want string) {
 	}
 }
 
-// registerAll registers names through the gateway, 100 a request, and
-// returns their secrets.
+// registerAll registers names through the gateway, 30 a request (the most
+// the limits allow), and returns their secrets.
 func (g *gwClient) registerAll(names []string) map[string]string {
 	g.t.Helper()
 	secrets := map[string]string{}
-	for i := 0; i < len(names); i += 100 {
+	for i := 0; i < len(names); i += aliMaxSubRegister {
 		var refs []subRef
-		for _, n := range names[i:min(i+100, len(names))] {
+		for _, n := range names[i:min(i+aliMaxSubRegister, len(names))] {
 			refs = append(refs, subRef{aliSubProduct, n})
 		}
 		code, got := g.register(refs...)
