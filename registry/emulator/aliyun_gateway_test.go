@@ -35,14 +35,21 @@ type gwWorld struct {
 	sdk  *aliiot.Client
 }
 
-func gwStart(t testing.TB, state string) *gwWorld { return gwStartAt(t, state, nil) }
+func gwStart(t testing.TB, state string) *gwWorld {
+	return gwStartWith(t, Config{StateDir: state})
+}
 
-// gwStartAt runs the gateway world on a clock (nil = time.Now).
+// gwStartAt runs the gateway world on a clock.
 func gwStartAt(t testing.TB, state string, now func() time.Time) *gwWorld {
+	return gwStartWith(t, Config{StateDir: state, Now: now})
+}
+
+// gwStartWith adds the gateway world's products to cfg.
+func gwStartWith(t testing.TB, cfg Config) *gwWorld {
 	t.Helper()
-	e, srv, addr := drStart(t, Config{StateDir: state, Now: now,
-		AliyunGatewayProducts: []string{aliGwProduct}, AliyunSubDeviceProducts: []string{aliSubProduct},
-		DynRegProducts: map[string]ProductSettings{"aliyun:" + aliSubProduct: {DynamicRegistration: true}}})
+	cfg.AliyunGatewayProducts, cfg.AliyunSubDeviceProducts = []string{aliGwProduct}, []string{aliSubProduct}
+	cfg.DynRegProducts = map[string]ProductSettings{"aliyun:" + aliSubProduct: {DynamicRegistration: true}}
+	e, srv, addr := drStart(t, cfg)
 	return &gwWorld{t: t, e: e, srv: srv, mqtt: addr, sdk: aliSDK(t, aliTestID, aliTestSecret)}
 }
 
