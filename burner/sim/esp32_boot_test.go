@@ -76,15 +76,14 @@ var handBootloader = handImage(0x40080694, false, [2]any{uint32(0x3FFF0030), mak
 
 // espRig is one simulated ESP32 on a pty, the emulator beside it.
 type espRig struct {
-	t         *testing.T
-	emu       *emulator.Emulator
-	cfg       emulator.Config
-	base      string
-	b         *Board
-	port      burner.Port
-	log       bytes.Buffer
-	seen      int // log bytes already matched
-	aliyunCli *aliyun.Client
+	t    *testing.T
+	emu  *emulator.Emulator
+	cfg  emulator.Config
+	base string
+	b    *Board
+	port burner.Port
+	log  bytes.Buffer
+	seen int // log bytes already matched
 }
 
 func newESPRig(t *testing.T, dynreg emulator.ProductSettings) *espRig {
