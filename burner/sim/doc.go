@@ -8,7 +8,9 @@
 // The files split along one line: farm.go, board.go, pty_linux.go, pace.go,
 // flash.go, identity.go and fault.go are the machinery every board kind shares
 // (pty, pacing, flash, faults); a kind is a firmware (firmware.go):
-// tencent*.go the Tencent QCloud_AT firmware, aliyun*.go Alibaba's IDMAU AT
+// tencent*.go the Tencent QCloud_AT firmware (tencent_gateway.go its MQTT
+// connection and gateway commands: a gateway's uplink that binds its
+// sub-devices and brings them online), aliyun*.go Alibaba's IDMAU AT
 // firmware, esp32*.go the ESP32's ROM bootloader and, once uploaded, esptool's
 // flasher stub (esp32_stub.go), on a model of the chip's time (esp32_time.go,
 // spiflash.go: the W25Q32JV's datasheet times and the loaders' erase plans;

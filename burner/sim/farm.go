@@ -27,7 +27,8 @@ type Options struct {
 	// unplug, reboot, glitch); the zero value is a good day.
 	Chaos Chaos
 	// MQTT is the broker address ("host:port", plain TCP) of Aliyun's
-	// MQTT-based registration-free flow (AT+IDMREG=1). "" = none.
+	// MQTT-based registration-free flow (AT+IDMREG=1) and of the Tencent
+	// module's AT+TCMQTTCONN (a gateway's uplink, tencent_gateway.go). "" = none.
 	MQTT string
 }
 

@@ -72,6 +72,7 @@ type tencentAT struct {
 	h         host
 	at        atLine
 	bootUntil time.Time // rebooting after AT+TCRESTORE: deaf until then
+	gw        tencentGW // the MQTT connection and gateway commands (tencent_gateway.go)
 }
 
 // Module facts printed by AT+TCMODULE; the MAC is the board's own.
@@ -113,6 +114,10 @@ func (t *tencentAT) dispatch(line string) {
 	name, rest := splitCommand(line)
 	// Only the command's name is logged: its parameters may hold a secret.
 	t.h.logger().Debug("sim: command", "cmd", name)
+	if gatewayCommands[name] {
+		t.gateway(name, rest)
+		return
+	}
 	if !tencentCommands[name] {
 		t.unknown()
 		return
@@ -147,6 +152,7 @@ func (t *tencentAT) dispatch(line string) {
 			return
 		}
 		t.ok()
+		t.gw.disconnect()
 		t.reboot()
 	case "AT+TCDEVINFOSET":
 		t.devInfo(rest)

@@ -6,6 +6,8 @@ package sim
 type tencentFlash struct {
 	Dev *tencentDev `json:"dev,omitempty"`
 	Prd *tencentPrd `json:"prd,omitempty"`
+	// Subs are the sub-device triples of AT+TCSUBDEVINFOSET (a gateway's).
+	Subs []tencentDev `json:"subs,omitempty"`
 }
 
 type tencentDev struct {
@@ -34,6 +36,7 @@ func (t tencentFlash) clone() tencentFlash {
 		p := *t.Prd
 		c.Prd = &p
 	}
+	c.Subs = append([]tencentDev(nil), t.Subs...)
 	return c
 }
 
