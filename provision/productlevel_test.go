@@ -268,3 +268,32 @@ func TestLineRefusesNameNotPreregistered(t *testing.T) {
 		t.Errorf("the refused board was written: %+v", fl.ProductID)
 	}
 }
+
+// A pre-created Tencent device that registers itself before its first
+// connect gets a fresh key, and the one create stored stops working (Tencent
+// doc 1081/138031; the emulator does the same). After verify, the ledger
+// holds the key the platform holds now, the one that logs in.
+func TestPreregisteredTencentLedgerKeepsTheFreshKey(t *testing.T) {
+	w := newProductWorld(t, "tencent", "tencent-at", emulator.ProductSettings{DynamicRegistration: true}, 1)
+	list := w.preCreate(t, "tencent")
+	created, ok := w.emu.TencentDevice(testProduct, list[0])
+	if !ok || created == "" {
+		t.Fatalf("no key on the platform for %s after create", list[0])
+	}
+	lr, vr := w.run(t, "tencent", ModePreregistered, w.secret(t, "tencent"), false)
+	if lr.Burned != 1 || vr.Verified != 1 {
+		t.Fatalf("line %+v, verify %+v", lr, vr)
+	}
+	now, _ := w.emu.TencentDevice(testProduct, list[0])
+	if now == created {
+		t.Fatalf("the platform kept create's key for %s: the test needs a re-registration to mean anything", list[0])
+	}
+	u, ok, err := w.ledger.UnitByHW(strings.ToLower(w.farm.Boards()[0].MAC()))
+	if err != nil || !ok {
+		t.Fatalf("no unit for the board: %v", err)
+	}
+	if u.Cred.DeviceSecret != now {
+		t.Errorf("the ledger holds %s for %s, the platform %s (create's was %s)",
+			registry.Fingerprint(u.Cred.DeviceSecret), list[0], registry.Fingerprint(now), registry.Fingerprint(created))
+	}
+}

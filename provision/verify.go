@@ -295,7 +295,13 @@ func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, por
 		}
 		ev.MQTT = "connected"
 	}
-	if err := o.Ledger.Verified(u.ID); err != nil {
+	// A board that registered itself holds the key the platform gave it
+	// then (checked against the platform above): the ledger keeps that one.
+	rekeyed := ""
+	if o.Mode.ProductLevel() && cred.DeviceSecret != "" && cred.DeviceSecret != u.Cred.DeviceSecret {
+		rekeyed = cred.DeviceSecret
+	}
+	if err := o.Ledger.VerifiedWithKey(u.ID, rekeyed); err != nil {
 		return fail(err)
 	}
 	ev.Stage = StageVerified

@@ -654,3 +654,56 @@ func testAddName(t *testing.T, e testEngine) {
 		t.Fatalf("%d credentials, want 1", c.Total)
 	}
 }
+
+// VerifiedWithKey verifies a burned unit and stores the key the platform
+// holds now in the same transaction; from a state that cannot be verified it
+// changes nothing, key included.
+func TestVerifiedWithKey(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e testEngine) {
+		l := e.open(t)
+		seed(t, l, "tencent", "P1", "d1", "d2")
+		keyOf := func(name string) string {
+			key := ""
+			if err := l.Credentials("tencent", "P1", func(c registry.Credential) error {
+				if c.DeviceName == name {
+					key = c.DeviceSecret
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			return key
+		}
+		u1, err := l.Claim("tencent", "P1", "hw1", "s", "p1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u2, err := l.Claim("tencent", "P1", "hw2", "s", "p2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		old2 := keyOf(u2.Cred.DeviceName)
+		if err := l.Begin(u1.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Burned(u1.ID, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.VerifiedWithKey(u1.ID, "fresh-key-1"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _, _ := l.UnitByHW("hw1"); got.State != Verified || keyOf(u1.Cred.DeviceName) != "fresh-key-1" || got.Cred.DeviceSecret != "fresh-key-1" {
+			t.Errorf("unit %s with key %q, want verified with the fresh key", got.State, keyOf(u1.Cred.DeviceName))
+		}
+		// Reserved, never burned: refused, nothing changed.
+		if err := l.VerifiedWithKey(u2.ID, "fresh-key-2"); !errors.Is(err, ErrState) {
+			t.Errorf("verify of a reserved unit: %v, want ErrState", err)
+		}
+		if keyOf(u2.Cred.DeviceName) != old2 {
+			t.Error("a refused verification changed the key")
+		}
+		if n := rawInt(t, l, `SELECT COUNT(*) FROM events WHERE unit_id = ? AND to_state = 'verified'`, u1.ID); n != 1 {
+			t.Errorf("%d verified events, want 1", n)
+		}
+	})
+}

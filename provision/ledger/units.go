@@ -287,6 +287,12 @@ func (l *Ledger) ClaimName(platform, product, deviceName, hwID, station, port st
 // connection is looked up once the ledger answers again: the unit in state
 // `to` with this transition's stamp means it was recorded.
 func (l *Ledger) transition(unitID int64, from []State, to State, set string, args ...any) error {
+	return l.transitionThen(unitID, from, to, nil, set, args...)
+}
+
+// transitionThen is transition with then run in the same transaction after
+// the unit moved (nil: nothing more).
+func (l *Ledger) transitionThen(unitID int64, from []State, to State, then func(tx *txn) error, set string, args ...any) error {
 	var now int64
 	settled := func(tx *txn) (bool, error) {
 		var cur State
@@ -321,7 +327,13 @@ func (l *Ledger) transition(unitID int64, from []State, to State, set string, ar
 		if _, err := tx.Exec(q+` WHERE id = ?`, append(append([]any{to, now}, args...), unitID)...); err != nil {
 			return err
 		}
-		return logUnit(tx, now, unitID, cur, to)
+		if err := logUnit(tx, now, unitID, cur, to); err != nil {
+			return err
+		}
+		if then != nil {
+			return then(tx)
+		}
+		return nil
 	})
 }
 
@@ -344,6 +356,24 @@ func (l *Ledger) Burned(unitID int64, d time.Duration) error {
 // again is harmless.
 func (l *Ledger) Verified(unitID int64) error {
 	return l.transition(unitID, []State{Burned, Verified}, Verified, ``)
+}
+
+// VerifiedWithKey records a verification in which the board was found to
+// hold secret, the key the platform holds for its device now, and makes it
+// the credential's stored key in the same transaction. The platform issues a
+// fresh key when a pre-created device registers itself before its first
+// connect (Tencent IoT Hub, doc 1081/138031: the old key stops working), so
+// in the product-level modes the key create stored is replaced by the
+// board's own registration; the ledger keeps the one that logs in. The
+// audit then shows the new key's fingerprint.
+func (l *Ledger) VerifiedWithKey(unitID int64, secret string) error {
+	if secret == "" {
+		return l.Verified(unitID)
+	}
+	return l.transitionThen(unitID, []State{Burned, Verified}, Verified, func(tx *txn) error {
+		_, err := tx.Exec(`UPDATE credentials SET secret = ? WHERE id = (SELECT credential_id FROM units WHERE id = ?)`, secret, unitID)
+		return err
+	}, ``)
 }
 
 // Fail records why the unit failed; it keeps its credential and resumes with
