@@ -33,7 +33,7 @@ func FuzzAliyunRequest(f *testing.F) {
 
 	actions := []string{"BatchCheckDeviceNames", "QueryBatchRegisterDeviceStatus", "BatchRegisterDevice", "QueryPageByApplyId",
 		"BatchRegisterDeviceWithApplyId", "RegisterDevice", "QueryDeviceDetail", "QueryDevice", "DeleteDevice", "QueryProduct",
-		"Nope", "BatchCheckDeviceNames"}
+		"Nope", "BatchCheckDeviceNames", "GetThingTopo"}
 	e, err := New(Config{SecretID: testID, SecretKey: testKey, AliyunAccessKeyID: aliTestID, AliyunAccessKeySecret: aliTestSecret,
 		AliyunProducts: []string{aliTestProduct}, TaskDelay: -1, RateLimit: -1, Quota: 1000})
 	if err != nil {

@@ -26,7 +26,7 @@ func FuzzTencentRequest(f *testing.F) {
 	f.Add(uint8(8), []byte("\x00\xff"), ",,,=,=")
 
 	actions := []string{"CreateMultiDevice", "DescribeMultiDevTask", "DescribeMultiDevices", "CreateDevice",
-		"DescribeDevice", "DescribeDevices", "DeleteDevice", "DescribeProducts", "Nope"}
+		"DescribeDevice", "DescribeDevices", "DeleteDevice", "DescribeProducts", "Nope", "BindDevices", "UnbindDevices", "DescribeGatewayBindDevices"}
 	e, err := New(Config{SecretID: testID, SecretKey: testKey, Products: []string{testProduct}, TaskDelay: -1, RateLimit: -1})
 	if err != nil {
 		f.Fatal(err)
