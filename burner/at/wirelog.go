@@ -16,8 +16,12 @@ import (
 var secretParams = map[string][]int{
 	"AT+TCDEVINFOSET": {3},
 	"AT+TCPRDINFOSET": {2},
-	"AT+IDMAU":        {2, 3},
-	"+IDMAU":          {2, 3},
+	// The gateway's sub-device triples (mode, product id, device name,
+	// device secret) and a bind given its secret (gateway.go).
+	"AT+TCSUBDEVINFOSET": {3},
+	"AT+TCGWBIND":        {3},
+	"AT+IDMAU":           {2, 3},
+	"+IDMAU":             {2, 3},
 }
 
 // Masked is line as the wire log shows it: every secret parameter replaced

@@ -16,6 +16,9 @@ func TestMasked(t *testing.T) {
 		{`AT+IDMAU="a1X2bEnP82z","example1","ga7XA6KdlEeiPXQPpRbAjOZXwG8ydgSe",""`, `AT+IDMAU="a1X2bEnP82z","example1","[secret ` + "19af103f" + `]",""`},
 		{`+IDMAU:a1X2bEnP82z,example1,ga7XA6KdlEeiPXQPpRbAjOZXwG8ydgSe,ps12345`, `+IDMAU:a1X2bEnP82z,example1,"[secret ` + "19af103f" + `]","[secret ` + "f8b356e8" + `]"`},
 		{`AT+TCDEVINFOSET=1,"P","a\",b","x,y"`, `AT+TCDEVINFOSET=1,"P","a\",b","[secret ` + "968e772c" + `]"`},
+		{`AT+TCSUBDEVINFOSET=0,"SUBPRODUC1","sub1","7WmFA/MEs+Fy+32QwJWtYw=="`, `AT+TCSUBDEVINFOSET=0,"SUBPRODUC1","sub1","[secret ` + "2450d9d7" + `]"`},
+		{`AT+TCGWBIND=0,"SUBPRODUC1","sub1","7WmFA/MEs+Fy+32QwJWtYw=="`, `AT+TCGWBIND=0,"SUBPRODUC1","sub1","[secret ` + "2450d9d7" + `]"`},
+		{`AT+TCGWBIND=0,"SUBPRODUC1","sub1"`, `AT+TCGWBIND=0,"SUBPRODUC1","sub1"`},
 		{`AT+TCMODULE`, `AT+TCMODULE`},
 		{`+TCDEVINFOSET:1,"ABCDEFGHIJ","dev001",123`, `+TCDEVINFOSET:1,"ABCDEFGHIJ","dev001",123`},
 	} {
