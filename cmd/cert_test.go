@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -138,5 +139,79 @@ func TestCreateAndExportCertDevices(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// createCerts creates certificate devices in a fresh ledger and returns it.
+func createCerts(t *testing.T, endpoint, platform, product string, names ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	ledgerPath := filepath.Join(dir, "l.db")
+	list := writeFile(t, dir, "n.txt", strings.Join(names, "\n")+"\n")
+	if out, errOut, err := run(t, "--ledger", ledgerPath, "create", "--platform", platform, "--product", product, "--names", list, "--endpoint", endpoint); err != nil {
+		t.Fatalf("create: %v\n%s%s", err, out, errOut)
+	}
+	return ledgerPath
+}
+
+// A certificate product on a line whose format has no place for a
+// certificate is refused before the line starts (a usage error, no board
+// claimed), with the reason: Alibaba's IDMAU firmware has no certificate
+// command.
+func TestLineRefusesCertOnKeyOnlyFormat(t *testing.T) {
+	_, endpoint := startCertCloud(t)
+	ledgerPath := createCerts(t, endpoint, "aliyun", "a1X509Prod", "adev1")
+	ports := filepath.Join(t.TempDir(), "tty*") // no board: without the check the line would fail for want of ports
+	_, _, err := run(t, "--ledger", ledgerPath, "batch", "--platform", "aliyun", "--product", "a1X509Prod", "--format", "aliyun-at",
+		"--hw-id-from", "scan", "--scanner", "sim", "--ports", ports, "--once")
+	if err == nil || !strings.Contains(err.Error(), "IDMAU") || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("batch: %v, want a refusal naming the IDMAU firmware", err)
+	}
+	if got := exitCode(err); got != exitUsage {
+		t.Errorf("exit %d, want %d (usage)", got, exitUsage)
+	}
+	out, _, err := run(t, "--json", "--ledger", ledgerPath, "ledger", "status")
+	if err != nil || strings.Contains(out, `"reserved":1`) || strings.Contains(out, "adev1") {
+		t.Errorf("status after the refusal: %v\n%s", err, out)
+	}
+}
+
+// image --format tencent-json of a certificate product writes the SDK's
+// certificate form and the two files, 0600; a key-only format is refused
+// and exports nothing.
+func TestImageCertFiles(t *testing.T) {
+	emu, endpoint := startCertCloud(t)
+	ledgerPath := createCerts(t, endpoint, "tencent", "CERTPROD01", "tdev1")
+	out := t.TempDir()
+	_, _, err := run(t, "--ledger", ledgerPath, "image", "--format", "tencent-at", "--platform", "tencent", "--product", "CERTPROD01", "--out", out)
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("image --format tencent-at: %v, want a refusal", err)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Fatalf("the refused export wrote %d file(s)", len(entries))
+	}
+	if _, _, err := run(t, "--ledger", ledgerPath, "image", "--format", "tencent-json", "--platform", "tencent", "--product", "CERTPROD01", "--out", out); err != nil {
+		t.Fatalf("image --format tencent-json (after the refusal, the device is still free): %v", err)
+	}
+	issued, _ := emu.TencentDeviceCert("CERTPROD01", "tdev1")
+	cert, err := os.ReadFile(filepath.Join(out, "certs", "tdev1_cert.crt"))
+	if err != nil || string(cert) != issued {
+		t.Fatalf("certs/tdev1_cert.crt: %v", err)
+	}
+	key, err := os.ReadFile(filepath.Join(out, "certs", "tdev1_private.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tls.X509KeyPair(cert, key); err != nil {
+		t.Errorf("the key file is not the certificate's: %v", err)
+	}
+	for _, name := range []string{"tdev1.json", "certs/tdev1_cert.crt", "certs/tdev1_private.key"} {
+		if fi, err := os.Stat(filepath.Join(out, name)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v, want 0600", name, fi.Mode(), err)
+		}
+	}
+	js, _ := os.ReadFile(filepath.Join(out, "tdev1.json"))
+	if !strings.Contains(string(js), `"auth_mode": "CERT"`) || !strings.Contains(string(js), `"devPrivateKeyFile": "tdev1_private.key"`) {
+		t.Errorf("tdev1.json:\n%s", js)
 	}
 }

@@ -28,6 +28,8 @@ type nvsFlags struct {
 	keyPID    string
 	keyName   string
 	keySecret string
+	keyCert   string
+	keyKey    string
 }
 
 func (n *nvsFlags) register(c *cobra.Command) {
@@ -46,6 +48,8 @@ func (n *nvsFlags) registerKeys(c *cobra.Command, sizeFlag, sizeDefault, sizeUsa
 	f.StringVar(&n.keyPID, "nvs-key-product", "", "nvs: key of the product id (default product_id / ProductKey)")
 	f.StringVar(&n.keyName, "nvs-key-name", "", "nvs: key of the device name (default device_name / DeviceName)")
 	f.StringVar(&n.keySecret, "nvs-key-secret", "", "nvs: key of the device secret (default device_secret / DeviceSecret)")
+	f.StringVar(&n.keyCert, "nvs-key-cert", "", "nvs: key of a certificate device's certificate, a PEM string (default dev_cert, esp_secure_cert_mgr's name)")
+	f.StringVar(&n.keyKey, "nvs-key-private-key", "", "nvs: key of a certificate device's private key, a PEM string (default priv_key, esp_secure_cert_mgr's name)")
 }
 
 // format builds the per-device NVS format for the platform. An empty size
@@ -68,7 +72,8 @@ func (n *nvsFlags) format(platform string) (nvs.Format, error) {
 	for _, o := range []struct {
 		dst *string
 		v   string
-	}{{&keys.Namespace, n.namespace}, {&keys.ProductID, n.keyPID}, {&keys.DeviceName, n.keyName}, {&keys.DeviceSecret, n.keySecret}} {
+	}{{&keys.Namespace, n.namespace}, {&keys.ProductID, n.keyPID}, {&keys.DeviceName, n.keyName}, {&keys.DeviceSecret, n.keySecret},
+		{&keys.DeviceCert, n.keyCert}, {&keys.DevicePrivateKey, n.keyKey}} {
 		if o.v != "" {
 			*o.dst = o.v
 		}
@@ -354,10 +359,21 @@ func exportImages(g *globals, l *ledger.Ledger, r ledger.ExportRequest, f templa
 	newly := 0
 	for i, it := range items {
 		c := it.Cred
+		// A certificate device's image may be several files (the SDK's
+		// device_info.json beside certs/): path names the first.
+		files, err := templates.Files(f, c)
 		path := filepath.Join(outDir, c.DeviceName+f.Ext())
-		img, err := f.Render(c)
-		if err == nil {
-			err = provision.WriteSecretFile(path, img)
+		for j, file := range files {
+			p := filepath.Join(outDir, filepath.FromSlash(file.Name))
+			if j == 0 {
+				path = p
+			}
+			if err = os.MkdirAll(filepath.Dir(p), 0o700); err == nil {
+				err = provision.WriteSecretFile(p, file.Data)
+			}
+			if err != nil {
+				break
+			}
 		}
 		if err != nil {
 			left := make([]string, 0, len(items)-i)

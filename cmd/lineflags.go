@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -67,7 +68,8 @@ func (lf *lineFlags) register(c *cobra.Command) {
 
 // nvsOnly are the flags that mean something only with --format nvs.
 var nvsOnly = []string{"flash", "flash-offset", "partition-table", "partition-table-offset", "partition-size", "fast-baud",
-	"compress", "stub", "nvs-version", "nvs-namespace", "nvs-key-product", "nvs-key-name", "nvs-key-secret"}
+	"compress", "stub", "nvs-version", "nvs-namespace", "nvs-key-product", "nvs-key-name", "nvs-key-secret",
+	"nvs-key-cert", "nvs-key-private-key"}
 
 // board checks every line flag and returns the format to render and how to
 // open the boards. For ESP32 boards the whole flash map is checked here, as
@@ -201,6 +203,12 @@ func (lf *lineFlags) modeOptions(ctx context.Context, pf *platformFlags, o *prov
 	}
 	o.Mode, o.NameFrom, o.NamePrefix = ms.mode, lf.nameFrom, lf.prefix
 	o.ProductSecret, o.Region = ms.productSecret, ms.region
+	if err := provision.CheckCertFormat(o.Ledger, o.Platform, o.Product, o.Format); err != nil {
+		if errors.Is(err, provision.ErrModeBoard) {
+			return withKind(errUsage, err)
+		}
+		return err
+	}
 	return nil
 }
 

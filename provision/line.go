@@ -187,6 +187,13 @@ func RunLine(ctx context.Context, o LineOptions) (LineResult, error) {
 	if o.Events == nil {
 		o.Events = func(Event) {}
 	}
+	// Also checked by the commands before the line starts; here for
+	// every other caller, before any board is touched.
+	if o.Ledger != nil && o.Format != nil {
+		if err := CheckCertFormat(o.Ledger, o.Platform, o.Product, o.Format); err != nil {
+			return LineResult{}, err
+		}
+	}
 	start := time.Now()
 	stopCtx, stop := context.WithCancel(ctx)
 	defer stop()

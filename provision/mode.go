@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/iotburn/iotburn/provision/ledger"
 	"github.com/iotburn/iotburn/registry"
+	"github.com/iotburn/iotburn/templates"
 )
 
 // Mode is how a batch's boards get their identity (DESIGN §2).
@@ -126,3 +128,33 @@ func BoardName(from, prefix, mac, imei string) (string, error) {
 		return "", fmt.Errorf("unknown --name-from %q: use mac or imei", from)
 	}
 }
+
+// CheckCertFormat refuses, before the line starts, a line for a product
+// whose devices have certificates (the ledger holds their keys) with a
+// format that has no place for one: the boards would get nothing to log in
+// with. Each refusal says why the boards cannot take a certificate.
+func CheckCertFormat(l *ledger.Ledger, platform, product string, f templates.Format) error {
+	if templates.CarriesCert(f) {
+		return nil
+	}
+	cert, err := l.HasCertificates(platform, product)
+	if err != nil || !cert {
+		return err
+	}
+	why := "it has no place for a certificate and its private key"
+	switch f.Name() {
+	case "aliyun-at":
+		// aliyun.md §5: AT+IDMAU takes ProductKey, DeviceName,
+		// DeviceSecret and ProductSecret, and the firmware's cloud client
+		// logs in only with a DeviceSecret; no command of it takes a
+		// certificate.
+		why = aliyunATNoCert
+	case "tencent-at":
+		why = "this iotburn burns Tencent AT modules with keys only"
+	}
+	return fmt.Errorf("%s product %s has certificate devices, and --format %s cannot burn them: %w: %s: %w",
+		platform, product, f.Name(), ErrModeBoard, why, templates.ErrNoCertForm)
+}
+
+const aliyunATNoCert = "Alibaba's IDMAU AT firmware has no certificate command: AT+IDMAU takes ProductKey, DeviceName, DeviceSecret and ProductSecret only " +
+	"(YoC smart_living app_at_cmd.c), and its cloud client logs in with a DeviceSecret; burn X.509 devices onto ESP32 boards (--format nvs), or use a key product"

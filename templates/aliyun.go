@@ -96,6 +96,9 @@ func (AliyunAT) Name() string { return "aliyun-at" }
 func (AliyunAT) Ext() string  { return ".at" }
 
 func (AliyunAT) Render(c registry.Credential) ([]byte, error) {
+	if err := refuseCert("aliyun-at", c); err != nil {
+		return nil, err
+	}
 	if err := aliCheck("aliyun-at", c); err != nil {
 		return nil, err
 	}
@@ -134,6 +137,9 @@ type aliyunTriple struct {
 }
 
 func (AliyunJSON) Render(c registry.Credential) ([]byte, error) {
+	if err := refuseCert("aliyun-json", c); err != nil {
+		return nil, err
+	}
 	if err := aliCheck("aliyun-json", c); err != nil {
 		return nil, err
 	}

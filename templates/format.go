@@ -4,6 +4,7 @@
 package templates
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -56,3 +57,56 @@ func Lookup(name string) (Format, error) {
 // a ProductSecret and no DeviceSecret. Its images carry the product secret
 // and the board's name, and the board registers itself to get the rest.
 func productLevel(c registry.Credential) bool { return c.ProductSecret != "" && c.DeviceSecret == "" }
+
+// ErrNoCertForm marks a certificate credential (registry.Credential.IsCert)
+// given to a format that has no place for a certificate and its key: the
+// image would hold no way to log in, so it is refused before anything is
+// written.
+var ErrNoCertForm = errors.New("the format has no place for a device certificate")
+
+// CertCarrier is implemented by the formats that can carry a certificate
+// credential (its certificate and private key) as well as a key.
+type CertCarrier interface {
+	CarriesCert() bool
+}
+
+// CarriesCert reports whether f can carry a certificate credential.
+func CarriesCert(f Format) bool {
+	c, ok := f.(CertCarrier)
+	return ok && c.CarriesCert()
+}
+
+// refuseCert is the first check of every key-only format's Render.
+func refuseCert(format string, c registry.Credential) error {
+	if c.IsCert() {
+		return fmt.Errorf("%s: device %s is a certificate device: %w", format, c.DeviceName, ErrNoCertForm)
+	}
+	return nil
+}
+
+// File is one file of a credential's image, named relative to the
+// directory the images go to.
+type File struct {
+	Name string
+	Data []byte // holds the secret: write it 0600
+}
+
+// FileSet is implemented by formats whose image of a credential can be
+// more than one file (the device SDK's device_info.json and, for a
+// certificate device, its certificate and key files).
+type FileSet interface {
+	Files(c registry.Credential) ([]File, error)
+}
+
+// Files is the image of c as files: the FileSet's, or the one file Render
+// makes, named after the device.
+func Files(f Format, c registry.Credential) ([]File, error) {
+	if fs, ok := f.(FileSet); ok {
+		return fs.Files(c)
+	}
+	img, err := f.Render(c)
+	if err != nil {
+		return nil, err
+	}
+	return []File{{Name: c.DeviceName + f.Ext(), Data: img}}, nil
+}

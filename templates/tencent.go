@@ -42,6 +42,9 @@ func (TencentAT) Name() string { return "tencent-at" }
 func (TencentAT) Ext() string  { return ".at" }
 
 func (TencentAT) Render(c registry.Credential) ([]byte, error) {
+	if err := refuseCert("tencent-at", c); err != nil {
+		return nil, err
+	}
 	region := c.Region
 	// The secret's field and command differ between the two levels; the
 	// message names the field, never its value.
@@ -102,7 +105,8 @@ func atQuote(s string) string {
 }
 
 // TencentJSON renders the device_info.json that Tencent's C device SDK reads
-// (qcloud-iot-sdk-embedded-c, HAL_Device_linux.c), in key mode. For a
+// (qcloud-iot-sdk-embedded-c, HAL_Device_linux.c), in key mode; for a
+// certificate device, in certificate mode (below). For a
 // product-level credential it fills productSecret and leaves the device
 // secret at the SDK's "YOUR_IOT_PSK" sentinel, which makes the SDK register
 // dynamically on first start and rewrite the file with the PSK it obtained
@@ -117,10 +121,50 @@ type tencentDeviceInfo struct {
 	ProductID     string `json:"productId"`
 	ProductSecret string `json:"productSecret"`
 	DeviceName    string `json:"deviceName"`
-	KeyDeviceInfo struct {
+	KeyDeviceInfo *struct {
 		DeviceSecret string `json:"deviceSecret"`
-	} `json:"key_deviceinfo"`
-	Region string `json:"region,omitempty"`
+	} `json:"key_deviceinfo,omitempty"`
+	CertDeviceInfo *tencentCertInfo `json:"cert_deviceinfo,omitempty"`
+	Region         string           `json:"region,omitempty"`
+}
+
+// tencentCertInfo is the SDK's certificate form: the names of the
+// certificate and key files, which its samples open under ./certs/
+// (samples/mqtt/mqtt_sample.c: current_path/certs/dev_cert_file_name),
+// each at most MAX_SIZE_OF_DEVICE_CERT_FILE_NAME (128) characters
+// (include/qcloud_iot_export.h). The names iotburn gives them are the
+// SDK's own defaults with the device's name in (HAL_Device_linux.c:
+// "YOUR_DEVICE_NAME_cert.crt", "YOUR_DEVICE_NAME_private.key").
+type tencentCertInfo struct {
+	DevCertFile       string `json:"devCertFile"`
+	DevPrivateKeyFile string `json:"devPrivateKeyFile"`
+}
+
+// tcMaxCertFileName is MAX_SIZE_OF_DEVICE_CERT_FILE_NAME (and
+// MAX_SIZE_OF_DEVICE_SECRET_FILE_NAME for the key's).
+const tcMaxCertFileName = 128
+
+// tencentCertFiles are a certificate device's file names, in certs/.
+func tencentCertFiles(name string) (cert, key string) {
+	return name + "_cert.crt", name + "_private.key"
+}
+
+func (TencentJSON) CarriesCert() bool { return true }
+
+// Files is the device_info.json (named after the device) and, for a
+// certificate device, certs/NAME_cert.crt and certs/NAME_private.key: lay
+// them out beside the SDK's binary as device_info.json and certs/.
+func (t TencentJSON) Files(c registry.Credential) ([]File, error) {
+	js, err := t.Render(c)
+	if err != nil {
+		return nil, err
+	}
+	files := []File{{Name: c.DeviceName + t.Ext(), Data: js}}
+	if c.IsCert() {
+		cert, key := tencentCertFiles(c.DeviceName)
+		files = append(files, File{Name: "certs/" + cert, Data: []byte(c.DeviceCert)}, File{Name: "certs/" + key, Data: []byte(c.DevicePrivateKey)})
+	}
+	return files, nil
 }
 
 // Placeholders of the SDK's sample device_info.json: the SDK treats them as
@@ -131,6 +175,9 @@ const (
 )
 
 func (TencentJSON) Render(c registry.Credential) ([]byte, error) {
+	if c.IsCert() {
+		return tencentCertJSON(c)
+	}
 	if c.ProductID == "" || c.DeviceName == "" || (c.DeviceSecret == "" && c.ProductSecret == "") {
 		return nil, fmt.Errorf("tencent-json: product id, device name and secret are all needed (device %q)", c.DeviceName)
 	}
@@ -138,6 +185,9 @@ func (TencentJSON) Render(c registry.Credential) ([]byte, error) {
 		return nil, fmt.Errorf("tencent-json: product secret is %d characters, the device SDK takes at most %d", len(c.ProductSecret), tcMaxPrdSecret)
 	}
 	info := tencentDeviceInfo{AuthMode: "KEY", ProductID: c.ProductID, DeviceName: c.DeviceName, Region: c.Region}
+	info.KeyDeviceInfo = &struct {
+		DeviceSecret string `json:"deviceSecret"`
+	}{}
 	info.ProductSecret, info.KeyDeviceInfo.DeviceSecret = tcNoProductSecret, c.DeviceSecret
 	if c.ProductSecret != "" {
 		info.ProductSecret = c.ProductSecret
@@ -145,6 +195,28 @@ func (TencentJSON) Render(c registry.Credential) ([]byte, error) {
 	if productLevel(c) {
 		info.KeyDeviceInfo.DeviceSecret = tcNoDeviceSecret
 	}
+	out, err := json.MarshalIndent(info, "", "    ")
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
+}
+
+// tencentCertJSON is device_info.json in certificate mode: auth_mode
+// "CERT" and cert_deviceinfo naming the two files (HAL_Device_linux.c
+// reads KEY_DEV_CERT "cert_deviceinfo.devCertFile" and KEY_DEV_PRIVATE_KEY
+// "cert_deviceinfo.devPrivateKeyFile" when built with AUTH_MODE_CERT). The
+// file itself holds no secret; the key file does.
+func tencentCertJSON(c registry.Credential) ([]byte, error) {
+	if c.ProductID == "" || c.DeviceName == "" || c.DeviceCert == "" || c.DevicePrivateKey == "" {
+		return nil, fmt.Errorf("tencent-json: product id, device name, certificate and private key are all needed (certificate device %q)", c.DeviceName)
+	}
+	cert, key := tencentCertFiles(c.DeviceName)
+	if len(key) > tcMaxCertFileName {
+		return nil, fmt.Errorf("tencent-json: the key file name of %s is %d characters, the device SDK takes at most %d", c.DeviceName, len(key), tcMaxCertFileName)
+	}
+	info := tencentDeviceInfo{AuthMode: "CERT", ProductID: c.ProductID, DeviceName: c.DeviceName, Region: c.Region,
+		ProductSecret: tcNoProductSecret, CertDeviceInfo: &tencentCertInfo{DevCertFile: cert, DevPrivateKeyFile: key}}
 	out, err := json.MarshalIndent(info, "", "    ")
 	if err != nil {
 		return nil, err

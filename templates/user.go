@@ -47,6 +47,11 @@ func (u *UserTemplate) Ext() string {
 }
 
 func (u *UserTemplate) Render(c registry.Credential) ([]byte, error) {
+	// Its data has no certificate fields, so a certificate device's
+	// image could only lack them.
+	if err := refuseCert("template", c); err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	if err := u.tmpl.Execute(&buf, c); err != nil {
 		return nil, fmt.Errorf("template %s for device %s: %w", u.path, c.DeviceName, err)

@@ -240,3 +240,13 @@ func exportMany(tx *txn, r ExportRequest) ([]ExportItem, error) {
 	}
 	return nil, fmt.Errorf("ledger: no board holds a credential of this product (%d in the ledger): %w", total, ErrNotFound)
 }
+
+// HasCertificates reports whether platform/product has a certificate
+// device (one with a private key) that is not void: its boards need a
+// format that can carry a certificate.
+func (l *Ledger) HasCertificates(platform, product string) (bool, error) {
+	var n int
+	err := l.queryRow(`SELECT count(*) FROM (SELECT 1 FROM credentials WHERE platform = ? AND product = ? AND state != 'void'
+		AND device_private_key != '' LIMIT 1) AS one`, platform, product).Scan(&n)
+	return n > 0, err
+}

@@ -15,9 +15,23 @@ const DefaultSize = 0x6000
 // empty key name leaves that field out of the image. ProductSecret is only
 // written for a credential that has one (product-level: the firmware
 // registers itself with it).
+//
+// DeviceCert and DevicePrivateKey hold a certificate credential's
+// certificate and private key, PEM, as NVS strings (the PEM with its NUL,
+// which is what mbedTLS parses). No vendor kit reads a certificate from its
+// factory partition: espressif/esp-qcloud's mass-manufacture path reads
+// only a device key ("Currently does not support the use of certificates
+// for mass manufacture", src/iothub/esp_qcloud_device.c at 0f0fc26; its
+// certificate mode links the files into the firmware), and
+// espressif/esp-aliyun has no device-certificate path at all. The default
+// names are those of Espressif's esp_secure_cert_mgr NVS format
+// (esp_secure_cert_config.h: "dev_cert", "priv_key", read with
+// nvs_get_str), for firmware that follows it; set them with
+// --nvs-key-cert and --nvs-key-private-key for any other.
 type Keys struct {
 	Namespace, ProductID, DeviceName, DeviceSecret, Region string
 	ProductSecret                                          string
+	DeviceCert, DevicePrivateKey                           string
 }
 
 // TencentKeys are the names Espressif's Tencent IoT Explorer kit reads:
@@ -30,7 +44,7 @@ type Keys struct {
 // kit's snake_case spelling and the C SDK's productSecret; it is iotburn's
 // name [NOT FROM A SOURCE: the kit's CSV has no product secret].
 var TencentKeys = Keys{Namespace: "qcloud-key", ProductID: "product_id", DeviceName: "device_name", DeviceSecret: "device_secret", Region: "region",
-	ProductSecret: "product_secret"}
+	ProductSecret: "product_secret", DeviceCert: "dev_cert", DevicePrivateKey: "priv_key"}
 
 // AliyunKeys are the names Espressif's Alibaba Cloud kit reads: namespace
 // "aliyun-key", keys ProductKey, DeviceName, DeviceSecret, from
@@ -39,7 +53,7 @@ var TencentKeys = Keys{Namespace: "qcloud-key", ProductID: "product_id", DeviceN
 // for product-level credentials follows the kit's spelling of the other keys
 // (the API's field names); it is iotburn's choice [NOT FROM A SOURCE].
 var AliyunKeys = Keys{Namespace: "aliyun-key", ProductID: "ProductKey", DeviceName: "DeviceName", DeviceSecret: "DeviceSecret",
-	ProductSecret: "ProductSecret"}
+	ProductSecret: "ProductSecret", DeviceCert: "dev_cert", DevicePrivateKey: "priv_key"}
 
 // DefaultKeys returns the key set for a platform ("tencent", "aliyun").
 func DefaultKeys(platform string) (Keys, error) {
@@ -65,6 +79,10 @@ type Format struct {
 }
 
 func (f Format) Name() string { return "nvs" }
+
+// CarriesCert: a certificate device's certificate and key go under
+// Keys.DeviceCert and Keys.DevicePrivateKey.
+func (f Format) CarriesCert() bool { return true }
 func (f Format) Ext() string  { return ".bin" }
 
 // Render returns the partition image. It holds the secret: callers write it
@@ -86,6 +104,12 @@ func (f Format) Render(c registry.Credential) ([]byte, error) {
 	if productLevel && keys.ProductSecret == "" {
 		return nil, fmt.Errorf("nvs: %q is a product-level credential but no key name is set for the product secret", c.DeviceName)
 	}
+	cert := c.IsCert()
+	if cert {
+		if err := f.checkCert(keys, c); err != nil {
+			return nil, err
+		}
+	}
 	for _, fv := range []struct{ what, key, v string }{
 		{"product id", keys.ProductID, c.ProductID},
 		{"device name", keys.DeviceName, c.DeviceName},
@@ -93,11 +117,11 @@ func (f Format) Render(c registry.Credential) ([]byte, error) {
 	} {
 		// A per-product partition (one image for every board of a product)
 		// has no name either: the firmware names itself, from its MAC.
-		if fv.key != "" && fv.v == "" && !(productLevel && fv.what != "product id") {
+		if fv.key != "" && fv.v == "" && !(productLevel && fv.what != "product id") && !(cert && fv.what == "device secret") {
 			return nil, fmt.Errorf("nvs: %s of %q is empty", fv.what, c.DeviceName)
 		}
 	}
-	entries := make([]Entry, 0, 6)
+	entries := make([]Entry, 0, 8)
 	entries = append(entries, Entry{Namespace: keys.Namespace, Key: keys.Namespace, Kind: Namespace})
 	for _, kv := range [...]struct{ key, v string }{
 		{keys.ProductID, c.ProductID},
@@ -105,6 +129,8 @@ func (f Format) Render(c registry.Credential) ([]byte, error) {
 		{keys.DeviceSecret, c.DeviceSecret},
 		{keys.ProductSecret, c.ProductSecret},
 		{keys.Region, c.Region},
+		{keys.DeviceCert, c.DeviceCert},
+		{keys.DevicePrivateKey, c.DevicePrivateKey},
 	} {
 		if kv.key != "" && kv.v != "" {
 			entries = append(entries, Entry{Namespace: keys.Namespace, Key: kv.key, Kind: String, Str: kv.v})
@@ -119,6 +145,48 @@ func (f Format) Render(c registry.Credential) ([]byte, error) {
 		return nil, fmt.Errorf("%w (device %s)", err, c.DeviceName)
 	}
 	return img, nil
+}
+
+// ErrCertTooLong marks a certificate or key longer than an NVS string can
+// hold.
+var ErrCertTooLong = errors.New("too long for an NVS string")
+
+// maxString is the longest string (bytes, without its NUL) the generator
+// writes: v2 3967, since a string takes one page and an item that would
+// fill a page exactly moves to the next (3968 with the NUL,
+// shared/reference/espressif.md §1.8); v1 1983 (1984 with the NUL, §1.9).
+func maxString(v Version) int {
+	if v == V1 {
+		return 1983
+	}
+	return 3967
+}
+
+// checkCert refuses, before anything is written, a certificate credential
+// the partition cannot carry: no key names for its two halves, one half
+// missing, or a PEM longer than an NVS string (a firmware reading it with
+// nvs_get_str could not take a blob; a longer chain needs another
+// partition layout). The error names the part, never the key's content.
+func (f Format) checkCert(keys Keys, c registry.Credential) error {
+	if keys.DeviceCert == "" || keys.DevicePrivateKey == "" {
+		return fmt.Errorf("nvs: %q is a certificate device but no key name is set for its certificate or private key (--nvs-key-cert, --nvs-key-private-key)", c.DeviceName)
+	}
+	if c.DeviceCert == "" || c.DevicePrivateKey == "" {
+		return fmt.Errorf("nvs: certificate device %q lacks its certificate or its private key in the ledger", c.DeviceName)
+	}
+	for _, p := range []struct{ what, v string }{{"certificate", c.DeviceCert}, {"private key", c.DevicePrivateKey}} {
+		if n, max := len(p.v), maxString(f.Version); n > max {
+			return fmt.Errorf("nvs: the %s of %q is %d bytes, an NVS v%d string holds at most %d: %w", p.what, c.DeviceName, n, f.version(), max, ErrCertTooLong)
+		}
+	}
+	return nil
+}
+
+func (f Format) version() int {
+	if f.Version == V1 {
+		return 1
+	}
+	return 2
 }
 
 // ErrMismatch: a partition read back does not hold the credential.
@@ -150,6 +218,8 @@ func (f Format) Check(img []byte, c registry.Credential) error {
 		{keys.DeviceSecret, c.DeviceSecret},
 		{keys.ProductSecret, c.ProductSecret},
 		{keys.Region, c.Region},
+		{keys.DeviceCert, c.DeviceCert},
+		{keys.DevicePrivateKey, c.DevicePrivateKey},
 	} {
 		if kv.key == "" || kv.want == "" {
 			continue

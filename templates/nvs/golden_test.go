@@ -42,6 +42,9 @@ var goldens = []struct {
 	{"cred_tencent.csv", "cred_tencent.bin", "0x6000", V2},
 	{"cred_tencent.csv", "cred_tencent_ro.bin", "0x2000", V2},
 	{"cred_aliyun.csv", "cred_aliyun.bin", "0x3000", V2},
+	{"cred_tencent_cert.csv", "cred_tencent_cert.bin", "0x6000", V2},
+	{"cred_tencent_cert.csv", "cred_tencent_cert_v1.bin", "0x6000", V1},
+	{"cred_tencent_cert.csv", "cred_tencent_cert_ro.bin", "0x2000", V2},
 	{"mfg/dev0001.csv", "mfg/dev0001.bin", "0x6000", V2},
 	{"mfg/dev0500.csv", "mfg/dev0500.bin", "0x6000", V2},
 	{"mfg/dev1000.csv", "mfg/dev1000.bin", "0x6000", V2},
@@ -369,6 +372,9 @@ func TestRenderGolden(t *testing.T) {
 		{"tencent", Format{}, registry.Credential{Platform: "tencent", ProductID: "ABCDEFGHIJ", DeviceName: "dev0001", DeviceSecret: "7WmFA/MEs+Fy+32QwJWtYw==", Region: "ap-guangzhou"}, "cred_tencent.bin"},
 		{"tencent read-only", Format{Size: 0x2000, Version: V2, Keys: TencentKeys}, registry.Credential{ProductID: "ABCDEFGHIJ", DeviceName: "dev0001", DeviceSecret: "7WmFA/MEs+Fy+32QwJWtYw==", Region: "ap-guangzhou"}, "cred_tencent_ro.bin"},
 		{"aliyun", Format{Size: 0x3000}, registry.Credential{Platform: "aliyun", ProductID: "a1Xyz0AbCdE", DeviceName: "dev0001", DeviceSecret: "dsj3RuY74pgCBJ3zczKz1LaLK7RGApqh", Region: "cn-shanghai"}, "cred_aliyun.bin"},
+		{"tencent cert", Format{}, certCredential(t), "cred_tencent_cert.bin"},
+		{"tencent cert v1", Format{Version: V1}, certCredential(t), "cred_tencent_cert_v1.bin"},
+		{"tencent cert read-only", Format{Size: 0x2000}, certCredential(t), "cred_tencent_cert_ro.bin"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -383,4 +389,20 @@ func TestRenderGolden(t *testing.T) {
 			sameBytes(t, got, want)
 		})
 	}
+}
+
+// certCredential is the certificate device of cred_tencent_cert.csv: the
+// certificate and key files beside it (made by openssl, testdata/nvs/README.md).
+func certCredential(t *testing.T) registry.Credential {
+	t.Helper()
+	cert, err := os.ReadFile(filepath.Join(testdata, "files/dev_cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile(filepath.Join(testdata, "files/dev_key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return registry.Credential{Platform: "tencent", ProductID: "CERTPROD01", DeviceName: "dev0001", Region: "ap-guangzhou",
+		DeviceCert: string(cert), DevicePrivateKey: string(key)}
 }
