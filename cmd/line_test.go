@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -267,5 +268,27 @@ func TestAliyunLineByLabels(t *testing.T) {
 		if !strings.Contains(out, `"hw_id":"`+strings.ToLower(b.MAC())+`"`) {
 			t.Errorf("board %s not burned under its label's MAC %s:\n%s", b.Path(), b.MAC(), out)
 		}
+	}
+}
+
+// `iotburn demo --mode gateway`: Tencent gateways burned and their
+// sub-devices brought in; `sim cloud --state D/cloud` then serves the same
+// platform again (it starts on the demo's products, the kinds kept); on
+// Aliyun, which has no gateway board, a usage error that says why.
+func TestDemoGateway(t *testing.T) {
+	dir := t.TempDir()
+	out, _, err := run(t, "demo", "--mode", "gateway", "--dir", dir)
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "2 gateways burned and verified, 6 sub-devices bound and online") {
+		t.Fatalf("demo said:\n%s", out)
+	}
+	if _, _, err := run(t, "sim", "cloud", "--state", filepath.Join(dir, "cloud"), "--product", "tencent:DEMOGATEWY"); err == nil ||
+		!strings.Contains(err.Error(), "gateway product") {
+		t.Fatalf("sim cloud with the gateway product as an ordinary one: %v, want refused", err)
+	}
+	if _, _, err := run(t, "demo", "--mode", "gateway", "--platform", "aliyun", "--dir", t.TempDir()); !errors.Is(err, errUsage) {
+		t.Fatalf("aliyun gateway demo: %v, want a usage error", err)
 	}
 }

@@ -122,8 +122,8 @@ ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET, or makes them up,
 				}
 				fmt.Fprintf(g.out, "  MQTT over mutual TLS (device certificates) at %s, CA %s\n", mqttsAddr, filepath.Join(state, emulator.CAFile))
 			}
-			fmt.Fprintf(g.out, "  Tencent IoT Hub (iotcloud 2018-06-14, region ap-guangzhou): products %s\n", productList(ps.tencent, ps.tencentCert)+kindList(ps.tencentGateway, "gateway")+kindList(ps.tencentSubDevice, "sub-device"))
-			fmt.Fprintf(g.out, "  Alibaba Cloud IoT Platform (Iot 2018-01-20, region cn-shanghai): products %s\n", productList(ps.aliyun, ps.aliyunCert)+kindList(ps.aliyunGateway, "gateway")+kindList(ps.aliyunSubDevice, "sub-device"))
+			fmt.Fprintf(g.out, "  Tencent IoT Hub (iotcloud 2018-06-14, region ap-guangzhou): products %s\n", strings.TrimPrefix(productList(ps.tencent, ps.tencentCert)+kindList(ps.tencentGateway, "gateway")+kindList(ps.tencentSubDevice, "sub-device"), ", "))
+			fmt.Fprintf(g.out, "  Alibaba Cloud IoT Platform (Iot 2018-01-20, region cn-shanghai): products %s\n", strings.TrimPrefix(productList(ps.aliyun, ps.aliyunCert)+kindList(ps.aliyunGateway, "gateway")+kindList(ps.aliyunSubDevice, "sub-device"), ", "))
 			if keys.madeTencent || keys.madeAliyun {
 				fmt.Fprintf(g.out, "keys made up for this emulator (kept in %s); paste into the shell that runs iotburn:\n", filepath.Join(state, "keys.json"))
 			}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/iotburn/iotburn/provision"
+	"github.com/iotburn/iotburn/registry/emulator"
 )
 
 // Registration-free on ESP32 boards: every board burned and verified by its
@@ -33,5 +34,32 @@ func TestRunRefusesWhatTheFirmwareCannot(t *testing.T) {
 		if _, err := Run(context.Background(), o); !errors.Is(err, provision.ErrModeBoard) {
 			t.Errorf("%s %s on %s: %v, want refused (ErrModeBoard)", o.Platform, o.Mode, o.Kind, err)
 		}
+	}
+}
+
+// The Tencent gateway demo: gateways burned and verified, each bringing its
+// sub-devices in over the broker; after it, the cloud state it leaves serves
+// the same topology again (what `sim cloud --state D/cloud` loads).
+func TestRunGateway(t *testing.T) {
+	dir := t.TempDir()
+	res, err := RunGateway(context.Background(), Options{Dir: dir, Boards: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Line.Burned != 2 || res.Verified != 2 || res.Bound != 2*SubDevicesPerGateway || res.Online != 2*SubDevicesPerGateway {
+		t.Fatalf("burned %d, verified %d, bound %d, online %d", res.Line.Burned, res.Verified, res.Bound, res.Online)
+	}
+	cfg := emulator.Config{StateDir: res.CloudState, GatewayProducts: []string{GatewayProduct}, SubDeviceProducts: []string{SubDeviceProduct}}
+	cfg.SecretID, cfg.SecretKey = emulator.NewKeyPair()
+	emu, err := emulator.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	if got := emu.TencentTopology(GatewayProduct, "demo-gw-0002"); len(got) != SubDevicesPerGateway || got[0] != SubDeviceProduct+"/demo-sub-0004" {
+		t.Fatalf("after a restart on the demo's state: %v", got)
+	}
+	if _, err := RunGateway(context.Background(), Options{Dir: t.TempDir(), Platform: "aliyun"}); !errors.Is(err, ErrNoGatewayBoard) {
+		t.Fatalf("aliyun: %v, want ErrNoGatewayBoard", err)
 	}
 }
