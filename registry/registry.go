@@ -202,3 +202,15 @@ type ProductInfo interface {
 type PrivateKeyFetcher interface {
 	DevicePrivateKey(ctx context.Context, product, name string) (string, error)
 }
+
+// SubDevice is one device in a gateway's topology.
+type SubDevice struct {
+	Product, DeviceName string
+}
+
+// Topology is implemented by platforms that can list a gateway's
+// sub-devices (Aliyun GetThingTopo, Tencent DescribeGatewayBindDevices).
+// subProduct narrows the list to one product; Tencent's API needs it.
+type Topology interface {
+	SubDevices(ctx context.Context, gatewayProduct, gatewayName, subProduct string) ([]SubDevice, error)
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/iotburn/iotburn/provision"
 	"github.com/iotburn/iotburn/provision/audit"
 	"github.com/iotburn/iotburn/provision/ledger"
+	"github.com/iotburn/iotburn/registry"
 	"github.com/iotburn/iotburn/registry/emulator"
 	"github.com/iotburn/iotburn/templates"
 )
@@ -191,8 +192,16 @@ func RunGateway(ctx context.Context, o Options) (GatewayResult, error) {
 		res.Online += online
 	}
 	res.Gateways, res.SubDevices = len(gws), len(subs)
+	topo, ok := client.(registry.Topology)
+	if !ok {
+		return res, fmt.Errorf("the %s client cannot read a gateway's topology", client.Name())
+	}
 	for _, g := range gws {
-		if got := emu.TencentTopology(GatewayProduct, g); len(got) != SubDevicesPerGateway {
+		got, err := topo.SubDevices(ctx, GatewayProduct, g, SubDeviceProduct)
+		if err != nil {
+			return res, err
+		}
+		if len(got) != SubDevicesPerGateway {
 			return res, fmt.Errorf("the platform shows %d sub-devices under %s, want %d", len(got), g, SubDevicesPerGateway)
 		}
 	}

@@ -178,6 +178,8 @@ var documentedQPS = map[string]float64{
 	// "单个阿里云账号调用该接口的每秒请求数(QPS)最大限制为10" (docs api-omdh29, 140723).
 	"QueryDeviceCert":       10,
 	"QueryCertUrlByApplyId": 10,
+	// "每个阿里云账号最多可发起500次/秒的查询" (GetThingTopo, doc 69770).
+	"GetThingTopo": 500,
 }
 
 // pacer keeps the client under the cloud's per-action QPS, so a batch of
