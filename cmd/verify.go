@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,8 @@ type verifyOptions struct {
 	port, ports string
 	cloud       bool
 	mqttLogin   bool
+	certBroker  string // --mqtts-broker
+	brokerCA    string // --broker-ca
 	broker      string
 	register    bool
 }
@@ -56,7 +59,16 @@ func (o *verifyOptions) validate(cmd *cobra.Command, g *globals, args []string) 
 		return vo, withKind(errUsage, err)
 	}
 	if o.mqttLogin {
-		vo.Login = provision.MQTTLogin(o.broker)
+		var certOpts []provision.CertLoginOption
+		if o.brokerCA != "" {
+			ca, err := os.ReadFile(o.brokerCA)
+			if err != nil {
+				return vo, usagef("--broker-ca: %v", err)
+			}
+			certOpts = append(certOpts, provision.WithBrokerCA(ca))
+		}
+		// A certificate device logs in over mutual TLS, as its board would.
+		vo.Login = provision.EitherLogin(provision.MQTTLogin(o.broker), provision.MQTTCertLogin(o.certBroker, certOpts...))
 		vo.TokenLogin = provision.MQTTTokenLogin(o.broker)
 	}
 	vo.Events = func(e provision.Event) {
@@ -153,5 +165,7 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 	c.Flags().BoolVar(&o.mqttLogin, "mqtt", false, "also log in to the platform's MQTT broker with each board's own credential")
 	c.Flags().BoolVar(&o.register, "register", false, "product-level modes: have each board register itself with the platform first (implied by --mqtt)")
 	c.Flags().StringVar(&o.broker, "mqtt-broker", "", "broker `host:port` instead of the vendor's public one (the emulator's is printed by iotburn sim cloud)")
+	c.Flags().StringVar(&o.certBroker, "mqtts-broker", "", "certificate devices: the mutual-TLS broker `host:port` instead of the vendor's (the emulator's --mqtts-listen)")
+	c.Flags().StringVar(&o.brokerCA, "broker-ca", "", "certificate devices: trust this CA `FILE` (PEM) for the broker instead of the system's (the emulator's <state>/ca.pem)")
 	return c
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/iotburn/iotburn/burner/esprom"
 	"github.com/iotburn/iotburn/provision/ledger"
 	"github.com/iotburn/iotburn/registry"
+	"github.com/iotburn/iotburn/registry/devauth"
 	"github.com/iotburn/iotburn/templates"
 )
 
@@ -544,6 +545,15 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) (gone bool) 
 			}
 		}
 		fail(unit.ID, err)
+	}
+	// A certificate that cannot log in (expired, or a key that is not
+	// its own) is refused before the board is written: burning it would
+	// make a board that fails in the field.
+	if cred.IsCert() {
+		if _, err := devauth.CheckCert(cred.DeviceCert, cred.DevicePrivateKey, time.Now()); err != nil {
+			unwritten(fmt.Errorf("device %s: %w", cred.DeviceName, err))
+			return
+		}
 	}
 	image, err := format.Render(cred)
 	if err != nil {

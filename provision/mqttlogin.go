@@ -196,3 +196,14 @@ func MQTTCertLogin(broker string, opts ...CertLoginOption) func(ctx context.Cont
 		return fmt.Errorf("broker %s: %v: %w", addr, err, registry.ErrUnreachable)
 	}
 }
+
+// EitherLogin is a Login for a product of either kind: a certificate
+// credential logs in with cert (mutual TLS), any other with key.
+func EitherLogin(key, cert func(ctx context.Context, c registry.Credential) error) func(ctx context.Context, c registry.Credential) error {
+	return func(ctx context.Context, c registry.Credential) error {
+		if c.IsCert() {
+			return cert(ctx, c)
+		}
+		return key(ctx, c)
+	}
+}

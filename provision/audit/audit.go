@@ -12,6 +12,8 @@
 package audit
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"maps"
 	"os"
@@ -24,6 +26,7 @@ import (
 
 	"github.com/iotburn/iotburn/provision/ledger"
 	"github.com/iotburn/iotburn/registry"
+	"github.com/iotburn/iotburn/registry/devauth"
 )
 
 // Options says what goes into the record.
@@ -84,8 +87,12 @@ const (
 )
 
 // Columns are the Units sheet's headers; "secret" is appended with IncludeSecrets.
+// A certificate device's secret is its private key (its fingerprint is
+// the key's); its certificate, public, is shown by its usual SHA-256
+// fingerprint and its expiry, blank for a key device.
 var Columns = []string{"time (UTC)", "station", "port", "board", "platform", "product", "region",
-	"device name", "state", "attempts", "duration (s)", "error", "secret fingerprint"}
+	"device name", "state", "attempts", "duration (s)", "error", "secret fingerprint",
+	"cert fingerprint (SHA-256)", "cert expires (UTC)"}
 
 // EventColumns are the Events sheet's headers. There is no secret column,
 // whatever the options: the history records what happened, not what was burned.
@@ -254,7 +261,7 @@ func writeUnits(f *excelize.File, l *ledger.Ledger, opts Options, st *stationTal
 	if opts.IncludeSecrets {
 		cols = append(cols, "secret")
 	}
-	widths := []float64{20, 10, 14, 20, 9, 14, 14, 22, 10, 9, 12, 40, 18, 30}
+	widths := []float64{20, 10, 14, 20, 9, 14, 14, 22, 10, 9, 12, 40, 18, 66, 20, 30}
 	for i := range cols {
 		if err := sw.SetColWidth(i+1, i+1, widths[i]); err != nil {
 			return Summary{}, err
@@ -294,10 +301,17 @@ func writeUnits(f *excelize.File, l *ledger.Ledger, opts Options, st *stationTal
 			dur = u.Duration.Seconds()
 		}
 		secret := u.Cred.DeviceSecret
+		if secret == "" {
+			secret = u.Cred.DevicePrivateKey
+		}
+		var certFP, expires any // blank for a key device
+		if info, ok := certInfo(u.Cred.DeviceCert); ok {
+			certFP, expires = info.Fingerprint, excelize.Cell{StyleID: when, Value: info.NotAfter.UTC()}
+		}
 		row = append(row[:0],
 			excelize.Cell{StyleID: when, Value: u.UpdatedAt.UTC()},
 			u.Station, u.Port, u.HWID, u.Cred.Platform, u.Cred.ProductID, u.Cred.Region, u.Cred.DeviceName,
-			string(u.State), u.Attempts, dur, scrub(u.Error, secret), registry.Fingerprint(secret))
+			string(u.State), u.Attempts, dur, scrub(u.Error, secret), registry.Fingerprint(secret), certFP, expires)
 		if opts.IncludeSecrets {
 			row = append(row, secret)
 		}
@@ -429,6 +443,20 @@ func writeEvents(f *excelize.File, l *ledger.Ledger, opts Options, sum *Summary,
 		return err
 	}
 	return sw.Flush()
+}
+
+// certInfo reads what the sheet shows of a certificate; a certificate
+// that does not parse shows nothing rather than stopping the record.
+func certInfo(certPEM string) (devauth.CertInfo, bool) {
+	b, _ := pem.Decode([]byte(certPEM))
+	if b == nil {
+		return devauth.CertInfo{}, false
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return devauth.CertInfo{}, false
+	}
+	return devauth.CertInfo{Fingerprint: registry.CertFingerprint(certPEM), NotBefore: c.NotBefore, NotAfter: c.NotAfter, Subject: c.Subject.String()}, true
 }
 
 // scrub replaces the secret if a careless caller put it into a failure reason

@@ -100,12 +100,12 @@ func line(t testing.TB) *ledger.Ledger {
 // Expected rows, written out by hand. Fingerprints are the first 8 hex digits
 // of `printf %s S3CRET-dN | sha256sum`.
 var wantUnits = [][]string{
-	{"time (UTC)", "station", "port", "board", "platform", "product", "region", "device name", "state", "attempts", "duration (s)", "error", "secret fingerprint"},
-	{"2025-03-01 08:01:00", "st1", "/dev/ttyUSB0", "AA:00:00:00:00:01", "tencent", "P1", "ap-guangzhou", "d1", "verified", "1", "30", "", "07a9baee"},
-	{"2025-03-01 08:10:30", "st1", "/dev/ttyUSB1", "AA:00:00:00:00:02", "tencent", "P1", "ap-guangzhou", "d2", "burned", "1", "30", "", "d2dd3546"},
-	{"2025-03-01 08:20:10", "st1", "/dev/ttyUSB0", "AA:00:00:00:00:03", "tencent", "P1", "ap-guangzhou", "d3", "failed", "1", "", "readback mismatch: got [secret afcf7704]", "afcf7704"},
-	{"2025-03-01 08:31:00", "st1", "/dev/ttyUSB1", "AA:00:00:00:00:04", "tencent", "P1", "ap-guangzhou", "d4", "burned", "1", "60", "", "b48813b1"},
-	{"2025-03-01 08:40:00", "st2", "/dev/ttyUSB2", "860000000000001", "aliyun", "K1", "cn-shanghai", "k1", "reserved", "0", "", "", "43570c7a"},
+	{"time (UTC)", "station", "port", "board", "platform", "product", "region", "device name", "state", "attempts", "duration (s)", "error", "secret fingerprint", "cert fingerprint (SHA-256)", "cert expires (UTC)"},
+	{"2025-03-01 08:01:00", "st1", "/dev/ttyUSB0", "AA:00:00:00:00:01", "tencent", "P1", "ap-guangzhou", "d1", "verified", "1", "30", "", "07a9baee", "", ""},
+	{"2025-03-01 08:10:30", "st1", "/dev/ttyUSB1", "AA:00:00:00:00:02", "tencent", "P1", "ap-guangzhou", "d2", "burned", "1", "30", "", "d2dd3546", "", ""},
+	{"2025-03-01 08:20:10", "st1", "/dev/ttyUSB0", "AA:00:00:00:00:03", "tencent", "P1", "ap-guangzhou", "d3", "failed", "1", "", "readback mismatch: got [secret afcf7704]", "afcf7704", "", ""},
+	{"2025-03-01 08:31:00", "st1", "/dev/ttyUSB1", "AA:00:00:00:00:04", "tencent", "P1", "ap-guangzhou", "d4", "burned", "1", "60", "", "b48813b1", "", ""},
+	{"2025-03-01 08:40:00", "st2", "/dev/ttyUSB2", "860000000000001", "aliyun", "K1", "cn-shanghai", "k1", "reserved", "0", "", "", "43570c7a", "", ""},
 }
 
 // Expected Events rows, by hand from the story told above line().
