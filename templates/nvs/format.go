@@ -79,11 +79,11 @@ type Format struct {
 }
 
 func (f Format) Name() string { return "nvs" }
+func (f Format) Ext() string  { return ".bin" }
 
 // CarriesCert: a certificate device's certificate and key go under
 // Keys.DeviceCert and Keys.DevicePrivateKey.
 func (f Format) CarriesCert() bool { return true }
-func (f Format) Ext() string  { return ".bin" }
 
 // Render returns the partition image. It holds the secret: callers write it
 // 0600 and never log it.
