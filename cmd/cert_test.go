@@ -1,10 +1,13 @@
 package cmd
 
 import (
+	"archive/zip"
 	"bufio"
 	"crypto/tls"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -12,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotburn/iotburn/burner/sim"
+	"github.com/iotburn/iotburn/provision/ledger"
 	"github.com/iotburn/iotburn/registry/emulator"
 )
 
@@ -213,5 +218,106 @@ func TestImageCertFiles(t *testing.T) {
 	js, _ := os.ReadFile(filepath.Join(out, "tdev1.json"))
 	if !strings.Contains(string(js), `"auth_mode": "CERT"`) || !strings.Contains(string(js), `"devPrivateKeyFile": "tdev1_private.key"`) {
 		t.Errorf("tdev1.json:\n%s", js)
+	}
+}
+
+// Everything a certificate run produces, read back whole: stdout and
+// stderr of every command (text and --json), the -v log file, the audit
+// workbook's XML, and the argv given: none holds a line of any device's
+// private key.
+func TestCertRunLeaksNoKey(t *testing.T) {
+	emu, endpoint := startCertCloud(t)
+	broker, err := emu.StartMQTTS("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := emu.CACertPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ca := writeFile(t, dir, "ca.pem", string(caPEM))
+	ledgerPath := filepath.Join(dir, "l.db")
+	logPath := filepath.Join(dir, "wire.log")
+	names := writeFile(t, dir, "n.txt", "kdev1\nkdev2\n")
+	farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: "esp32", Count: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer farm.Close()
+	ports := filepath.Join(dir, "boards", "tty*")
+	pf := []string{"--platform", "tencent", "--product", "CERTPROD01"}
+	esp := []string{"--ports", ports, "--format", "nvs", "--flash-offset", "0x9000", "--partition-size", "0x3000", "--baud", "921600"}
+	var runs [][]string
+	for _, json := range []bool{false, true} {
+		g := []string{"--ledger", ledgerPath, "-v", "--log", logPath}
+		if json {
+			g = append(g, "--json")
+		}
+		runs = append(runs,
+			append(append(append([]string{}, g...), "create", "--names", names, "--endpoint", endpoint), pf...),
+			append(append(append(append([]string{}, g...), "batch", "--once"), pf...), esp...),
+			append(append(append(append([]string{}, g...), "verify", "--mqtt", "--mqtts-broker", broker, "--broker-ca", ca, "--cloud", "--endpoint", endpoint), pf...), esp...),
+			append(append(append([]string{}, g...), "ledger", "export"), pf...),
+			append(append([]string{}, g...), "ledger", "status"),
+			append(append([]string{}, g...), "audit", "--out", filepath.Join(dir, fmt.Sprintf("audit-%v.xlsx", json))),
+		)
+	}
+	var produced strings.Builder
+	for _, args := range runs {
+		out, errOut, err := run(t, args...)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
+		}
+		produced.WriteString(strings.Join(args, " ") + "\n" + out + errOut)
+	}
+	if !strings.Contains(produced.String(), "kdev2") {
+		t.Fatal("the runs say nothing of kdev2: the test would prove nothing")
+	}
+	log, err := os.ReadFile(logPath)
+	if err != nil || len(log) == 0 {
+		t.Fatalf("the -v log is empty (%v): the test would prove nothing", err)
+	}
+	produced.Write(log)
+	for _, js := range []bool{false, true} {
+		zr, err := zip.OpenReader(filepath.Join(dir, fmt.Sprintf("audit-%v.xlsx", js)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range zr.File {
+			rc, err := f.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(rc)
+			rc.Close()
+			produced.Write(b)
+		}
+		zr.Close()
+	}
+	// The boards were burned: their flash holds the key (as it must).
+	l, err := ledger.Open(ledgerPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	all := produced.String()
+	if c, err := l.Counts("tencent", "CERTPROD01"); err != nil || c.ByState[ledger.Verified] != 2 {
+		t.Fatalf("counts %+v %v: want both boards verified", c, err)
+	}
+	for _, name := range []string{"kdev1", "kdev2"} {
+		c, err := l.Credential("tencent", "CERTPROD01", name)
+		if err != nil || c.DevicePrivateKey == "" {
+			t.Fatalf("%s: %v", name, err)
+		}
+		body := pemBody(c.DevicePrivateKey)
+		if len(body) < 10 {
+			t.Fatalf("%s: the key has %d body lines", name, len(body))
+		}
+		for _, line := range body {
+			if strings.Contains(all, line) {
+				t.Fatalf("%s: a line of its private key is in what the run produced", name)
+			}
+		}
 	}
 }

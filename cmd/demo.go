@@ -35,7 +35,8 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
   iotburn demo --mode product-preregistered          # the boards register themselves
   iotburn demo --platform aliyun --mode registration-free   # on ESP32 boards
   iotburn demo --kind esp32 --platform aliyun --mode product-preregistered
-  iotburn demo --mode gateway --dir D                 # Tencent gateways bring their sub-devices in; then sim cloud --state D/cloud`,
+  iotburn demo --mode gateway --dir D                 # Tencent gateways bring their sub-devices in; then sim cloud --state D/cloud
+  iotburn demo --mode device-cert [--platform aliyun]   # X.509 devices on ESP32 boards, mutual-TLS login`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, err := registry.ParsePlatform(platform); err != nil {
@@ -43,6 +44,13 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
 			}
 			if mode == "gateway" {
 				return runGatewayDemo(cmd, g, dir, platform, kind, boards)
+			}
+			// device-cert is the demo's name for a certificate product's
+			// device-level mode: the line's --mode is device, the product
+			// says certificate.
+			cert := mode == "device-cert"
+			if cert {
+				mode = string(provision.ModeDevice)
 			}
 			m, err := provision.ParseMode(mode)
 			if err != nil {
@@ -61,7 +69,7 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
 				screen = newLineScreen(g.errOut, terminalOf(g.errOut), boards, nil).live()
 				events = screen.Event
 			}
-			res, err := demo.Run(cmd.Context(), demo.Options{Dir: dir, Platform: platform, Mode: m, Kind: kind, Boards: boards, Out: g.out, Events: events})
+			res, err := demo.Run(cmd.Context(), demo.Options{Dir: dir, Platform: platform, Mode: m, Kind: kind, Cert: cert, Boards: boards, Out: g.out, Events: events})
 			if screen != nil {
 				screen.Close()
 			}
@@ -82,7 +90,7 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
 	}
 	c.Flags().StringVar(&dir, "dir", "", "keep everything in this directory (default: a new temporary one)")
 	c.Flags().StringVar(&platform, "platform", registry.Tencent, "platform to emulate: "+strings.Join(registry.Platforms, " or "))
-	c.Flags().StringVar(&mode, "mode", "device", "credential mode: device, product-preregistered, product-autocreate (tencent), registration-free (aliyun), gateway (tencent: gateways and their sub-devices)")
+	c.Flags().StringVar(&mode, "mode", "device", "credential mode: device, device-cert (a certificate product), product-preregistered, product-autocreate (tencent), registration-free (aliyun), gateway (tencent: gateways and their sub-devices)")
 	c.Flags().StringVar(&kind, "kind", "", "boards: tencent-at, aliyun-at or esp32 (default: the platform's AT module; esp32 for registration-free, which no AT firmware runs)")
 	c.Flags().IntVar(&boards, "boards", 4, "how many simulated boards")
 	return c

@@ -40,7 +40,12 @@ type Options struct {
 	// module, the default) or "esp32" (ESP32 boards with the platform's
 	// Espressif kit, burned with the kit's layout and firmware in one pass;
 	// the default for registration-free, which no AT firmware can run).
-	Kind   string
+	Kind string
+	// Cert makes the product a certificate product (`--mode device-cert`):
+	// each device gets an X.509 certificate and key, burned onto ESP32
+	// boards (the only boards iotburn burns certificates onto) and logged
+	// in over mutual TLS. Mode must be device.
+	Cert   bool
 	Out    io.Writer
 	Events func(provision.Event) // the line's events (progress display)
 }
@@ -100,7 +105,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	kind := o.Kind
 	switch {
-	case kind == "" && o.Mode == provision.ModeRegistrationFree:
+	case o.Cert && o.Mode != provision.ModeDevice:
+		return res, fmt.Errorf("demo: certificate devices are device-level: --mode device-cert alone")
+	case o.Cert && kind != "" && kind != "esp32":
+		return res, fmt.Errorf("demo --mode device-cert --kind %s: %w: neither AT firmware takes a certificate (Tencent's QCloud AT for the ESP8266 has no AT+TCCERTADD, Alibaba's IDMAU none at all): use --kind esp32", kind, provision.ErrModeBoard)
+	case kind == "" && (o.Mode == provision.ModeRegistrationFree || o.Cert):
 		kind = "esp32"
 	case kind == "":
 		kind = v.format
@@ -118,6 +127,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return res, err
 	}
 	cfg := emulator.Config{StateDir: res.CloudState, Products: []string{o.Product}, AliyunProducts: []string{o.Product}}
+	if o.Cert {
+		cfg = emulator.Config{StateDir: res.CloudState, CertProducts: []string{o.Product}, AliyunCertProducts: []string{o.Product}}
+	}
 	if o.Mode.ProductLevel() {
 		// The product set up for the mode, as its owner would in the console.
 		st := emulator.ProductSettings{DynamicRegistration: true,
@@ -143,7 +155,19 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	say("1. platform emulator (%s API) at %s, product %s", v.title, res.Endpoint, o.Product)
+	var mqttsAddr string
+	var brokerCA []byte
+	if o.Cert {
+		if mqttsAddr, err = emu.StartMQTTS(""); err != nil {
+			return res, err
+		}
+		if brokerCA, err = emu.CACertPEM(); err != nil {
+			return res, err
+		}
+		say("1. platform emulator (%s API) at %s, certificate product %s, mutual-TLS broker %s (its CA in %s)", v.title, res.Endpoint, o.Product, mqttsAddr, filepath.Join(res.CloudState, "ca.pem"))
+	} else {
+		say("1. platform emulator (%s API) at %s, product %s", v.title, res.Endpoint, o.Product)
+	}
 
 	// 2. The boards.
 	farm, err := sim.Start(sim.Options{Dir: res.Boards, Kind: kind, Count: o.Boards, Baud: o.Baud, Cloud: res.Endpoint, MQTT: mqttAddr})
@@ -152,12 +176,15 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	defer farm.Close()
 	var kit *espKit
-	if kind == "esp32" {
+	switch {
+	case o.Cert:
+		say("2. %d simulated ESP32 boards in download mode (ROM at %d baud) in %s; each gets its credential partition at %#x (no Espressif kit reads a certificate from fctry)", len(farm.Boards()), o.Baud, res.Boards, certPartOffset)
+	case kind == "esp32":
 		if kit, err = demoKit(o.Platform, o.Mode); err != nil {
 			return res, err
 		}
 		say("2. %d simulated ESP32 boards in download mode (ROM at %d baud) in %s; each gets %s's layout and firmware (%s) in the same pass as its own fctry partition", len(farm.Boards()), o.Baud, res.Boards, kit.name, kit.project)
-	} else {
+	default:
 		say("2. %d simulated %s boards at %d baud in %s", len(farm.Boards()), kind, o.Baud, res.Boards)
 	}
 
@@ -193,7 +220,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			return res, fmt.Errorf("create: %w", err)
 		}
 		res.Created = cr.Created + cr.Skipped
-		say("3. created %d devices through the %s SDK, secrets in the ledger %s", res.Created, o.Platform, res.Ledger)
+		if o.Cert {
+			say("3. created %d certificate devices through the %s SDK (the emulator signed each), certificates and private keys in the ledger %s", res.Created, o.Platform, res.Ledger)
+		} else {
+			say("3. created %d devices through the %s SDK, secrets in the ledger %s", res.Created, o.Platform, res.Ledger)
+		}
 	} else {
 		say("3. nothing to create: in mode %s the platform creates each device when its board registers", o.Mode)
 	}
@@ -212,12 +243,19 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	// 4. The line.
 	var format templates.Format
 	var open provision.OpenBoard
-	if kit != nil {
+	switch {
+	case o.Cert:
+		format = nvs.Format{Size: certPartSize}
+		if open, err = provision.OpenESPBoard(provision.ESPOptions{Baud: 921600, Format: nvs.Format{Size: certPartSize},
+			Partition: provision.CredentialPartition{Offset: certPartOffset}, Compress: true}); err != nil {
+			return res, err
+		}
+	case kit != nil:
 		format = nvs.Format{}
 		if open, err = provision.OpenESPBoard(provision.ESPOptions{Baud: 921600, Format: nvs.Format{}, Common: kit.regions, Compress: true}); err != nil {
 			return res, err
 		}
-	} else {
+	default:
 		if format, err = templates.Lookup(v.format); err != nil {
 			return res, err
 		}
@@ -242,8 +280,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	// 5. QA: read every board back, check the device on the platform.
 	vr, err := provision.Verify(ctx, provision.VerifyOptions{
 		Ledger: l, Platform: o.Platform, Product: o.Product, Cloud: client,
-		Login: provision.MQTTLogin(mqttAddr), TokenLogin: provision.MQTTTokenLogin(mqttAddr),
-		Mode: o.Mode, ProductSecret: productSecret, Register: o.Mode.ProductLevel(),
+		Login:      provision.EitherLogin(provision.MQTTLogin(mqttAddr), provision.MQTTCertLogin(mqttsAddr, provision.WithBrokerCA(brokerCA))),
+		TokenLogin: provision.MQTTTokenLogin(mqttAddr),
+		Mode:       o.Mode, ProductSecret: productSecret, Register: o.Mode.ProductLevel(),
 		Ports: func() ([]string, error) { return burner.Expand(pattern) },
 		Open:  open, Events: o.Events,
 	})
@@ -260,15 +299,20 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if o.Mode == provision.ModeRegistrationFree {
 		issued = nil // the board holds a token, no device secret
 	}
-	if kit != nil {
+	switch {
+	case o.Cert:
+		err = crossCheckCert(res.Boards, emu, o.Platform, o.Product, o.Boards)
+	case kit != nil:
 		err = crossCheckESP32(res.Boards, kit, o.Boards, o.Platform, o.Product, productSecret, o.Mode, issued)
-	} else {
+	default:
 		err = crossCheck(res.Boards, issued, o.Boards)
 	}
 	if err != nil {
 		return res, err
 	}
 	switch {
+	case o.Cert:
+		say("5. verified %d boards: each holds the certificate the platform issued for its name and its own private key, no two share one, every device exists on the platform and logged in over mutual TLS with its certificate (%s)", vr.Verified, mqttsAddr)
 	case kit != nil && o.Mode == provision.ModeRegistrationFree:
 		say("5. verified %d boards: reset into their application (%s), each registered itself without a pre-created name (MQTT, ClientID + DeviceToken) and logged in; the platform shows every device online (%s)", vr.Verified, kit.project, mqttAddr)
 	case kit != nil && o.Mode.ProductLevel():

@@ -63,3 +63,24 @@ func TestRunGateway(t *testing.T) {
 		t.Fatalf("aliyun: %v, want ErrNoGatewayBoard", err)
 	}
 }
+
+// Certificate devices on both platforms: created through the SDK (the
+// emulator signs each), burned onto ESP32 boards, verified by a mutual-TLS
+// login, and cross-checked against the emulator's own record (Run fails
+// otherwise).
+func TestRunDeviceCert(t *testing.T) {
+	for _, p := range []string{"tencent", "aliyun"} {
+		t.Run(p, func(t *testing.T) {
+			res, err := Run(context.Background(), Options{Dir: t.TempDir(), Platform: p, Mode: provision.ModeDevice, Cert: true, Boards: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Line.Burned != 2 || res.Verified != 2 || res.Created != 2 {
+				t.Fatalf("created %d, burned %d, verified %d, want 2, 2 and 2", res.Created, res.Line.Burned, res.Verified)
+			}
+		})
+	}
+	if _, err := Run(context.Background(), Options{Dir: t.TempDir(), Platform: "tencent", Mode: provision.ModeDevice, Cert: true, Kind: "tencent-at"}); !errors.Is(err, provision.ErrModeBoard) {
+		t.Errorf("device-cert on tencent-at: %v, want refused (ErrModeBoard)", err)
+	}
+}
