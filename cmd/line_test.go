@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/iotburn/iotburn/burner/sim"
+	"github.com/iotburn/iotburn/registry/emulator"
 )
 
 // The by-hand acceptance, automated: a cloud and 8 boards, then
@@ -284,6 +286,27 @@ func TestDemoGateway(t *testing.T) {
 	if !strings.Contains(out, "2 gateways burned and verified, 6 sub-devices bound and online") {
 		t.Fatalf("demo said:\n%s", out)
 	}
+	// The demo's cloud served again: every gateway with its sub-devices, through the API.
+	cfg := emulator.Config{StateDir: filepath.Join(dir, "cloud"), GatewayProducts: []string{"DEMOGATEWY"}, SubDeviceProducts: []string{"DEMOSUBDEV"}}
+	cfg.SecretID, cfg.SecretKey = emulator.NewKeyPair()
+	emu, err := emulator.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Setenv("TENCENTCLOUD_SECRET_ID", cfg.SecretID)
+	t.Setenv("TENCENTCLOUD_SECRET_KEY", cfg.SecretKey)
+	out, _, err = run(t, "devices", "--product", "DEMOGATEWY", "--sub-devices", "DEMOSUBDEV", "--endpoint", srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"demo-gw-0001", "sub-device DEMOSUBDEV/demo-sub-0003", "demo-gw-0002", "sub-device DEMOSUBDEV/demo-sub-0006", "2 devices"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("devices --sub-devices does not show %q:\n%s", want, out)
+		}
+	}
+	srv.Close()
+	emu.Close()
 	if _, _, err := run(t, "sim", "cloud", "--state", filepath.Join(dir, "cloud"), "--product", "tencent:DEMOGATEWY"); err == nil ||
 		!strings.Contains(err.Error(), "gateway product") {
 		t.Fatalf("sim cloud with the gateway product as an ordinary one: %v, want refused", err)

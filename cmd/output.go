@@ -198,6 +198,8 @@ type deviceEvent struct {
 	Enabled    bool   `json:"enabled"`
 	Online     bool   `json:"online"`
 	CreatedAt  string `json:"created_at,omitempty"`
+	// SubDevices: a gateway's, "Product/DeviceName" (devices --sub-devices).
+	SubDevices []string `json:"sub_devices,omitempty"`
 }
 
 func (deviceEvent) lineType() string { return typeEvent }
