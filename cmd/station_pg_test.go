@@ -3,6 +3,7 @@ package cmd
 import (
 	"bufio"
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,7 +61,10 @@ func TestLedgerFlagFromEnv(t *testing.T) {
 // needs --hw or --expired.
 func TestLedgerReleaseExpired(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "l.db")
-	t.Setenv(ledger.EnvLease, "1ms")
+	// A lease long enough that this handle's own heartbeat (which sweeps
+	// expired leases too) cannot give A back before the command does; the
+	// lease is then run out by hand, after the handle is closed.
+	t.Setenv(ledger.EnvLease, "1h")
 	l, err := ledger.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +77,14 @@ func TestLedgerReleaseExpired(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	time.Sleep(20 * time.Millisecond)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE units SET lease_until = 1 WHERE lease_until IS NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 	if _, _, err := run(t, "--ledger", path, "ledger", "release"); exitCode(err) != exitUsage {
 		t.Errorf("release without --hw or --expired: %v", err)
 	}
