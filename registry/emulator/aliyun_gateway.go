@@ -316,13 +316,24 @@ func (e *Emulator) aliSubDevice(s *mqttSession, pk, dn string) (*aliProduct, *al
 	return p, d, nil
 }
 
-func (e *Emulator) aliSubRegister(s *mqttSession, raw json.RawMessage) (any, *aliGwError) {
-	var ids []aliSubID
-	if err := json.Unmarshal(raw, &ids); err != nil || len(ids) == 0 {
-		return nil, gwRefuse(aliGwBadParam, "request parameter error: params is a list of {productKey, deviceName}")
+// gwList decodes a gateway request's params: a non-empty list of what, of
+// at most max entries in one call (0: no limit; per is the call's name in
+// the refusal).
+func gwList[T any](raw json.RawMessage, what string, max int, per string) ([]T, *aliGwError) {
+	var list []T
+	if err := json.Unmarshal(raw, &list); err != nil || len(list) == 0 {
+		return nil, gwRefuse(aliGwBadParam, "request parameter error: params is a list of %s", what)
 	}
-	if len(ids) > aliMaxSubRegister {
-		return nil, gwRefuse(aliGwBadParam, "request parameter error: at most %d sub-devices a registration (%d sent)", aliMaxSubRegister, len(ids))
+	if max > 0 && len(list) > max {
+		return nil, gwRefuse(aliGwBadParam, "request parameter error: at most %d sub-devices a %s (%d sent)", max, per, len(list))
+	}
+	return list, nil
+}
+
+func (e *Emulator) aliSubRegister(s *mqttSession, raw json.RawMessage) (any, *aliGwError) {
+	ids, gerr := gwList[aliSubID](raw, "{productKey, deviceName}", aliMaxSubRegister, "registration")
+	if gerr != nil {
+		return nil, gerr
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -399,12 +410,9 @@ func (a aliSubSign) signOK(secret string) bool {
 }
 
 func (e *Emulator) aliTopoAdd(s *mqttSession, raw json.RawMessage) (any, *aliGwError) {
-	var entries []aliSubSign
-	if err := json.Unmarshal(raw, &entries); err != nil || len(entries) == 0 {
-		return nil, gwRefuse(aliGwBadParam, "request parameter error: params is a list of signed sub-devices")
-	}
-	if len(entries) > aliMaxTopoAdd {
-		return nil, gwRefuse(aliGwBadParam, "request parameter error: at most %d sub-devices a request (%d sent)", aliMaxTopoAdd, len(entries))
+	entries, gerr := gwList[aliSubSign](raw, "signed sub-devices", aliMaxTopoAdd, "request")
+	if gerr != nil {
+		return nil, gerr
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -452,9 +460,9 @@ func (e *Emulator) aliTopoAdd(s *mqttSession, raw json.RawMessage) (any, *aliGwE
 }
 
 func (e *Emulator) aliTopoDelete(s *mqttSession, raw json.RawMessage) (any, *aliGwError) {
-	var ids []aliSubID
-	if err := json.Unmarshal(raw, &ids); err != nil || len(ids) == 0 {
-		return nil, gwRefuse(aliGwBadParam, "request parameter error: params is a list of {productKey, deviceName}")
+	ids, gerr := gwList[aliSubID](raw, "{productKey, deviceName}", 0, "")
+	if gerr != nil {
+		return nil, gerr
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
