@@ -136,25 +136,12 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			AutoCreate: o.Mode == provision.ModeAutocreate, RegistrationFree: o.Mode == provision.ModeRegistrationFree}
 		cfg.DynReg = st
 	}
-	cfg.SecretID, cfg.SecretKey = emulator.NewKeyPair()
-	cfg.AliyunAccessKeyID, cfg.AliyunAccessKeySecret = emulator.NewAliyunKeyPair()
-	emu, err := emulator.New(cfg)
+	emu, stopCloud, endpoint, mqttAddr, err := startCloud(&cfg)
 	if err != nil {
 		return res, err
 	}
-	defer emu.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return res, err
-	}
-	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	res.Endpoint = "http://" + ln.Addr().String()
-	mqttAddr, err := emu.StartMQTT("")
-	if err != nil {
-		return res, err
-	}
+	defer stopCloud()
+	res.Endpoint = endpoint
 	var mqttsAddr string
 	var brokerCA []byte
 	if o.Cert {
@@ -428,4 +415,29 @@ var demoVendors = map[string]demoVendor{
 		},
 		issued: (*emulator.Emulator).AliyunDevice,
 	},
+}
+
+// startCloud starts the platform emulator of cfg on a loopback port, and its
+// MQTT broker; stop ends both. It gives cfg fresh cloud keys, which the
+// demo's clients then use.
+func startCloud(cfg *emulator.Config) (emu *emulator.Emulator, stop func(), endpoint, mqttAddr string, err error) {
+	cfg.SecretID, cfg.SecretKey = emulator.NewKeyPair()
+	cfg.AliyunAccessKeyID, cfg.AliyunAccessKeySecret = emulator.NewAliyunKeyPair()
+	emu, err = emulator.New(*cfg)
+	if err != nil {
+		return nil, nil, "", "", err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		emu.Close()
+		return nil, nil, "", "", err
+	}
+	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	stop = func() { srv.Close(); emu.Close() }
+	if mqttAddr, err = emu.StartMQTT(""); err != nil {
+		stop()
+		return nil, nil, "", "", err
+	}
+	return emu, stop, "http://" + ln.Addr().String(), mqttAddr, nil
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -85,25 +83,12 @@ func RunGateway(ctx context.Context, o Options) (GatewayResult, error) {
 
 	// 1. The platform, with a gateway product and a sub-device product.
 	cfg := emulator.Config{StateDir: res.CloudState, GatewayProducts: []string{GatewayProduct}, SubDeviceProducts: []string{SubDeviceProduct}}
-	cfg.SecretID, cfg.SecretKey = emulator.NewKeyPair()
-	cfg.AliyunAccessKeyID, cfg.AliyunAccessKeySecret = emulator.NewAliyunKeyPair()
-	emu, err := emulator.New(cfg)
+	emu, stopCloud, endpoint, mqttAddr, err := startCloud(&cfg)
 	if err != nil {
 		return res, err
 	}
-	defer emu.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return res, err
-	}
-	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	res.Endpoint = "http://" + ln.Addr().String()
-	mqttAddr, err := emu.StartMQTT("")
-	if err != nil {
-		return res, err
-	}
+	defer stopCloud()
+	res.Endpoint = endpoint
 	say("1. platform emulator (%s API) at %s: gateway product %s, sub-device product %s", v.title, res.Endpoint, GatewayProduct, SubDeviceProduct)
 
 	// 2. The gateways' modules.
