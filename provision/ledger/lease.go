@@ -159,7 +159,7 @@ func (l *Ledger) beat() error {
 		l.wmu.Lock()
 		defer l.wmu.Unlock()
 	}
-	_, err := l.writeOnce(true, func(t *txn) error {
+	_, err := l.writeOnce(true, false, func(t *txn) error {
 		now := l.nowMS()
 		for _, n := range names {
 			if _, err := t.Exec(`UPDATE stations SET seen_at = ? WHERE name = ?`, now, n); err != nil {

@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -706,4 +708,46 @@ func TestVerifiedWithKey(t *testing.T) {
 			t.Errorf("%d verified events, want 1", n)
 		}
 	})
+}
+
+// Claims and burns are lazy commits (on SQLite, synchronous=NORMAL on their
+// own connection for their transaction): every connection the pool hands out
+// afterwards is back at FULL, so a durable write never runs lax.
+func TestLazyCommitsLeaveThePoolDurable(t *testing.T) {
+	l := openTemp(t)
+	seed(t, l, "tencent", "P1", names("d", 4)...)
+	for i := range 4 {
+		u, err := l.Claim("tencent", "P1", fmt.Sprintf("hw%d", i), "s", "p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Begin(u.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Burned(u.ID, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	var conns []*sql.Conn
+	for range 4 {
+		c, err := l.db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		var level int
+		if err := c.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&level); err != nil {
+			t.Fatal(err)
+		}
+		if level != 2 {
+			t.Errorf("a pooled connection at synchronous=%d after lazy commits, want 2 (FULL)", level)
+		}
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	if c, _ := l.Counts("tencent", "P1"); c.ByState[Burned] != 4 {
+		t.Errorf("by state %v, want 4 burned", c.ByState)
+	}
 }

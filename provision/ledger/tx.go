@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"time"
@@ -116,6 +117,16 @@ type writeOpts struct {
 	// moving: the transaction marks a move (MoveTo), so a move under way
 	// does not refuse it.
 	moving bool
+	// lazy: the commit need not reach the disk before it returns; it does
+	// with the next durable commit (SQLite's WAL and PostgreSQL's WAL are
+	// both written in order, and a durable commit flushes all before it).
+	// Only for a change whose loss in a power cut is harmless because the
+	// line does it again: a claim (nothing reached the board yet; Begin,
+	// durable, comes before the first byte) and a burn's end (lost, the unit
+	// is burning again and the same credential is burned again into the
+	// same board). A process crash loses no lazy commit: only the OS's cache
+	// is skipped.
+	lazy bool
 }
 
 // write runs fn in one transaction, committing if fn returns nil.
@@ -140,7 +151,7 @@ func (l *Ledger) writeWith(o writeOpts, fn func(t *txn) error) error {
 	deadline := time.Now().Add(l.waitFor())
 	pause := 50 * time.Millisecond
 	for tries := 1; ; tries++ {
-		committing, err := l.writeOnce(!o.moving, fn)
+		committing, err := l.writeOnce(!o.moving, o.lazy, fn)
 		if err == nil {
 			return nil
 		}
@@ -178,19 +189,50 @@ func (l *Ledger) writeWith(o writeOpts, fn func(t *txn) error) error {
 }
 
 // writeOnce is one try of a write transaction; committing says the error
-// came from the COMMIT itself.
-func (l *Ledger) writeOnce(checkMoves bool, fn func(t *txn) error) (committing bool, err error) {
+// came from the COMMIT itself. lazy: see writeOpts.
+func (l *Ledger) writeOnce(checkMoves, lazy bool, fn func(t *txn) error) (committing bool, err error) {
 	ctx := context.Background()
 	if l.d.engine == enginePostgres {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, attemptTimeout)
 		defer cancel()
 	}
-	tx, err := l.db.BeginTx(ctx, nil)
-	if err != nil {
-		return false, err
+	var tx *sql.Tx
+	if lazy && l.d.engine != enginePostgres {
+		// SQLite's synchronous level is the connection's, and cannot change
+		// inside a transaction: set it on this transaction's own connection,
+		// and back to FULL before the connection serves anyone else.
+		conn, err := l.db.Conn(ctx)
+		if err != nil {
+			return false, err
+		}
+		defer func() {
+			if _, rerr := conn.ExecContext(ctx, `PRAGMA synchronous = FULL`); rerr != nil {
+				// Never back in the pool lax: drop the connection.
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+			conn.Close()
+		}()
+		if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+			return false, err
+		}
+		tx, err = conn.BeginTx(ctx, nil)
+		if err != nil {
+			return false, err
+		}
+	} else {
+		tx, err = l.db.BeginTx(ctx, nil)
+		if err != nil {
+			return false, err
+		}
 	}
 	t := &txn{tx: tx, d: l.d, ctx: ctx}
+	if lazy && l.d.engine == enginePostgres {
+		if _, err := t.tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			tx.Rollback()
+			return false, err
+		}
+	}
 	if checkMoves && l.d.checksMoves {
 		if err := refuseIfMoved(t, l.path); err != nil {
 			tx.Rollback()
@@ -212,7 +254,7 @@ func (l *Ledger) writeOnce(checkMoves bool, fn func(t *txn) error) (committing b
 func (l *Ledger) settle(deadline time.Time, settled func(t *txn) (bool, error)) (bool, error) {
 	for pause := 50 * time.Millisecond; ; pause = min(2*pause, time.Second) {
 		var done bool
-		_, err := l.writeOnce(false, func(t *txn) (err error) {
+		_, err := l.writeOnce(false, false, func(t *txn) (err error) {
 			done, err = settled(t)
 			return err
 		})

@@ -92,7 +92,7 @@ func (l *Ledger) Claim(platform, product, hwID, station, port string) (Unit, err
 	// A claim is the same whether or not a cut-off commit made it: tried
 	// again, it finds the board's unit.
 	again := func(*txn) (bool, error) { return false, nil }
-	err := l.writeWith(writeOpts{unique: true, settled: again}, func(tx *txn) error {
+	err := l.writeWith(writeOpts{unique: true, settled: again, lazy: true}, func(tx *txn) error {
 		now := l.nowMS()
 		if err := lockBoard(tx, hwID); err != nil {
 			return err
@@ -227,7 +227,7 @@ func (l *Ledger) ClaimName(platform, product, deviceName, hwID, station, port st
 	}
 	var u Unit
 	again := func(*txn) (bool, error) { return false, nil }
-	err := l.writeWith(writeOpts{unique: true, settled: again}, func(tx *txn) error {
+	err := l.writeWith(writeOpts{unique: true, settled: again, lazy: true}, func(tx *txn) error {
 		now := l.nowMS()
 		if err := lockBoard(tx, hwID); err != nil {
 			return err
@@ -287,12 +287,17 @@ func (l *Ledger) ClaimName(platform, product, deviceName, hwID, station, port st
 // connection is looked up once the ledger answers again: the unit in state
 // `to` with this transition's stamp means it was recorded.
 func (l *Ledger) transition(unitID int64, from []State, to State, set string, args ...any) error {
-	return l.transitionThen(unitID, from, to, nil, set, args...)
+	return l.transitionWith(writeOpts{}, unitID, from, to, nil, set, args...)
 }
 
 // transitionThen is transition with then run in the same transaction after
 // the unit moved (nil: nothing more).
 func (l *Ledger) transitionThen(unitID int64, from []State, to State, then func(tx *txn) error, set string, args ...any) error {
+	return l.transitionWith(writeOpts{}, unitID, from, to, then, set, args...)
+}
+
+// transitionWith is a transition written with o (then as for transitionThen).
+func (l *Ledger) transitionWith(o writeOpts, unitID int64, from []State, to State, then func(tx *txn) error, set string, args ...any) error {
 	var now int64
 	settled := func(tx *txn) (bool, error) {
 		var cur State
@@ -303,7 +308,8 @@ func (l *Ledger) transitionThen(unitID int64, from []State, to State, then func(
 		}
 		return err == nil && cur == to && at == now, err
 	}
-	return l.writeWith(writeOpts{settled: settled}, func(tx *txn) error {
+	o.settled = settled
+	return l.writeWith(o, func(tx *txn) error {
 		now = l.nowMS()
 		var cur State
 		err := tx.QueryRow(`SELECT state FROM units WHERE id = ?`+tx.d.forUpdate, unitID).Scan(&cur)
@@ -349,7 +355,9 @@ func (l *Ledger) Begin(unitID int64) error {
 
 // Burned records that the image was written and read back; d is how long it took.
 func (l *Ledger) Burned(unitID int64, d time.Duration) error {
-	return l.transition(unitID, []State{Burning}, Burned, `burned_at = ?, duration_ms = ?`, l.nowMS(), d.Milliseconds())
+	// Lazy (writeOpts): lost in a power cut, the unit is burning again and
+	// the line burns the same credential into the same board again.
+	return l.transitionWith(writeOpts{lazy: true}, unitID, []State{Burning}, Burned, nil, `burned_at = ?, duration_ms = ?`, l.nowMS(), d.Milliseconds())
 }
 
 // Verified records that QA found the board holding its credential. Verifying
