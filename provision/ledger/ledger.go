@@ -15,6 +15,10 @@
 //     triggers refuse to move a credential or revive a void one;
 //   - every state change is one transaction (SQLite with synchronous=FULL),
 //     so a kill -9 at any instant leaves either the old state or the new one;
+//     a claim and a burn's end alone are lazy commits (durable with the next
+//     one: see writeOpts.lazy), because the line repeats them safely if a
+//     power cut takes them; the begin of a burn, before the first byte goes
+//     to a board, is always durable;
 //   - stations sharing a PostgreSQL ledger never wait for one another's
 //     claims (FOR UPDATE SKIP LOCKED) and never take the same credential; a
 //     claim nothing was written for has a lease, so a station that dies
