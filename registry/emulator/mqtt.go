@@ -84,10 +84,17 @@ func (e *Emulator) StartMQTT(addr string) (listenAddr string, err error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
+	return e.startBroker(&e.broker, "MQTT broker", false, listeners.NewTCP(listeners.Config{ID: "iotburn", Address: addr}))
+}
+
+// startBroker starts a broker with the emulator's hook on l and keeps it in
+// *slot (the plain broker or the TLS one): one of each at a time, none
+// after Close. what names it in errors and the log.
+func (e *Emulator) startBroker(slot **mqttBroker, what string, tls bool, l listeners.Listener) (string, error) {
 	e.mqttMu.Lock()
 	defer e.mqttMu.Unlock()
-	if e.broker != nil {
-		return "", fmt.Errorf("emulator: the MQTT broker already listens on %s", e.broker.addr)
+	if *slot != nil {
+		return "", fmt.Errorf("emulator: the %s already listens on %s", what, (*slot).addr)
 	}
 	e.mu.Lock()
 	closed := e.closed
@@ -96,20 +103,19 @@ func (e *Emulator) StartMQTT(addr string) (listenAddr string, err error) {
 		return "", errors.New("emulator: closed")
 	}
 	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), InlineClient: true})
-	if err := srv.AddHook(&mqttHook{e: e, srv: srv}, nil); err != nil {
+	if err := srv.AddHook(&mqttHook{e: e, srv: srv, tls: tls}, nil); err != nil {
 		return "", fmt.Errorf("emulator: MQTT hook: %w", err)
 	}
-	l := listeners.NewTCP(listeners.Config{ID: "iotburn", Address: addr})
 	if err := srv.AddListener(l); err != nil {
-		return "", fmt.Errorf("emulator: MQTT listener on %s: %w", addr, err)
+		return "", fmt.Errorf("emulator: %s on %s: %w", what, l.Address(), err)
 	}
 	if err := srv.Serve(); err != nil {
 		srv.Close()
-		return "", fmt.Errorf("emulator: MQTT broker: %w", err)
+		return "", fmt.Errorf("emulator: %s: %w", what, err)
 	}
-	e.broker = &mqttBroker{srv: srv, addr: l.Address()}
-	e.log.Info("mqtt", "listen", e.broker.addr)
-	return e.broker.addr, nil
+	*slot = &mqttBroker{srv: srv, addr: l.Address()}
+	e.log.Info("mqtt", "listen", (*slot).addr, "tls", tls)
+	return (*slot).addr, nil
 }
 
 // MQTTAddr is the broker's address ("" when it is not running).

@@ -80,32 +80,7 @@ func (e *Emulator) StartMQTTS(addr string) (listenAddr string, err error) {
 		MinVersion:   tls.VersionTLS12, // "支持 TLSV1，TLSV1.1，TLSV1.2" (doc 1105/41824); the emulator asks the newest of them
 		Time:         e.now,            // certificates are checked on the emulator's clock, the one that issued them
 	}
-	e.mqttMu.Lock()
-	defer e.mqttMu.Unlock()
-	if e.tlsBroker != nil {
-		return "", fmt.Errorf("emulator: the MQTT TLS listener already listens on %s", e.tlsBroker.addr)
-	}
-	e.mu.Lock()
-	closed := e.closed
-	e.mu.Unlock()
-	if closed {
-		return "", errors.New("emulator: closed")
-	}
-	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), InlineClient: true})
-	if err := srv.AddHook(&mqttHook{e: e, srv: srv, tls: true}, nil); err != nil {
-		return "", fmt.Errorf("emulator: MQTT hook: %w", err)
-	}
-	l := &tlsListener{id: "iotburn-tls", address: addr, cfg: cfg, log: e.log}
-	if err := srv.AddListener(l); err != nil {
-		return "", fmt.Errorf("emulator: MQTT TLS listener on %s: %w", addr, err)
-	}
-	if err := srv.Serve(); err != nil {
-		srv.Close()
-		return "", fmt.Errorf("emulator: MQTT TLS broker: %w", err)
-	}
-	e.tlsBroker = &mqttBroker{srv: srv, addr: l.Address()}
-	e.log.Info("mqtt", "listen_tls", e.tlsBroker.addr)
-	return e.tlsBroker.addr, nil
+	return e.startBroker(&e.tlsBroker, "MQTT TLS listener", true, &tlsListener{id: "iotburn-tls", address: addr, cfg: cfg, log: e.log})
 }
 
 // MQTTSAddr is the TLS listener's address ("" when it is not running).
