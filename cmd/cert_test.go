@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,23 +24,8 @@ import (
 // environment as startCloud puts them.
 func startCertCloud(t *testing.T) (*emulator.Emulator, string) {
 	t.Helper()
-	cfg := emulator.Config{StateDir: t.TempDir(), CertProducts: []string{"CERTPROD01"}, AliyunCertProducts: []string{"a1X509Prod"},
-		TaskDelay: 10 * time.Millisecond, CertDelay: -1, RateLimit: -1}
-	cfg.SecretID, cfg.SecretKey = emulator.NewKeyPair()
-	cfg.AliyunAccessKeyID, cfg.AliyunAccessKeySecret = emulator.NewAliyunKeyPair()
-	emu, err := emulator.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(func() { srv.Close(); emu.Close() })
-	t.Setenv("TENCENTCLOUD_SECRET_ID", cfg.SecretID)
-	t.Setenv("TENCENTCLOUD_SECRET_KEY", cfg.SecretKey)
-	t.Setenv("TENCENTCLOUD_REGION", "ap-guangzhou")
-	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", cfg.AliyunAccessKeyID)
-	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", cfg.AliyunAccessKeySecret)
-	t.Setenv("ALIBABA_CLOUD_REGION_ID", "cn-shanghai")
-	return emu, srv.URL
+	return serveCloud(t, emulator.Config{StateDir: t.TempDir(), CertProducts: []string{"CERTPROD01"}, AliyunCertProducts: []string{"a1X509Prod"},
+		TaskDelay: 10 * time.Millisecond, CertDelay: -1, RateLimit: -1})
 }
 
 // pemBody is the base64 lines of a PEM block, without its armour: what

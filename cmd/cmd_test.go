@@ -33,7 +33,13 @@ func run(t *testing.T, args ...string) (string, string, error) {
 // the way a user runs `iotburn sim cloud` and pastes its export line.
 func startCloud(t *testing.T, taskDelay time.Duration) (*emulator.Emulator, string) {
 	t.Helper()
-	cfg := emulator.Config{StateDir: t.TempDir(), Products: []string{"ABCDEFGHIJ"}, AliyunProducts: []string{"a1Xyz"}, TaskDelay: taskDelay}
+	return serveCloud(t, emulator.Config{StateDir: t.TempDir(), Products: []string{"ABCDEFGHIJ"}, AliyunProducts: []string{"a1Xyz"}, TaskDelay: taskDelay})
+}
+
+// serveCloud serves an emulator of cfg on loopback with fresh key pairs put
+// in the environment.
+func serveCloud(t *testing.T, cfg emulator.Config) (*emulator.Emulator, string) {
+	t.Helper()
 	cfg.SecretID, cfg.SecretKey = emulator.NewKeyPair()
 	cfg.AliyunAccessKeyID, cfg.AliyunAccessKeySecret = emulator.NewAliyunKeyPair()
 	emu, err := emulator.New(cfg)
