@@ -18,7 +18,8 @@
 //     a claim and a burn's end alone are lazy commits (durable with the next
 //     one: see writeOpts.lazy), because the line repeats them safely if a
 //     power cut takes them; the begin of a burn, before the first byte goes
-//     to a board, is always durable;
+//     to a board, is always durable, but boards beginning together share
+//     one fsync on SQLite (a group commit: writeOpts.grouped, groupSync);
 //   - stations sharing a PostgreSQL ledger never wait for one another's
 //     claims (FOR UPDATE SKIP LOCKED) and never take the same credential; a
 //     claim nothing was written for has a lease, so a station that dies
@@ -109,6 +110,10 @@ type Ledger struct {
 	readOnly bool // OpenReadOnly: write refuses
 
 	st stations // the stations this handle claims for, and their leases
+
+	// walSync makes grouped commits durable (writeOpts.grouped); nil on
+	// PostgreSQL, which groups its commits' flushes itself.
+	walSync *groupSync
 }
 
 // Open opens the ledger at path, creating it if needed, and brings its
@@ -174,6 +179,7 @@ func openSQLite(path string) (*Ledger, error) {
 		return nil, fmt.Errorf("ledger %s: %w", path, err)
 	}
 	l := newLedger(db, path, sqliteDialect)
+	l.walSync = newGroupSync(syncFiles(path+"-wal", path))
 	ctx := context.Background()
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()

@@ -127,6 +127,13 @@ type writeOpts struct {
 	// same board). A process crash loses no lazy commit: only the OS's cache
 	// is skipped.
 	lazy bool
+	// grouped: the commit is durable when the write returns, but shares its
+	// fsync with the commits made at the same time (groupSync): on SQLite it
+	// is a lazy commit and then a wait for the WAL's next fsync. PostgreSQL
+	// groups concurrent commits' WAL flushes itself (a backend's flush writes
+	// every commit record queued before it: postgresql.org/docs/current/
+	// wal-configuration.html, commit_delay), so there it is a durable commit.
+	grouped bool
 }
 
 // write runs fn in one transaction, committing if fn returns nil.
@@ -143,6 +150,13 @@ func (l *Ledger) write(fn func(t *txn) error) error { return l.writeWith(writeOp
 func (l *Ledger) writeWith(o writeOpts, fn func(t *txn) error) error {
 	if l.readOnly {
 		return fmt.Errorf("ledger %s: %w", l.path, ErrReadOnly)
+	}
+	if o.grouped && l.walSync != nil {
+		o.grouped, o.lazy = false, true
+		if err := l.writeWith(o, fn); err != nil {
+			return err
+		}
+		return l.walSync.durable(l.walSync.committed())
 	}
 	if l.d.serialWrites {
 		l.wmu.Lock()

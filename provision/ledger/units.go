@@ -349,8 +349,10 @@ func (l *Ledger) transitionWith(o writeOpts, unitID int64, from []State, to Stat
 // again with the same credential. From here the credential is the board's:
 // the claim's lease is gone, and the unit is never released.
 func (l *Ledger) Begin(unitID int64) error {
-	return l.transition(unitID, []State{Reserved, Burning, Failed, Burned, Verified}, Burning,
-		`attempts = attempts + 1, started_at = ?, error = '', burned_at = NULL, duration_ms = NULL, lease_until = NULL`, l.nowMS())
+	// Durable before the first byte, but grouped (writeOpts): boards that
+	// arrive together share one fsync.
+	return l.transitionWith(writeOpts{grouped: true}, unitID, []State{Reserved, Burning, Failed, Burned, Verified}, Burning,
+		nil, `attempts = attempts + 1, started_at = ?, error = '', burned_at = NULL, duration_ms = NULL, lease_until = NULL`, l.nowMS())
 }
 
 // Burned records that the image was written and read back; d is how long it took.
