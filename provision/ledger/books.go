@@ -116,7 +116,8 @@ const (
 // the Go code relies on, so one dropped (a hand edit) is a problem even while
 // no row breaks it yet.
 var guards = []string{"units_claim_free", "units_take", "units_credential_forever", "credentials_void_forever",
-	"credentials_exported_forever", "credentials_export_free", "events_no_update", "events_no_delete"}
+	"credentials_exported_forever", "credentials_export_free", "events_no_update", "events_no_delete",
+	"pairings_forever"}
 
 // checkShown is how many rows a problem names before "and N more".
 const checkShown = 10
@@ -241,7 +242,7 @@ func (l *Ledger) integrity(ctx context.Context) ([]string, error) {
 		rows, err := l.queryContext(ctx, `SELECT c.oid::regclass::text FROM pg_index i
 			JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid JOIN pg_am a ON a.oid = c.relam
 			WHERE a.amname = 'btree' AND t.relnamespace = current_schema()::regnamespace
-			  AND t.relname IN ('requests', 'credentials', 'units', 'events', 'stations', 'moves') ORDER BY 1`)
+			  AND t.relname IN ('requests', 'credentials', 'units', 'events', 'stations', 'moves', 'pairings') ORDER BY 1`)
 		if err != nil {
 			return nil, err
 		}

@@ -152,8 +152,9 @@ func TestMigrateV4ToV5Postgres(t *testing.T) {
 
 func checkV5(t *testing.T, l *Ledger) {
 	t.Helper()
-	if v, err := l.SchemaVersion(); err != nil || v != 5 {
-		t.Fatalf("version %d %v, want 5", v, err)
+	// Migrated through v5 to the current version (v6 added pairings).
+	if v, err := l.SchemaVersion(); err != nil || v != 6 || Version != 6 {
+		t.Fatalf("version %d %v, want 6 (Version %d)", v, err, Version)
 	}
 	c, err := l.Credential("tencent", "P1", "d1")
 	if err != nil || c.DeviceSecret != "S3CRET-d1" || c.DeviceCert != "" || c.DevicePrivateKey != "" {

@@ -346,6 +346,9 @@ func moveRows(src, dst *txn) (MoveInfo, error) {
 		credIDs[c.id.Int64] = id
 	}
 	info.Credentials = len(creds)
+	if err := movePairings(src, dst, credIDs); err != nil {
+		return info, err
+	}
 
 	unitIDs := map[int64]int64{}
 	rows, err = src.Query(`SELECT id, hw_id, credential_id, station, port, state, attempts, error, created_at, started_at, updated_at,
@@ -477,6 +480,7 @@ func copyStations(src, dst *txn) error {
 var bookTables = []struct{ name, cols string }{
 	{"requests", "id, platform, product, names, task_id, state, created_at, done_at"},
 	{"credentials", "id, platform, product, region, device_name, secret, device_cert, device_private_key, request_id, state, void_reason, created_at"},
+	{"pairings", "sub_id, gateway_id, paired_at"},
 	{"units", "id, hw_id, credential_id, station, port, state, attempts, error, created_at, started_at, updated_at, burned_at, duration_ms, lease_until"},
 	{"events", "id, time, unit_id, hw_id, station, port, platform, product, device_name, from_state, to_state, attempt, duration_ms, error"},
 	{"stations", "name, host, pid, started_at, seen_at"},

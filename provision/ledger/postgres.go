@@ -179,6 +179,11 @@ var pgMigrations = []pgMigration{
 ALTER TABLE credentials ADD COLUMN IF NOT EXISTS device_cert TEXT NOT NULL DEFAULT '';
 ALTER TABLE credentials ADD COLUMN IF NOT EXISTS device_private_key TEXT NOT NULL DEFAULT '';
 `},
+	// v6: gateways and their sub-devices, as SQLite's v6.
+	{5, 6, pairingsSQL + `
+CREATE TRIGGER pairings_forever BEFORE UPDATE ON pairings
+	FOR EACH ROW EXECUTE FUNCTION iotburn_refuse('a sub-device keeps its gateway');
+`},
 }
 
 // pgGuards are the PostgreSQL ledger's triggers: SQLite's, and the

@@ -286,7 +286,28 @@ CREATE TABLE IF NOT EXISTS moves (
 	// once, so the ledger is its only copy). Both columns are added by
 	// addColumns ('' for every device before); nothing else changes.
 	`SELECT 1`,
+	// v6: gateways and their sub-devices. A pairing is recorded when the
+	// factory pairs a kit (a gateway shipped with its sub-devices): a
+	// sub-device has one gateway (the key), a gateway at most MaxSubDevices
+	// (Pair checks it in the transaction that adds them, with the gateway's
+	// row locked), and a pairing is never changed (the gateway registers and
+	// binds exactly what its kit holds).
+	pairingsSQL + `
+CREATE TRIGGER IF NOT EXISTS pairings_forever BEFORE UPDATE ON pairings
+BEGIN SELECT RAISE(ABORT, 'a sub-device keeps its gateway'); END;
+`,
 }
+
+// pairingsSQL is v6's table, the same on both engines.
+const pairingsSQL = `
+CREATE TABLE IF NOT EXISTS pairings (
+	sub_id     BIGINT  NOT NULL PRIMARY KEY REFERENCES credentials (id),  -- a sub-device has one gateway
+	gateway_id BIGINT  NOT NULL REFERENCES credentials (id),
+	paired_at  BIGINT  NOT NULL,
+	CHECK (sub_id <> gateway_id)
+);
+CREATE INDEX IF NOT EXISTS pairings_gateway ON pairings (gateway_id);
+`
 
 // Version is the schema version this iotburn writes (PRAGMA user_version).
 var Version = len(migrations)
