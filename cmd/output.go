@@ -120,6 +120,7 @@ type boardEvent struct {
 	Code        string    `json:"code,omitempty"` // failed: the kind of failure
 	Error       string    `json:"error,omitempty"`
 	MQTT        string    `json:"mqtt,omitempty"`
+	SubDevices  int       `json:"sub_devices,omitempty"` // a gateway's, brought in and in the platform's topology (verify --gateway)
 }
 
 func (boardEvent) lineType() string { return typeEvent }
@@ -127,7 +128,7 @@ func (boardEvent) lineType() string { return typeEvent }
 func newBoardEvent(e provision.Event) boardEvent {
 	b := boardEvent{Type: typeEvent, Event: string(e.Stage), Time: e.Time, Station: e.Station, Port: e.Port, HWID: e.HWID,
 		Platform: e.Platform, Product: e.Product, DeviceName: e.DeviceName, Fingerprint: e.Fingerprint,
-		Attempt: e.Attempt, Seconds: e.Duration.Seconds(), Error: e.Err, MQTT: e.MQTT}
+		Attempt: e.Attempt, Seconds: e.Duration.Seconds(), Error: e.Err, MQTT: e.MQTT, SubDevices: e.SubDevices}
 	if e.Stage == provision.StageNotChecked {
 		b.Code = codeUnreachable
 		if e.Cause != nil && errorCode(e.Cause) != codeFailed {

@@ -120,6 +120,7 @@ Start with the demo: it runs a whole batch on the built-in platform emulator and
 		newPortsCmd(g),
 		newLedgerCmd(g),
 		newDevicesCmd(g),
+		newPairCmd(g),
 		newBenchCmd(g),
 	)
 	usageErrors(root)

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -26,6 +27,7 @@ type verifyOptions struct {
 	brokerCA    string // --broker-ca
 	broker      string
 	register    bool
+	gateway     bool
 }
 
 func (o *verifyOptions) validate(cmd *cobra.Command, g *globals, args []string) (provision.VerifyOptions, error) {
@@ -58,6 +60,10 @@ func (o *verifyOptions) validate(cmd *cobra.Command, g *globals, args []string) 
 	if _, err := provision.ParseMode(o.lf.mode); err != nil {
 		return vo, withKind(errUsage, err)
 	}
+	if o.gateway && vo.Ports == nil {
+		return vo, usagef("--gateway tells each gateway board to bring its sub-devices in: give the boards' --port or --ports")
+	}
+	vo.Gateway = o.gateway
 	if o.mqttLogin {
 		var certOpts []provision.CertLoginOption
 		if o.brokerCA != "" {
@@ -88,7 +94,7 @@ func (o *verifyOptions) run(cmd *cobra.Command, g *globals, vo provision.VerifyO
 	}
 	defer l.Close()
 	vo.Ledger = l
-	if o.cloud || vo.Ports == nil {
+	if o.cloud || o.gateway || vo.Ports == nil {
 		if vo.Cloud, err = o.pf.client(); err != nil {
 			return err
 		}
@@ -107,6 +113,9 @@ func (o *verifyOptions) run(cmd *cobra.Command, g *globals, vo provision.VerifyO
 		}
 	}
 	res, err := provision.Verify(cmd.Context(), vo)
+	if errors.Is(err, provision.ErrNoPairing) {
+		return withKind(errUsage, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -138,7 +147,10 @@ that board (by its MAC/IMEI); with --cloud it also checks that the device exists
 and is enabled, and with --mqtt that the board's credential logs in to the platform's MQTT broker
 (the broker's reason is reported when it refuses). In the product-level modes (--mode) each
 board is first told to register itself with the platform, as it will in the field, and then
-logs in with what it obtained. Without --port/--ports it checks every burned unit of the product in the ledger
+logs in with what it obtained. With --gateway the boards are gateways: each is told, as on its
+first connect, to bring in the sub-devices its kit holds (iotburn pair): store their keys, log
+in, bind them and bring them online; the platform's topology must then hold exactly the kit
+(implies --cloud). Without --port/--ports it checks every burned unit of the product in the ledger
 against the platform (the whole batch, no boards needed; implies --cloud).
 
 Each result goes into the ledger (verified, or failed with the reason) and so into the audit.`,
@@ -146,6 +158,7 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
   iotburn verify --product ABCDEFGHIJ --ports 'boards/tty*' --cloud --json
   iotburn verify --product ABCDEFGHIJ --ports 'boards/tty*' --mqtt --mqtt-broker 127.0.0.1:1883
   iotburn verify --platform aliyun --product a1Xyz --mode registration-free --ports 'boards/tty*' --mqtt
+  iotburn verify --product DEMOGATEWY --ports 'boards/tty*' --gateway --mqtt
   iotburn verify --product ABCDEFGHIJ                 # the whole batch, against the platform`,
 		Args: cobra.ArbitraryArgs, // esptool's --flash OFFSET FILE pairs
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -163,6 +176,7 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 	o.usb.register(c)
 	c.Flags().BoolVar(&o.cloud, "cloud", false, "also check each device on the platform (exists, enabled)")
 	c.Flags().BoolVar(&o.mqttLogin, "mqtt", false, "also log in to the platform's MQTT broker with each board's own credential")
+	c.Flags().BoolVar(&o.gateway, "gateway", false, "the boards are gateways: have each bring in its paired sub-devices, then check the platform's topology (implies --cloud)")
 	c.Flags().BoolVar(&o.register, "register", false, "product-level modes: have each board register itself with the platform first (implied by --mqtt)")
 	c.Flags().StringVar(&o.broker, "mqtt-broker", "", "broker `host:port` instead of the vendor's public one (the emulator's is printed by iotburn sim cloud)")
 	c.Flags().StringVar(&o.certBroker, "mqtts-broker", "", "certificate devices: the mutual-TLS broker `host:port` instead of the vendor's (the emulator's --mqtts-listen)")

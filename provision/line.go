@@ -113,6 +113,9 @@ type Event struct {
 	// MQTT is "connected" when verify logged in to the broker with the
 	// board's credential.
 	MQTT string `json:"mqtt,omitempty"`
+	// SubDevices a verified gateway brought in, as the platform shows them
+	// (verify --gateway).
+	SubDevices int `json:"sub_devices,omitempty"`
 }
 
 // LineOptions configures the station loop behind `iotburn batch`.

@@ -34,7 +34,7 @@ func boardsFault(err error) bool {
 	return errors.Is(err, at.ErrMismatch) || errors.Is(err, esprom.ErrMismatch) || errors.Is(err, nvs.ErrMismatch) ||
 		errors.Is(err, registry.ErrNotFound) || errors.Is(err, errDisabled) || errors.Is(err, ErrLoginRefused) ||
 		errors.Is(err, errNotHolding) || errors.Is(err, registry.ErrRefused) || errors.Is(err, at.ErrRefused) ||
-		errors.Is(err, errAppFailed)
+		errors.Is(err, errAppFailed) || errors.Is(err, errGatewayMismatch)
 }
 
 var (
@@ -63,8 +63,12 @@ type VerifyOptions struct {
 	Mode          Mode
 	ProductSecret string
 	Register      bool
-	OpTimeout     time.Duration
-	Events        func(Event)
+	// Gateway: the boards are gateways; each brings in the sub-devices the
+	// ledger pairs with it (ledger.Pair) and the platform's topology must
+	// hold exactly those (checkGateway). Needs Ports.
+	Gateway   bool
+	OpTimeout time.Duration
+	Events    func(Event)
 }
 
 // VerifyResult counts QA's outcomes.
@@ -86,6 +90,11 @@ func Verify(ctx context.Context, o VerifyOptions) (VerifyResult, error) {
 	}
 	if o.Events == nil {
 		o.Events = func(Event) {}
+	}
+	if o.Gateway {
+		if err := checkGatewayOptions(o); err != nil {
+			return VerifyResult{}, err
+		}
 	}
 	var (
 		mu  sync.Mutex
@@ -300,6 +309,13 @@ func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, por
 	rekeyed := ""
 	if o.Mode.ProductLevel() && cred.DeviceSecret != "" && cred.DeviceSecret != u.Cred.DeviceSecret {
 		rekeyed = cred.DeviceSecret
+	}
+	if o.Gateway {
+		n, err := checkGateway(ctx, o, u, b)
+		if err != nil {
+			return fail(fmt.Errorf("gateway: %w", err))
+		}
+		ev.SubDevices = n
 	}
 	if err := o.Ledger.VerifiedWithKey(u.ID, rekeyed); err != nil {
 		return fail(err)

@@ -14,6 +14,7 @@ package audit
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -72,6 +73,9 @@ type Summary struct {
 	// PerStation is each station's part (StationFigures), by name: on the
 	// Summary sheet below the ports.
 	PerStation []StationFigures
+	// Gateways with sub-devices paired, and those sub-devices: the
+	// Gateways sheet's.
+	Gateways, SubDevices int
 }
 
 // IdleGap is the longest pause between two burns still counted as the
@@ -84,7 +88,18 @@ const (
 	SheetUnits   = "Units"
 	SheetSummary = "Summary"
 	SheetEvents  = "Events"
+	// SheetGateways is there when the selection has gateways with
+	// sub-devices paired (ledger.Pair): a row per sub-device.
+	SheetGateways = "Gateways"
 )
+
+// GatewayColumns are the Gateways sheet's headers: each gateway (its board
+// and state, as on Units) with each sub-device of its kit. A sub-device's
+// secret is shown by fingerprint only; --include-secrets does not reach
+// this sheet (the gateway's host gives them to the gateway, the line
+// burns none).
+var GatewayColumns = []string{"platform", "gateway product", "gateway", "gateway board", "gateway state",
+	"sub-device product", "sub-device", "sub-device secret fingerprint"}
 
 // Columns are the Units sheet's headers; "secret" is appended with IncludeSecrets.
 // A certificate device's secret is its private key (its fingerprint is
@@ -192,6 +207,9 @@ func fill(f *excelize.File, l *ledger.Ledger, opts Options, generated time.Time)
 		return Summary{}, err
 	}
 	sum.PerStation = st.figures()
+	if sum.Gateways, sum.SubDevices, err = writeGateways(f, l, opts, bold); err != nil {
+		return Summary{}, err
+	}
 	if err := writeSummary(f, sum, opts, generated, bold, when); err != nil {
 		return Summary{}, err
 	}
@@ -657,4 +675,79 @@ func describe(f ledger.Filter) string {
 		return "all units"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// writeGateways adds the Gateways sheet when the selection has paired
+// gateways: those of the filter's platform whose product, or whose
+// sub-devices' product, is the filter's (every one without a filter).
+func writeGateways(f *excelize.File, l *ledger.Ledger, opts Options, bold int) (gateways, subs int, err error) {
+	all, err := l.Pairings(opts.Filter.Platform, "")
+	if err != nil {
+		return 0, 0, err
+	}
+	var kits []ledger.Pairing
+	for _, p := range all {
+		if opts.Filter.Product == "" || opts.Filter.Product == p.GatewayProduct || opts.Filter.Product == p.SubProduct {
+			kits = append(kits, p)
+		}
+	}
+	if len(kits) == 0 {
+		return 0, 0, nil
+	}
+	if _, err := f.NewSheet(SheetGateways); err != nil {
+		return 0, 0, err
+	}
+	if err := printSetup(f, SheetGateways, true); err != nil {
+		return 0, 0, err
+	}
+	sw, err := f.NewStreamWriter(SheetGateways)
+	if err != nil {
+		return 0, 0, err
+	}
+	for i, w := range []float64{10, 16, 30, 20, 10, 16, 30, 20} {
+		if err := sw.SetColWidth(i+1, i+1, w); err != nil {
+			return 0, 0, err
+		}
+	}
+	header := make([]any, len(GatewayColumns))
+	for i, c := range GatewayColumns {
+		header[i] = excelize.Cell{StyleID: bold, Value: c}
+	}
+	if err := sw.SetRow("A1", header); err != nil {
+		return 0, 0, err
+	}
+	n := 1
+	for _, k := range kits {
+		board, state := "", "no board"
+		if u, ok, err := l.UnitByDevice(k.Platform, k.GatewayProduct, k.Gateway); err != nil {
+			return 0, 0, err
+		} else if ok {
+			board, state = u.HWID, string(u.State)
+		}
+		for _, name := range k.SubDevices {
+			fp := ""
+			if c, err := l.Credential(k.Platform, k.SubProduct, name); err == nil {
+				fp = registry.Fingerprint(c.DeviceSecret)
+			} else if !errors.Is(err, ledger.ErrVoid) {
+				return 0, 0, err
+			}
+			n++
+			cell, err := excelize.CoordinatesToCellName(1, n)
+			if err != nil {
+				return 0, 0, err
+			}
+			if err := sw.SetRow(cell, []any{k.Platform, k.GatewayProduct, k.Gateway, board, state, k.SubProduct, name, fp}); err != nil {
+				return 0, 0, err
+			}
+		}
+		subs += len(k.SubDevices)
+	}
+	last, err := excelize.CoordinatesToCellName(len(GatewayColumns), n)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := sw.AddTable(&excelize.Table{Range: "A1:" + last, Name: "GatewaysTable", StyleName: "TableStyleLight9"}); err != nil {
+		return 0, 0, err
+	}
+	return len(kits), subs, sw.Flush()
 }

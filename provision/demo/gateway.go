@@ -7,16 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/iotburn/iotburn/burner"
-	"github.com/iotburn/iotburn/burner/at"
 	"github.com/iotburn/iotburn/burner/sim"
 	"github.com/iotburn/iotburn/provision"
 	"github.com/iotburn/iotburn/provision/audit"
 	"github.com/iotburn/iotburn/provision/ledger"
-	"github.com/iotburn/iotburn/registry"
 	"github.com/iotburn/iotburn/registry/emulator"
 	"github.com/iotburn/iotburn/templates"
 )
@@ -48,9 +45,10 @@ type GatewayResult struct {
 // host, as a gateway does on first connect, to store its sub-devices' keys,
 // log in, bind them and bring them online over the platform's broker.
 //
-// Which sub-devices go with which gateway is the demo's own choice (the
-// gateway's name's number: demo-gw-0002 gets demo-sub-0004…0006); the
-// ledger does not record the pairing yet.
+// Which sub-devices go with which gateway is recorded in the ledger as the
+// factory pairs its kits (ledger.Pair, `iotburn pair`): demo-gw-0002's kit
+// holds demo-sub-0004…0006. Each gateway brings in what the ledger pairs
+// with it, nothing else.
 func RunGateway(ctx context.Context, o Options) (GatewayResult, error) {
 	start := time.Now()
 	if o.Platform == "" {
@@ -125,7 +123,13 @@ func RunGateway(ctx context.Context, o Options) (GatewayResult, error) {
 		}
 	}
 	res.Created = len(gws) + len(subs)
-	say("3. created %d gateways and %d sub-devices through the tencent SDK, keys in the ledger %s", len(gws), len(subs), res.Ledger)
+	for i, gw := range gws {
+		if _, err := l.Pair("tencent", GatewayProduct, gw, SubDeviceProduct, subs[i*SubDevicesPerGateway:(i+1)*SubDevicesPerGateway]); err != nil {
+			return res, err
+		}
+	}
+	say("3. created %d gateways and %d sub-devices through the tencent SDK, keys in the ledger %s; each gateway's kit paired with %d of them (iotburn pair)",
+		len(gws), len(subs), res.Ledger, SubDevicesPerGateway)
 
 	// 4. The line burns the gateways with their own device keys.
 	format, err := templates.Lookup("tencent-at")
@@ -146,116 +150,40 @@ func RunGateway(ctx context.Context, o Options) (GatewayResult, error) {
 	if res.Line.Failed > 0 {
 		return res, fmt.Errorf("%d gateway(s) failed", res.Line.Failed)
 	}
+	// 5. QA: each gateway brings in its kit, as on its first connect, and the
+	// platform's topology must hold exactly the kit (verify --gateway).
+	res.Gateways, res.SubDevices = len(gws), len(subs)
+	events := func(e provision.Event) {
+		if e.Stage == provision.StageVerified {
+			res.Bound += e.SubDevices
+		}
+		if o.Events != nil {
+			o.Events(e)
+		}
+	}
 	vr, err := provision.Verify(ctx, provision.VerifyOptions{
 		Ledger: l, Platform: "tencent", Product: GatewayProduct, Cloud: client, Login: provision.MQTTLogin(mqttAddr),
-		Mode: provision.ModeDevice, Ports: ports, Open: open, Events: o.Events,
+		Mode: provision.ModeDevice, Ports: ports, Open: open, Events: events, Gateway: true,
 	})
 	if err != nil {
 		return res, err
 	}
-	if vr.Failed > 0 {
-		return res, fmt.Errorf("verify: %d gateway(s) failed: %v", vr.Failed, vr.Failures)
+	if vr.Failed > 0 || vr.NotChecked > 0 {
+		return res, fmt.Errorf("verify --gateway: %d gateway(s) failed, %d not checked: %v %v", vr.Failed, vr.NotChecked, vr.Failures, vr.Unchecked)
 	}
 	res.Verified = vr.Verified
+	res.Online = res.Bound // verify has each one brought online (AT+TCGWONLINE) before it reads the topology
 	if err := crossCheck(res.Boards, func(name string) (string, bool) { return emu.TencentDevice(GatewayProduct, name) }, o.Boards); err != nil {
 		return res, err
 	}
-	say("5. verified %d gateways: each holds the key the platform issued for its name and logged in", vr.Verified)
-
-	// 6. Each gateway brings its sub-devices in, as on its first connect.
-	paths, err := ports()
-	if err != nil {
-		return res, err
-	}
-	sort.Strings(paths)
-	for _, path := range paths {
-		bound, online, err := bringIn(ctx, l, path, o.Baud)
-		if err != nil {
-			return res, err
-		}
-		res.Bound += bound
-		res.Online += online
-	}
-	res.Gateways, res.SubDevices = len(gws), len(subs)
-	topo, ok := client.(registry.Topology)
-	if !ok {
-		return res, fmt.Errorf("the %s client cannot read a gateway's topology", client.Name())
-	}
-	for _, g := range gws {
-		got, err := topo.SubDevices(ctx, GatewayProduct, g, SubDeviceProduct)
-		if err != nil {
-			return res, err
-		}
-		if len(got) != SubDevicesPerGateway {
-			return res, fmt.Errorf("the platform shows %d sub-devices under %s, want %d", len(got), g, SubDevicesPerGateway)
-		}
-	}
-	say("6. each gateway stored its %d sub-devices' keys (AT+TCSUBDEVINFOSET), logged in (AT+TCMQTTCONN), bound them (AT+TCGWBIND, signed with their keys) and brought them online (AT+TCGWONLINE): %d bound, %d online; the platform's topology has every gateway with its sub-devices (%s, DescribeGatewayBindDevices)",
-		SubDevicesPerGateway, res.Bound, res.Online, mqttAddr)
+	say("5. verified %d gateways (iotburn verify --gateway): each holds the key the platform issued for its name and logged in, stored its kit's %d sub-devices' keys (AT+TCSUBDEVINFOSET), bound them (AT+TCGWBIND, signed with their keys) and brought them online (AT+TCGWONLINE); the platform's topology (DescribeGatewayBindDevices) holds exactly each kit: %d sub-devices",
+		vr.Verified, SubDevicesPerGateway, res.Bound)
 
 	sum, err := audit.Write(l, res.Audit, audit.Options{Station: "demo"})
 	if err != nil {
 		return res, err
 	}
-	say("7. audit workbook %s: %d gateways, yield %.0f%%", res.Audit, sum.Units, 100*sum.Yield)
+	say("6. audit workbook %s: %d gateways, yield %.0f%%; its Gateways sheet has each gateway with its %d sub-devices", res.Audit, sum.Units, 100*sum.Yield, sum.SubDevices)
 	res.Elapsed = time.Since(start)
 	return res, nil
-}
-
-// bringIn tells the gateway on path to bring in its sub-devices: the ones
-// whose numbers follow from its own name's.
-func bringIn(ctx context.Context, l *ledger.Ledger, path string, baud int) (bound, online int, err error) {
-	p, err := burner.Open(path, baud)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer p.Close()
-	d := at.New(p)
-	d.Timeout = at.GatewayTimeout
-	if err := d.Hello(ctx); err != nil {
-		return 0, 0, err
-	}
-	info, err := d.TencentDevInfo(ctx)
-	if err != nil {
-		return 0, 0, err
-	}
-	var n int
-	if _, err := fmt.Sscanf(info.DeviceName, "demo-gw-%04d", &n); err != nil || n < 1 {
-		return 0, 0, fmt.Errorf("the gateway on %s holds %q, not a demo gateway", path, info.DeviceName)
-	}
-	var names []string
-	for j := range SubDevicesPerGateway {
-		name := fmt.Sprintf("demo-sub-%04d", (n-1)*SubDevicesPerGateway+j+1)
-		c, err := l.Credential("tencent", SubDeviceProduct, name)
-		if err != nil {
-			return 0, 0, fmt.Errorf("sub-device %s: %w", name, err)
-		}
-		if err := d.SetSubDevice(ctx, SubDeviceProduct, name, c.DeviceSecret); err != nil {
-			return 0, 0, err
-		}
-		names = append(names, name)
-	}
-	if err := d.MQTTConnect(ctx); err != nil {
-		return 0, 0, err
-	}
-	for _, name := range names {
-		if err := d.GatewayBind(ctx, SubDeviceProduct, name); err != nil {
-			return bound, online, err
-		}
-		bound++
-	}
-	for _, name := range names {
-		if err := d.GatewayOnline(ctx, SubDeviceProduct, name); err != nil {
-			return bound, online, err
-		}
-		online++
-	}
-	got, err := d.GatewayBound(ctx)
-	if err != nil {
-		return bound, online, err
-	}
-	if len(got) != len(names) {
-		return bound, online, fmt.Errorf("the gateway on %s reads %d bound sub-devices back, want %d", path, len(got), len(names))
-	}
-	return bound, online, nil
 }

@@ -146,24 +146,25 @@ func pairable(t *txn, platform, product, name, role string) (int64, error) {
 }
 
 // Pairings lists the gateways of gatewayProduct with their sub-devices,
-// gateways in name order ("" gatewayProduct: every gateway of platform).
+// gateways in name order ("" gatewayProduct: every gateway of platform; ""
+// platform: of every platform).
 func (l *Ledger) Pairings(platform, gatewayProduct string) ([]Pairing, error) {
-	rows, err := l.query(`SELECT g.product, g.device_name, s.product, s.device_name FROM pairings p
+	rows, err := l.query(`SELECT g.platform, g.product, g.device_name, s.product, s.device_name FROM pairings p
 		JOIN credentials g ON g.id = p.gateway_id JOIN credentials s ON s.id = p.sub_id
-		WHERE g.platform = ? AND (? = '' OR g.product = ?)
-		ORDER BY g.product, g.device_name, s.product, s.device_name`, platform, gatewayProduct, gatewayProduct)
+		WHERE (? = '' OR g.platform = ?) AND (? = '' OR g.product = ?)
+		ORDER BY g.platform, g.product, g.device_name, s.product, s.device_name`, platform, platform, gatewayProduct, gatewayProduct)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []Pairing
 	for rows.Next() {
-		var gp, gw, sp, sd string
-		if err := rows.Scan(&gp, &gw, &sp, &sd); err != nil {
+		var pl, gp, gw, sp, sd string
+		if err := rows.Scan(&pl, &gp, &gw, &sp, &sd); err != nil {
 			return nil, err
 		}
-		if n := len(out); n == 0 || out[n-1].GatewayProduct != gp || out[n-1].Gateway != gw || out[n-1].SubProduct != sp {
-			out = append(out, Pairing{Platform: platform, GatewayProduct: gp, Gateway: gw, SubProduct: sp})
+		if n := len(out); n == 0 || out[n-1].Platform != pl || out[n-1].GatewayProduct != gp || out[n-1].Gateway != gw || out[n-1].SubProduct != sp {
+			out = append(out, Pairing{Platform: pl, GatewayProduct: gp, Gateway: gw, SubProduct: sp})
 		}
 		out[len(out)-1].SubDevices = append(out[len(out)-1].SubDevices, sd)
 	}
