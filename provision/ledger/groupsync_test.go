@@ -176,3 +176,42 @@ func TestSyncFilesFallsBackToTheDatabase(t *testing.T) {
 		t.Fatal("a path that cannot be opened synced without an error")
 	}
 }
+
+// Write transactions run prepared statements from the cache, which stays
+// bounded however many different texts are run, and a text past the bound
+// still runs.
+func TestStmtCache(t *testing.T) {
+	l := openTemp(t)
+	seed(t, l, "tencent", "P1", names("d", 2)...)
+	if _, err := l.Claim("tencent", "P1", "hw0", "s", "p"); err != nil {
+		t.Fatal(err)
+	}
+	l.stmts.mu.Lock()
+	cached := len(l.stmts.m)
+	l.stmts.mu.Unlock()
+	if cached == 0 {
+		t.Fatal("a claim left no statement in the cache")
+	}
+	err := l.write(func(tx *txn) error {
+		for i := range stmtCacheMax + 10 {
+			var n int
+			if err := tx.QueryRow(fmt.Sprintf(`SELECT %d + count(*) FROM units`, i)).Scan(&n); err != nil || n != i+1 {
+				return fmt.Errorf("query %d: %d, %v", i, n, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.stmts.mu.Lock()
+	cached = len(l.stmts.m)
+	l.stmts.mu.Unlock()
+	if cached > stmtCacheMax {
+		t.Fatalf("%d statements cached, bound %d", cached, stmtCacheMax)
+	}
+	// The cached statements still serve the next claim.
+	if u, err := l.Claim("tencent", "P1", "hw1", "s", "p"); err != nil || u.Cred.DeviceName != "d001" {
+		t.Fatalf("second claim: %+v, %v", u, err)
+	}
+}

@@ -114,6 +114,9 @@ type Ledger struct {
 	// walSync makes grouped commits durable (writeOpts.grouped); nil on
 	// PostgreSQL, which groups its commits' flushes itself.
 	walSync *groupSync
+	// stmts keeps the write transactions' statements prepared (SQLite: nil
+	// on PostgreSQL, whose driver caches its prepared statements itself).
+	stmts *stmtCache
 }
 
 // Open opens the ledger at path, creating it if needed, and brings its
@@ -180,6 +183,10 @@ func openSQLite(path string) (*Ledger, error) {
 	}
 	l := newLedger(db, path, sqliteDialect)
 	l.walSync = newGroupSync(syncFiles(path+"-wal", path))
+	// Connections kept open keep their prepared statements (stmtCache) and
+	// their parsed schema; database/sql keeps 2 by default, and a line of
+	// 16 ports reads on more at once.
+	db.SetMaxIdleConns(sqliteIdleConns)
 	ctx := context.Background()
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
@@ -197,6 +204,7 @@ func openSQLite(path string) (*Ledger, error) {
 		db.Close()
 		return nil, fmt.Errorf("ledger %s: %w", path, err)
 	}
+	l.stmts = newStmtCache(db)
 	return l, nil
 }
 
@@ -228,8 +236,14 @@ func createPrivate(p string) error {
 // Close stops renewing this handle's leases and closes the ledger.
 func (l *Ledger) Close() error {
 	l.stopStations()
+	if l.stmts != nil {
+		l.stmts.close()
+	}
 	return l.db.Close()
 }
+
+// sqliteIdleConns is how many SQLite connections the pool keeps open.
+const sqliteIdleConns = 8
 
 // Path is the file the ledger lives in, or its PostgreSQL URL without the
 // password: what to print.
