@@ -3,7 +3,6 @@ package provision
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -38,22 +37,12 @@ type gatewayWorld struct {
 func newGatewayWorld(t *testing.T) *gatewayWorld {
 	t.Helper()
 	cfg := emulator.Config{GatewayProducts: []string{gwProduct}, SubDeviceProducts: []string{subProduct}, TaskDelay: -1, RateLimit: -1}
-	cfg.SecretID, cfg.SecretKey = emulator.NewKeyPair()
-	emu, err := emulator.New(cfg)
+	emu, url, broker := startEmulator(t, &cfg)
+	cloud, err := tencent.New(tencent.Config{SecretID: cfg.SecretID, SecretKey: cfg.SecretKey, Region: tencent.DefaultRegion, Endpoint: url})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(func() { srv.Close(); emu.Close() })
-	broker, err := emu.StartMQTT("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cloud, err := tencent.New(tencent.Config{SecretID: cfg.SecretID, SecretKey: cfg.SecretKey, Region: tencent.DefaultRegion, Endpoint: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	farm, err := sim.Start(sim.Options{Dir: t.TempDir(), Kind: "tencent-at", Count: 2, Baud: sim.Unpaced, Cloud: srv.URL, MQTT: broker})
+	farm, err := sim.Start(sim.Options{Dir: t.TempDir(), Kind: "tencent-at", Count: 2, Baud: sim.Unpaced, Cloud: url, MQTT: broker})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,28 +33,18 @@ func newProductWorld(t *testing.T, platform, kind string, settings emulator.Prod
 	t.Helper()
 	cfg := emulator.Config{Products: []string{testProduct}, AliyunProducts: []string{"a1Prod"}, TaskDelay: -1, RateLimit: -1,
 		DynRegProducts: map[string]emulator.ProductSettings{"tencent:" + testProduct: settings, "aliyun:a1Prod": settings}}
-	cfg.SecretID, cfg.SecretKey = emulator.NewKeyPair()
-	cfg.AliyunAccessKeyID, cfg.AliyunAccessKeySecret = emulator.NewAliyunKeyPair()
-	emu, err := emulator.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(func() { srv.Close(); emu.Close() })
-	broker, err := emu.StartMQTT("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &productWorld{emu: emu, url: srv.URL, broker: broker, ledger: openLedger(t)}
+	emu, url, broker := startEmulator(t, &cfg)
+	w := &productWorld{emu: emu, url: url, broker: broker, ledger: openLedger(t)}
+	var err error
 	if platform == "tencent" {
-		w.cloud, err = tencent.New(tencent.Config{SecretID: cfg.SecretID, SecretKey: cfg.SecretKey, Region: tencent.DefaultRegion, Endpoint: srv.URL})
+		w.cloud, err = tencent.New(tencent.Config{SecretID: cfg.SecretID, SecretKey: cfg.SecretKey, Region: tencent.DefaultRegion, Endpoint: url})
 	} else {
-		w.cloud, err = aliyun.New(aliyun.Config{AccessKeyID: cfg.AliyunAccessKeyID, AccessKeySecret: cfg.AliyunAccessKeySecret, Region: aliyun.DefaultRegion, Endpoint: srv.URL})
+		w.cloud, err = aliyun.New(aliyun.Config{AccessKeyID: cfg.AliyunAccessKeyID, AccessKeySecret: cfg.AliyunAccessKeySecret, Region: aliyun.DefaultRegion, Endpoint: url})
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.farm, err = sim.Start(sim.Options{Dir: t.TempDir(), Kind: kind, Count: boards, Baud: 921600, Cloud: srv.URL, MQTT: broker})
+	w.farm, err = sim.Start(sim.Options{Dir: t.TempDir(), Kind: kind, Count: boards, Baud: 921600, Cloud: url, MQTT: broker})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,4 +286,23 @@ func TestPreregisteredTencentLedgerKeepsTheFreshKey(t *testing.T) {
 		t.Errorf("the ledger holds %s for %s, the platform %s (create's was %s)",
 			registry.Fingerprint(u.Cred.DeviceSecret), list[0], registry.Fingerprint(now), registry.Fingerprint(created))
 	}
+}
+
+// startEmulator gives cfg fresh cloud keys of both vendors and serves the
+// emulator over HTTP and MQTT until the test ends.
+func startEmulator(t *testing.T, cfg *emulator.Config) (emu *emulator.Emulator, url, broker string) {
+	t.Helper()
+	cfg.SecretID, cfg.SecretKey = emulator.NewKeyPair()
+	cfg.AliyunAccessKeyID, cfg.AliyunAccessKeySecret = emulator.NewAliyunKeyPair()
+	emu, err := emulator.New(*cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(func() { srv.Close(); emu.Close() })
+	broker, err = emu.StartMQTT("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return emu, srv.URL, broker
 }
