@@ -117,6 +117,8 @@ type Ledger struct {
 	// stmts keeps the write transactions' statements prepared (SQLite: nil
 	// on PostgreSQL, whose driver caches its prepared statements itself).
 	stmts *stmtCache
+	// lazy is SQLite's connection for lazy commits (lazyConn), under wmu.
+	lazy *sql.Conn
 }
 
 // Open opens the ledger at path, creating it if needed, and brings its
@@ -236,6 +238,9 @@ func createPrivate(p string) error {
 // Close stops renewing this handle's leases and closes the ledger.
 func (l *Ledger) Close() error {
 	l.stopStations()
+	l.wmu.Lock()
+	l.dropLazyConn()
+	l.wmu.Unlock()
 	if l.stmts != nil {
 		l.stmts.close()
 	}

@@ -283,25 +283,17 @@ func (l *Ledger) writeOnce(checkMoves, lazy bool, fn func(t *txn) error) (commit
 	}
 	var tx *sql.Tx
 	if lazy && l.d.engine != enginePostgres {
-		// SQLite's synchronous level is the connection's, and cannot change
-		// inside a transaction: set it on this transaction's own connection,
-		// and back to FULL before the connection serves anyone else.
-		conn, err := l.db.Conn(ctx)
+		// SQLite's synchronous level is the connection's: lazy commits go
+		// through a connection of their own, kept at NORMAL, out of the pool
+		// (which stays at FULL). wmu, held by every SQLite write, keeps it
+		// to one transaction at a time.
+		conn, err := l.lazyConn(ctx)
 		if err != nil {
-			return false, err
-		}
-		defer func() {
-			if _, rerr := conn.ExecContext(ctx, `PRAGMA synchronous = FULL`); rerr != nil {
-				// Never back in the pool lax: drop the connection.
-				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-			}
-			conn.Close()
-		}()
-		if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
 			return false, err
 		}
 		tx, err = conn.BeginTx(ctx, nil)
 		if err != nil {
+			l.dropLazyConn()
 			return false, err
 		}
 	} else {
@@ -353,4 +345,34 @@ func (l *Ledger) settle(deadline time.Time, settled func(t *txn) (bool, error)) 
 		}
 		time.Sleep(pause)
 	}
+}
+
+// lazyConn is the SQLite connection lazy commits are made on
+// (synchronous=NORMAL), opened the first time; the caller holds wmu.
+func (l *Ledger) lazyConn(ctx context.Context) (*sql.Conn, error) {
+	if l.lazy != nil {
+		return l.lazy, nil
+	}
+	conn, err := l.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	l.lazy = conn
+	return conn, nil
+}
+
+// dropLazyConn closes the lazy commits' connection, never to be pooled
+// again at NORMAL; the next lazy commit opens another. The caller holds wmu
+// (or is Close).
+func (l *Ledger) dropLazyConn() {
+	if l.lazy == nil {
+		return
+	}
+	_ = l.lazy.Raw(func(any) error { return driver.ErrBadConn })
+	l.lazy.Close()
+	l.lazy = nil
 }
