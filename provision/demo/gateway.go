@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/iotburn/iotburn/burner"
@@ -153,9 +154,12 @@ func RunGateway(ctx context.Context, o Options) (GatewayResult, error) {
 	// 5. QA: each gateway brings in its kit, as on its first connect, and the
 	// platform's topology must hold exactly the kit (verify --gateway).
 	res.Gateways, res.SubDevices = len(gws), len(subs)
+	var mu sync.Mutex // verify reports each gateway from its own goroutine
 	events := func(e provision.Event) {
 		if e.Stage == provision.StageVerified {
+			mu.Lock()
 			res.Bound += e.SubDevices
+			mu.Unlock()
 		}
 		if o.Events != nil {
 			o.Events(e)
