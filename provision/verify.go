@@ -68,7 +68,9 @@ type VerifyOptions struct {
 	// hold exactly those (checkGateway). Needs Ports.
 	Gateway   bool
 	OpTimeout time.Duration
-	Events    func(Event)
+	// Events gets each board's outcome, from that board's own goroutine:
+	// it must be safe to call concurrently.
+	Events func(Event)
 }
 
 // VerifyResult counts QA's outcomes.
