@@ -161,7 +161,11 @@ func testLeaseAfterKill9(t *testing.T, e testEngine) {
 	}
 	defer l.Close()
 	seed(t, l, platform, product, names("dev-", 10)...)
-	cmd := child(t, childEnv+"=hold", childDB+"="+path, EnvLease+"=400ms")
+	// The child's leases must outlive the kill and the count after it (its
+	// own heartbeat sweeps expired claims while it lives): 2 s leaves room
+	// for a machine busy enough to take a second between the two (a 400 ms
+	// lease failed once, in a fresh-clone CI beside a flake-check).
+	cmd := child(t, childEnv+"=hold", childDB+"="+path, EnvLease+"=2s")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
