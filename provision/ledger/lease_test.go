@@ -184,8 +184,10 @@ func testLeaseAfterKill9(t *testing.T, e testEngine) {
 		t.Fatalf("after the kill: %v, want 3 reserved and 2 burning", c.ByState)
 	}
 	// A station running here (its board written at once, so it holds no
-	// lease of its own): its heartbeat sweeps.
-	l.SetLease(400 * time.Millisecond)
+	// lease of its own): its heartbeat, every quarter lease, sweeps. Its
+	// own claim must be begun within that lease: 4 s (400 ms was too short
+	// for a busy machine, and the claim was swept before its Begin).
+	l.SetLease(4 * time.Second)
 	u, err := l.Claim(platform, product, "other-0", "other", "p")
 	if err == nil {
 		err = l.Begin(u.ID)
@@ -193,7 +195,7 @@ func testLeaseAfterKill9(t *testing.T, e testEngine) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		c, err := l.Counts(platform, product)
 		if err != nil {
