@@ -38,6 +38,20 @@ type Credential struct {
 	// PKCS#8 "PRIVATE KEY"; Aliyun: PKCS#1 "RSA PRIVATE KEY"). A secret like
 	// DeviceSecret: never log or print it; use Fingerprint.
 	DevicePrivateKey string
+	// Kit, on a gateway burned with its kit (batch --kit), is the
+	// sub-devices the gateway registers and adds to its topology on its
+	// first connect. The ledger's pairing holds it, never the credential's
+	// row: the line attaches it before rendering.
+	Kit *Kit
+}
+
+// Kit is what a gateway is burned with of its sub-devices: their product
+// ("burn the ProductKey of each sub-device on the gateway", the Aliyun
+// gateway docs) and the names the factory paired with it. It holds no
+// secret: the gateway obtains each sub-device's by registering it.
+type Kit struct {
+	SubProduct string
+	SubDevices []string
 }
 
 // IsCert reports whether the credential is a device certificate.

@@ -76,6 +76,18 @@ func CarriesCert(f Format) bool {
 	return ok && c.CarriesCert()
 }
 
+// KitCarrier is implemented by the formats that can carry a gateway's kit
+// (registry.Kit) beside its own credential, for the platform's firmware.
+type KitCarrier interface {
+	CarriesKit(platform string) bool
+}
+
+// CarriesKit reports whether f can carry a gateway's kit on platform.
+func CarriesKit(f Format, platform string) bool {
+	c, ok := f.(KitCarrier)
+	return ok && c.CarriesKit(platform)
+}
+
 // refuseCert is the first check of every key-only format's Render.
 func refuseCert(format string, c registry.Credential) error {
 	if c.IsCert() {

@@ -3,6 +3,7 @@ package nvs
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/iotburn/iotburn/registry"
 )
@@ -32,7 +33,13 @@ type Keys struct {
 	Namespace, ProductID, DeviceName, DeviceSecret, Region string
 	ProductSecret                                          string
 	DeviceCert, DevicePrivateKey                           string
+	// SubProduct and SubDevice hold a gateway's kit (registry.Kit): its
+	// sub-devices' product, and their names, one string each under
+	// SubDevice followed by its number from 1 ("SubDevName1"). Empty: the
+	// format carries no kit.
+	SubProduct, SubDevice string
 }
+
 
 // TencentKeys are the names Espressif's Tencent IoT Explorer kit reads:
 // namespace "qcloud-key", keys product_id, device_name, device_secret, from
@@ -52,8 +59,15 @@ var TencentKeys = Keys{Namespace: "qcloud-key", ProductID: "product_id", DeviceN
 // 0c984fa). That kit has no region key, so none is written. "ProductSecret"
 // for product-level credentials follows the kit's spelling of the other keys
 // (the API's field names); it is iotburn's choice [NOT FROM A SOURCE].
+//
+// A gateway's kit goes under "SubProductKey" and "SubDevName1"…"SubDevNameN"
+// in the same namespace: the Aliyun docs say to "burn the ProductKey of each
+// sub-device on the gateway", and name no key; these follow the kit's
+// spelling and are iotburn's [NOT FROM A SOURCE], read by the simulator's
+// gateway app (burner/sim esp32_gateway.go).
 var AliyunKeys = Keys{Namespace: "aliyun-key", ProductID: "ProductKey", DeviceName: "DeviceName", DeviceSecret: "DeviceSecret",
-	ProductSecret: "ProductSecret", DeviceCert: "dev_cert", DevicePrivateKey: "priv_key"}
+	ProductSecret: "ProductSecret", DeviceCert: "dev_cert", DevicePrivateKey: "priv_key",
+	SubProduct: "SubProductKey", SubDevice: "SubDevName"}
 
 // DefaultKeys returns the key set for a platform ("tencent", "aliyun").
 func DefaultKeys(platform string) (Keys, error) {
@@ -84,6 +98,46 @@ func (f Format) Ext() string  { return ".bin" }
 // CarriesCert: a certificate device's certificate and key go under
 // Keys.DeviceCert and Keys.DevicePrivateKey.
 func (f Format) CarriesCert() bool { return true }
+
+// CarriesKit reports whether the format has key names for a gateway's kit
+// (templates.CarriesKit): the Aliyun defaults do, the Tencent ones do not
+// (Tencent's AT gateway is told its sub-devices by its host instead).
+func (f Format) CarriesKit(platform string) bool {
+	keys := f.Keys
+	if keys == (Keys{}) {
+		keys, _ = DefaultKeys(platform)
+	}
+	return keys.SubProduct != "" && keys.SubDevice != ""
+}
+
+// ErrNoKitKeys: a gateway's kit given to a format with no key names for it.
+var ErrNoKitKeys = errors.New("no NVS key names for a gateway's kit")
+
+// kitEntries are the kit's NVS strings.
+func kitEntries(keys Keys, c registry.Credential) ([]Entry, error) {
+	k := c.Kit
+	if k == nil {
+		return nil, nil
+	}
+	if keys.SubProduct == "" || keys.SubDevice == "" {
+		return nil, fmt.Errorf("nvs: gateway %q: %w", c.DeviceName, ErrNoKitKeys)
+	}
+	if k.SubProduct == "" || len(k.SubDevices) == 0 {
+		return nil, fmt.Errorf("nvs: gateway %q: its kit has no sub-device product or no sub-devices", c.DeviceName)
+	}
+	if last := keys.SubDevice + strconv.Itoa(len(k.SubDevices)); len(last) > maxKeyLen {
+		return nil, fmt.Errorf("nvs: gateway %q: key %s is longer than NVS's %d characters: shorten the sub-device key name", c.DeviceName, last, maxKeyLen)
+	}
+	out := make([]Entry, 0, 1+len(k.SubDevices))
+	out = append(out, Entry{Namespace: keys.Namespace, Key: keys.SubProduct, Kind: String, Str: k.SubProduct})
+	for i, name := range k.SubDevices {
+		if name == "" {
+			return nil, fmt.Errorf("nvs: gateway %q: sub-device %d of its kit has no name", c.DeviceName, i+1)
+		}
+		out = append(out, Entry{Namespace: keys.Namespace, Key: keys.SubDevice + strconv.Itoa(i+1), Kind: String, Str: name})
+	}
+	return out, nil
+}
 
 // Render returns the partition image. It holds the secret: callers write it
 // 0600 and never log it.
@@ -136,12 +190,20 @@ func (f Format) Render(c registry.Credential) ([]byte, error) {
 			entries = append(entries, Entry{Namespace: keys.Namespace, Key: kv.key, Kind: String, Str: kv.v})
 		}
 	}
+	kit, err := kitEntries(keys, c)
+	if err != nil {
+		return nil, err
+	}
+	entries = append(entries, kit...)
 	size := f.Size
 	if size == 0 {
 		size = DefaultSize
 	}
 	img, err := Generate(entries, size, f.Version)
 	if err != nil {
+		if c.Kit != nil {
+			return nil, fmt.Errorf("%w (gateway %s with a kit of %d sub-devices: a %d-byte partition may hold fewer)", err, c.DeviceName, len(c.Kit.SubDevices), size)
+		}
 		return nil, fmt.Errorf("%w (device %s)", err, c.DeviceName)
 	}
 	return img, nil
@@ -212,7 +274,7 @@ func (f Format) Check(img []byte, c registry.Credential) error {
 			got[it.Key] = it.Value
 		}
 	}
-	for _, kv := range [...]struct{ key, want string }{
+	wants := []struct{ key, want string }{
 		{keys.ProductID, c.ProductID},
 		{keys.DeviceName, c.DeviceName},
 		{keys.DeviceSecret, c.DeviceSecret},
@@ -220,7 +282,15 @@ func (f Format) Check(img []byte, c registry.Credential) error {
 		{keys.Region, c.Region},
 		{keys.DeviceCert, c.DeviceCert},
 		{keys.DevicePrivateKey, c.DevicePrivateKey},
-	} {
+	}
+	kit, err := kitEntries(keys, c)
+	if err != nil {
+		return err
+	}
+	for _, e := range kit {
+		wants = append(wants, struct{ key, want string }{e.Key, e.Str})
+	}
+	for _, kv := range wants {
 		if kv.key == "" || kv.want == "" {
 			continue
 		}

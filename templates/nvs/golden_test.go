@@ -372,6 +372,8 @@ func TestRenderGolden(t *testing.T) {
 		{"tencent", Format{}, registry.Credential{Platform: "tencent", ProductID: "ABCDEFGHIJ", DeviceName: "dev0001", DeviceSecret: "7WmFA/MEs+Fy+32QwJWtYw==", Region: "ap-guangzhou"}, "cred_tencent.bin"},
 		{"tencent read-only", Format{Size: 0x2000, Version: V2, Keys: TencentKeys}, registry.Credential{ProductID: "ABCDEFGHIJ", DeviceName: "dev0001", DeviceSecret: "7WmFA/MEs+Fy+32QwJWtYw==", Region: "ap-guangzhou"}, "cred_tencent_ro.bin"},
 		{"aliyun", Format{Size: 0x3000}, registry.Credential{Platform: "aliyun", ProductID: "a1Xyz0AbCdE", DeviceName: "dev0001", DeviceSecret: "dsj3RuY74pgCBJ3zczKz1LaLK7RGApqh", Region: "cn-shanghai"}, "cred_aliyun.bin"},
+		{"aliyun gateway with its kit", Format{Size: 0x4000}, registry.Credential{Platform: "aliyun", ProductID: "a1GwPrd0001", DeviceName: "gw0001", DeviceSecret: "dsj3RuY74pgCBJ3zczKz1LaLK7RGApqh",
+			Kit: &registry.Kit{SubProduct: "a1SubPrd001", SubDevices: []string{"sub-0001", "sub-0002", "sub-0003"}}}, "cred_aliyun_gateway.bin"},
 		{"tencent cert", Format{}, certCredential(t), "cred_tencent_cert.bin"},
 		{"tencent cert v1", Format{Version: V1}, certCredential(t), "cred_tencent_cert_v1.bin"},
 		{"tencent cert read-only", Format{Size: 0x2000}, certCredential(t), "cred_tencent_cert_ro.bin"},
