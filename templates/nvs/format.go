@@ -40,7 +40,6 @@ type Keys struct {
 	SubProduct, SubDevice string
 }
 
-
 // TencentKeys are the names Espressif's Tencent IoT Explorer kit reads:
 // namespace "qcloud-key", keys product_id, device_name, device_secret, from
 // espressif/esp-qcloud config/mass_mfg/single_mfg_config.csv (commit
