@@ -27,6 +27,7 @@ type batchOptions struct {
 	ports  string
 	once   bool
 	target int
+	kit    bool
 }
 
 // validate checks the flags and builds what the line needs from them: the
@@ -72,6 +73,15 @@ func (o *batchOptions) run(cmd *cobra.Command, g *globals, f templates.Format, o
 	if err := o.lf.modeOptions(cmd.Context(), &o.pf, &lo); err != nil {
 		return err
 	}
+	if o.kit {
+		lo.Kits = true
+		if err := provision.CheckKits(l, lo.Platform, lo.Product, lo.Mode, lo.Format); err != nil {
+			if errors.Is(err, provision.ErrNoKit) || errors.Is(err, provision.ErrNoKitForm) || errors.Is(err, provision.ErrModeBoard) {
+				return withKind(errUsage, err)
+			}
+			return err
+		}
+	}
 	counts, err := l.Counts(o.pf.platform, o.pf.product)
 	if err != nil {
 		return err
@@ -108,7 +118,12 @@ partition table written in the same pass (--flash 0x8000=partition-table.bin), i
 --partition-table, or on the board; --flash-offset overrides. The whole flash map is checked
 before the first byte is written: every region on a 4 KB sector, inside the board's flash (its
 size read from the flash chip), no two regions sharing a sector, each inside its partition, the
-credential inside an NVS partition. --baud is esptool's -b: connect at 115200, flash at --baud.`,
+credential inside an NVS partition. --baud is esptool's -b: connect at 115200, flash at --baud.
+
+--kit burns each gateway with its kit: the sub-devices' ProductKey (SubProductKey) and the names
+the ledger pairs with it (SubDevName1...N, iotburn pair), which its firmware registers through it
+on its first connect. A gateway with no kit paired is given back untouched; a product none of
+whose gateways has a kit, or a format with no place for one, is refused before the first board.`,
 		Example: `  iotburn batch --product ABCDEFGHIJ --ports auto
   iotburn batch --product ABCDEFGHIJ --ports 'boards/tty*' --once        # the boards plugged in now
   iotburn batch --product ABCDEFGHIJ --ports /dev/ttyUSB0,/dev/ttyUSB1 --target 200 --json
@@ -117,6 +132,9 @@ credential inside an NVS partition. --baud is esptool's -b: connect at 115200, f
       --flash 0x1000=bootloader.bin --flash 0x8000=partition-table.bin --flash 0x10000=app.bin
   # the same from an ESP-IDF build, as esptool takes it
   iotburn batch --product ABCDEFGHIJ --ports auto --format nvs --baud 921600 --flash @build/flash_args
+  # Aliyun ESP32 gateways, each with the kit of sub-devices paired with it (iotburn pair)
+  iotburn batch --platform aliyun --product a1GwPrd0001 --ports auto --format nvs --kit \
+      --flash 0x1000=bootloader.bin --flash 0x8000=partition-table.bin --flash 0x10000=gateway.bin
   # espressif/esp-qcloud moves the table to 0xc000
   iotburn batch --product ABCDEFGHIJ --ports auto --format nvs --partition-table-offset 0xc000 \
       --flash 0xc000=build/partition_table/partition-table.bin --flash 0x20000=build/app.bin`,
@@ -135,6 +153,7 @@ credential inside an NVS partition. --baud is esptool's -b: connect at 115200, f
 	o.usb.register(c)
 	c.Flags().BoolVar(&o.once, "once", false, "burn the boards plugged in now, one each, then exit")
 	c.Flags().IntVar(&o.target, "target", 0, "stop after this many boards are burned")
+	c.Flags().BoolVar(&o.kit, "kit", false, "burn each gateway with its kit: its sub-devices' ProductKey and the names paired with it (iotburn pair); Aliyun ESP32 gateways (--format nvs)")
 	return c
 }
 

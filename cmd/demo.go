@@ -36,6 +36,7 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
   iotburn demo --platform aliyun --mode registration-free   # on ESP32 boards
   iotburn demo --kind esp32 --platform aliyun --mode product-preregistered
   iotburn demo --mode gateway --dir D                 # Tencent gateways bring their sub-devices in; then sim cloud --state D/cloud
+  iotburn demo --mode gateway --platform aliyun --dir D   # ESP32 gateways burned with their kits register theirs
   iotburn demo --mode device-cert [--platform aliyun]   # X.509 devices on ESP32 boards, mutual-TLS login`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -90,14 +91,15 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
 	}
 	c.Flags().StringVar(&dir, "dir", "", "keep everything in this directory (default: a new temporary one)")
 	c.Flags().StringVar(&platform, "platform", registry.Tencent, "platform to emulate: "+strings.Join(registry.Platforms, " or "))
-	c.Flags().StringVar(&mode, "mode", "device", "credential mode: device, device-cert (a certificate product), product-preregistered, product-autocreate (tencent), registration-free (aliyun), gateway (tencent: gateways and their sub-devices)")
+	c.Flags().StringVar(&mode, "mode", "device", "credential mode: device, device-cert (a certificate product), product-preregistered, product-autocreate (tencent), registration-free (aliyun), gateway (gateways and their sub-devices)")
 	c.Flags().StringVar(&kind, "kind", "", "boards: tencent-at, aliyun-at or esp32 (default: the platform's AT module; esp32 for registration-free, which no AT firmware runs)")
 	c.Flags().IntVar(&boards, "boards", 4, "how many simulated boards")
 	return c
 }
 
-// runGatewayDemo is demo --mode gateway: Tencent gateways burned, then each
-// bringing its sub-devices in over the emulator's broker.
+// runGatewayDemo is demo --mode gateway: gateways burned (Tencent AT
+// modules; Aliyun ESP32 boards with their kits), then each bringing its
+// sub-devices in over the emulator's broker.
 func runGatewayDemo(cmd *cobra.Command, g *globals, dir, platform, kind string, boards int) error {
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "iotburn-demo-")
@@ -132,7 +134,11 @@ func runGatewayDemo(cmd *cobra.Command, g *globals, dir, platform, kind string, 
 	fmt.Fprintf(g.out, "\ndemo done in %.1fs: %d gateways burned and verified, %d sub-devices bound and online.\n",
 		res.Elapsed.Seconds(), res.Verified, res.Online)
 	fmt.Fprintf(g.out, "  ledger  %s\n  audit   %s\n  boards  %s\n", res.Ledger, res.Audit, res.Boards)
-	fmt.Fprintf(g.out, "  cloud   %s   (iotburn sim cloud --state %s --product tencent:%s:gateway --product tencent:%s:subdevice serves it again)\n",
-		res.CloudState, res.CloudState, demo.GatewayProduct, demo.SubDeviceProduct)
+	gw, sub := demo.GatewayProduct, demo.SubDeviceProduct
+	if platform == "aliyun" {
+		gw, sub = demo.AliyunGatewayProduct, demo.AliyunSubDeviceProduct
+	}
+	fmt.Fprintf(g.out, "  cloud   %s   (iotburn sim cloud --state %s --product %s:%s:gateway --product %s:%s:subdevice serves it again)\n",
+		res.CloudState, res.CloudState, platform, gw, platform, sub)
 	return nil
 }

@@ -276,7 +276,8 @@ func TestAliyunLineByLabels(t *testing.T) {
 // `iotburn demo --mode gateway`: Tencent gateways burned and their
 // sub-devices brought in; `sim cloud --state D/cloud` then serves the same
 // platform again (it starts on the demo's products, the kinds kept); on
-// Aliyun, which has no gateway board, a usage error that says why.
+// Aliyun's AT modules, which have no gateway commands, a usage error that
+// says why.
 func TestDemoGateway(t *testing.T) {
 	dir := t.TempDir()
 	out, _, err := run(t, "demo", "--mode", "gateway", "--dir", dir)
@@ -311,7 +312,42 @@ func TestDemoGateway(t *testing.T) {
 		!strings.Contains(err.Error(), "gateway product") {
 		t.Fatalf("sim cloud with the gateway product as an ordinary one: %v, want refused", err)
 	}
-	if _, _, err := run(t, "demo", "--mode", "gateway", "--platform", "aliyun", "--dir", t.TempDir()); !errors.Is(err, errUsage) {
-		t.Fatalf("aliyun gateway demo: %v, want a usage error", err)
+	if _, _, err := run(t, "demo", "--mode", "gateway", "--platform", "aliyun", "--kind", "aliyun-at", "--dir", t.TempDir()); !errors.Is(err, errUsage) {
+		t.Fatalf("aliyun gateway demo on aliyun-at modules: %v, want a usage error", err)
+	}
+}
+
+// `iotburn demo --mode gateway --platform aliyun`: ESP32 gateways burned
+// with their kits register their sub-devices; the demo's cloud, served
+// again, lists every gateway with its sub-devices through the API.
+func TestDemoGatewayAliyun(t *testing.T) {
+	dir := t.TempDir()
+	out, _, err := run(t, "demo", "--mode", "gateway", "--platform", "aliyun", "--dir", dir)
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "2 gateways burned and verified, 6 sub-devices bound and online") || !strings.Contains(out, "--product aliyun:a1DemoGatew:gateway") {
+		t.Fatalf("demo said:\n%s", out)
+	}
+	cfg := emulator.Config{StateDir: filepath.Join(dir, "cloud"), AliyunGatewayProducts: []string{"a1DemoGatew"}, AliyunSubDeviceProducts: []string{"a1DemoSubDv"}}
+	cfg.SecretID, cfg.SecretKey = emulator.NewKeyPair()
+	cfg.AliyunAccessKeyID, cfg.AliyunAccessKeySecret = emulator.NewAliyunKeyPair()
+	emu, err := emulator.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", cfg.AliyunAccessKeyID)
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", cfg.AliyunAccessKeySecret)
+	out, _, err = run(t, "devices", "--platform", "aliyun", "--product", "a1DemoGatew", "--sub-devices", "a1DemoSubDv", "--endpoint", srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"demo-gw-0001", "sub-device a1DemoSubDv/demo-sub-0003", "demo-gw-0002", "sub-device a1DemoSubDv/demo-sub-0006", "2 devices"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("devices --sub-devices does not show %q:\n%s", want, out)
+		}
 	}
 }

@@ -749,6 +749,25 @@ func (b *espBoard) flashEndReboot(ctx context.Context) error {
 // watchApp reads the console line by line until one settles the boot; the
 // context bounds it (a board that says nothing conclusive is not judged).
 func (b *espBoard) watchApp(ctx context.Context) (string, espAppVerdict, error) {
+	var shown string
+	var verdict espAppVerdict
+	lines, err := b.consoleLines(ctx, func(line string) bool {
+		verdict, shown = espAppVerdictOf(line)
+		return verdict != 0
+	})
+	if err != nil {
+		return "", 0, fmt.Errorf("%w (%d lines after its reset, none saying whether it registered and logged in)", err, lines)
+	}
+	if b.plan.o.Log != nil {
+		b.plan.o.Log.Debug("esp32 app", "port", b.port.Name(), "line", shown)
+	}
+	return shown, verdict, nil
+}
+
+// consoleLines reads the console line by line (colour codes taken out),
+// giving each to each until it says done; the context bounds it. It
+// returns how many lines it read.
+func (b *espBoard) consoleLines(ctx context.Context, each func(line string) (done bool)) (int, error) {
 	b.port.SetReadTimeout(100 * time.Millisecond)
 	buf := make([]byte, 1024)
 	var pending []byte
@@ -756,7 +775,7 @@ func (b *espBoard) watchApp(ctx context.Context) (string, espAppVerdict, error) 
 	for {
 		n, err := b.port.Read(buf)
 		if err != nil {
-			return "", 0, fmt.Errorf("reading the console of the board on %s: %w", b.port.Name(), err)
+			return lines, fmt.Errorf("reading the console of the board on %s: %w", b.port.Name(), err)
 		}
 		pending = append(pending, buf[:n]...)
 		for {
@@ -767,18 +786,15 @@ func (b *espBoard) watchApp(ctx context.Context) (string, espAppVerdict, error) 
 			line := strings.TrimSpace(ansiEscape.ReplaceAllString(string(pending[:i]), ""))
 			pending = pending[i+1:]
 			lines++
-			if v, shown := espAppVerdictOf(line); v != 0 {
-				if b.plan.o.Log != nil {
-					b.plan.o.Log.Debug("esp32 app", "port", b.port.Name(), "line", shown)
-				}
-				return shown, v, nil
+			if each(line) {
+				return lines, nil
 			}
 		}
 		if len(pending) > 4096 {
 			pending = pending[len(pending)-1024:] // no line ends: noise, or another rate
 		}
 		if ctx.Err() != nil {
-			return "", 0, fmt.Errorf("the board on %s printed %d lines after its reset, none saying whether it registered and logged in: %w", b.port.Name(), lines, ctx.Err())
+			return lines, fmt.Errorf("the board on %s: %w", b.port.Name(), ctx.Err())
 		}
 	}
 }

@@ -20,6 +20,12 @@ type gatewayBoard interface {
 	BringIn(ctx context.Context, subs []registry.Credential) (bound []string, err error)
 }
 
+// kitBurned boards hold their gateway's kit in what the line burned
+// (an ESP32's NVS partition, batch --kit): checking the board checks the kit.
+type kitBurned interface {
+	BurnedWithKit(platform string) bool
+}
+
 // errGatewayMismatch: the gateway's sub-devices, on the board or the
 // platform, are not its kit's.
 var errGatewayMismatch = errors.New("the gateway's sub-devices are not its kit's")

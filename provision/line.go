@@ -150,6 +150,40 @@ type LineOptions struct {
 	OpTimeout time.Duration
 	// Events receives every step; called from many goroutines at once.
 	Events func(Event)
+	// Kits burns each gateway with its kit (registry.Kit): the sub-devices
+	// the ledger pairs with it (Ledger.Pair), which the gateway registers
+	// and adds to its topology on its first connect. A gateway with no kit
+	// paired is refused before it is written, as is a format with no place
+	// for a kit. Check CheckKits before the line starts.
+	Kits bool
+}
+
+// ErrNoKit: a gateway to be burned with its kit has none paired with it.
+var ErrNoKit = errors.New("no sub-devices paired with the gateway")
+
+// ErrNoKitForm: a kit given to a format with no place for one.
+var ErrNoKitForm = errors.New("the format has no place for a gateway's kit")
+
+// CheckKits refuses a line burning gateways with their kits (LineOptions.Kits)
+// that cannot work, before any board is touched: a product-level mode (a
+// gateway adds its sub-devices with its own device key), a format that
+// cannot carry a kit, or a product none of whose gateways has a kit.
+func CheckKits(l *ledger.Ledger, platform, product string, mode Mode, f templates.Format) error {
+	if mode.ProductLevel() {
+		return fmt.Errorf("--kit: %w: a gateway adds its sub-devices with its own device key (--mode device), not %s", ErrModeBoard, mode)
+	}
+	if f != nil && !templates.CarriesKit(f, platform) {
+		return fmt.Errorf("--kit: format %s: %w on %s (an ESP32's NVS partition does on aliyun: --format nvs; a Tencent AT gateway is told its sub-devices by verify --gateway instead)", f.Name(), ErrNoKitForm, platform)
+	}
+	kits, err := l.Pairings(platform, product)
+	if err != nil {
+		return err
+	}
+	if len(kits) == 0 {
+		return fmt.Errorf("--kit: %w: no gateway of %s product %s has any: pair each kit first (iotburn pair --product %s --gateway NAME --sub-product SUB --names FILE)",
+			ErrNoKit, platform, product, product)
+	}
+	return nil
 }
 
 // LineResult counts what the line did.
@@ -195,6 +229,11 @@ func RunLine(ctx context.Context, o LineOptions) (LineResult, error) {
 	// every other caller, before any board is touched.
 	if o.Ledger != nil && o.Format != nil {
 		if err := CheckCertFormat(o.Ledger, o.Platform, o.Product, o.Format); err != nil {
+			return LineResult{}, err
+		}
+	}
+	if o.Kits {
+		if err := CheckKits(o.Ledger, o.Platform, o.Product, o.Mode, o.Format); err != nil {
 			return LineResult{}, err
 		}
 	}
@@ -453,6 +492,13 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) (gone bool) 
 		}
 		format = f
 	}
+	if l.o.Kits && !templates.CarriesKit(format, l.o.Platform) {
+		err := fmt.Errorf("the board's format %s: %w", format.Name(), ErrNoKitForm)
+		ev.Stage, ev.Err, ev.Cause = StageFailed, err.Error(), err
+		l.refused(&ev, hw)
+		l.emit(ev)
+		return
+	}
 
 	// Before claiming: what does the board hold already? A board this ledger
 	// knows under another id is that unit (never a second credential); one
@@ -508,6 +554,19 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) (gone bool) 
 		ev.Fingerprint = registry.Fingerprint(l.o.ProductSecret)
 	}
 	ev.Attempt = unit.Attempts
+	if l.o.Kits {
+		// The kit is part of what the board holds: rendered with it, and
+		// read back against it, burned before or not.
+		kit, err := l.o.Ledger.SubDevicesOf(l.o.Platform, l.o.Product, cred.DeviceName)
+		if err == nil && len(kit.SubDevices) == 0 {
+			err = fmt.Errorf("gateway %s: %w: pair its kit first (iotburn pair --product %s --gateway %s --sub-product SUB --names FILE)", cred.DeviceName, ErrNoKit, l.o.Product, cred.DeviceName)
+		}
+		if err != nil {
+			l.giveBack(&ev, unit, hw, err)
+			return
+		}
+		cred.Kit = &registry.Kit{SubProduct: kit.SubProduct, SubDevices: kit.SubDevices}
+	}
 
 	switch unit.State {
 	case ledger.Void:
@@ -537,18 +596,7 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) (gone bool) 
 	// Until Begin, nothing of the credential has reached the board: a failure
 	// here gives a fresh claim back, so no credential is spent on a board
 	// that was never written.
-	unwritten := func(err error) {
-		if unit.Attempts == 0 && unit.State == ledger.Reserved {
-			if rerr := l.o.Ledger.Release(unit.HWID); rerr == nil {
-				ev.DeviceName, ev.Fingerprint = "", ""
-				ev.Stage, ev.Err, ev.Cause = StageFailed, err.Error()+" (its credential was given back: nothing reached the board)", err
-				l.refused(&ev, hw)
-				l.emit(ev)
-				return
-			}
-		}
-		fail(unit.ID, err)
-	}
+	unwritten := func(err error) { l.giveBack(&ev, unit, hw, err) }
 	// A certificate that cannot log in (expired, or a key that is not
 	// its own) is refused before the board is written: burning it would
 	// make a board that fails in the field.
@@ -590,6 +638,26 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) (gone bool) 
 	outcome = StageBurned
 	step(StageBurned)
 	return false
+}
+
+// giveBack fails a board before anything of its credential reached it: a
+// fresh claim is given back (no credential spent on a board never written);
+// a unit written before keeps its claim and records the failure.
+func (l *line) giveBack(ev *Event, unit ledger.Unit, hw string, err error) {
+	if unit.Attempts == 0 && unit.State == ledger.Reserved {
+		if rerr := l.o.Ledger.Release(unit.HWID); rerr == nil {
+			ev.DeviceName, ev.Fingerprint = "", ""
+			ev.Stage, ev.Err, ev.Cause = StageFailed, err.Error()+" (its credential was given back: nothing reached the board)", err
+			l.refused(ev, hw)
+			l.emit(*ev)
+			return
+		}
+	}
+	ev.Stage, ev.Err, ev.Cause = StageFailed, err.Error(), err
+	if lerr := l.o.Ledger.Fail(unit.ID, ev.Err); lerr != nil {
+		ev.Err += "; and the ledger could not record it: " + lerr.Error()
+	}
+	l.emit(*ev)
 }
 
 // heldBy decides what a board holding held is, and returns the hardware id

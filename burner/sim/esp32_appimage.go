@@ -12,7 +12,7 @@ import (
 // appended SHA-256, as `idf.py build` writes them). The code inside is no
 // code (zeros): the simulator cannot run it and does not try; what it reads
 // is the format and, for the app, the project name that tells which kit's
-// model runs (espKits: "led_light" esp-qcloud, "example_solo" esp-aliyun,
+// model runs (espKits: "led_light" esp-qcloud, "example_solo" esp-aliyun, "linkkit_example_gateway" iotkit-embedded,
 // "dynregmq_basic_demo" and "dynregmq_nwl_demo" LinkSDK).
 
 // ESP32BootloaderImage is a bootloader image: one segment loaded into the

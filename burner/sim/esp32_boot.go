@@ -391,6 +391,10 @@ var espKits = map[string]func(*espBooted) string{
 	// [NOT FROM A SOURCE: the names]
 	"dynregmq_basic_demo": func(b *espBooted) string { return runLinkSDKDynreg(b, false) },
 	"dynregmq_nwl_demo":   func(b *espBooted) string { return runLinkSDKDynreg(b, true) },
+	// aliyun/iotkit-embedded's src/dev_model/examples/linkkit_example_gateway.c
+	// in esp-aliyun's framework (esp32_gateway.go). The project name is the
+	// simulator's convention. [NOT FROM A SOURCE: the name]
+	"linkkit_example_gateway": runIotkitGateway,
 }
 
 // abort is what an ESP_ERROR_CHECK that fails prints, then the panic

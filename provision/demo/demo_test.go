@@ -3,9 +3,14 @@ package demo
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http/httptest"
+	"slices"
 	"testing"
 
 	"github.com/iotburn/iotburn/provision"
+	"github.com/iotburn/iotburn/registry"
+	"github.com/iotburn/iotburn/registry/aliyun"
 	"github.com/iotburn/iotburn/registry/emulator"
 )
 
@@ -59,8 +64,67 @@ func TestRunGateway(t *testing.T) {
 	if got := emu.TencentTopology(GatewayProduct, "demo-gw-0002"); len(got) != SubDevicesPerGateway || got[0] != SubDeviceProduct+"/demo-sub-0004" {
 		t.Fatalf("after a restart on the demo's state: %v", got)
 	}
-	if _, err := RunGateway(context.Background(), Options{Dir: t.TempDir(), Platform: "aliyun"}); !errors.Is(err, ErrNoGatewayBoard) {
-		t.Fatalf("aliyun: %v, want ErrNoGatewayBoard", err)
+	if _, err := RunGateway(context.Background(), Options{Dir: t.TempDir(), Platform: "aliyun", Kind: "aliyun-at"}); !errors.Is(err, ErrNoGatewayBoard) {
+		t.Fatalf("aliyun on aliyun-at modules: %v, want ErrNoGatewayBoard", err)
+	}
+}
+
+// The Aliyun gateway demo: ESP32 gateways burned with their kits register,
+// add and log in their sub-devices themselves; restarted on the state the
+// demo leaves, the platform's API (through the official SDK) shows every
+// gateway with exactly its kit, each sub-device with a DeviceSecret of its
+// own, the one the emulator holds for it.
+func TestRunGatewayAliyun(t *testing.T) {
+	res, err := RunGateway(context.Background(), Options{Dir: t.TempDir(), Platform: "aliyun", Boards: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Line.Burned != 2 || res.Verified != 2 || res.Bound != 2*SubDevicesPerGateway || res.Online != 2*SubDevicesPerGateway {
+		t.Fatalf("burned %d, verified %d, bound %d, online %d", res.Line.Burned, res.Verified, res.Bound, res.Online)
+	}
+	cfg := emulator.Config{StateDir: res.CloudState, AliyunGatewayProducts: []string{AliyunGatewayProduct}, AliyunSubDeviceProducts: []string{AliyunSubDeviceProduct}}
+	cfg.SecretID, cfg.SecretKey = emulator.NewKeyPair()
+	cfg.AliyunAccessKeyID, cfg.AliyunAccessKeySecret = emulator.NewAliyunKeyPair()
+	emu, err := emulator.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	client, err := aliyun.New(aliyun.Config{AccessKeyID: cfg.AliyunAccessKeyID, AccessKeySecret: cfg.AliyunAccessKeySecret, Region: aliyun.DefaultRegion, Endpoint: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := map[string]string{}
+	for g, gw := range []string{"demo-gw-0001", "demo-gw-0002"} {
+		subs, err := client.SubDevices(context.Background(), AliyunGatewayProduct, gw, AliyunSubDeviceProduct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range subs {
+			got = append(got, s.DeviceName)
+		}
+		slices.Sort(got)
+		want := []string{fmt.Sprintf("demo-sub-%04d", 3*g+1), fmt.Sprintf("demo-sub-%04d", 3*g+2), fmt.Sprintf("demo-sub-%04d", 3*g+3)}
+		if !slices.Equal(got, want) {
+			t.Fatalf("GetThingTopo of %s after a restart: %v, want %v", gw, got, want)
+		}
+		for _, name := range got {
+			d, err := client.Device(context.Background(), AliyunSubDeviceProduct, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held, _ := emu.AliyunDevice(AliyunSubDeviceProduct, name)
+			if d.DeviceSecret == "" || d.DeviceSecret != held {
+				t.Fatalf("sub-device %s: the API shows secret %q, the emulator holds another", name, registry.Fingerprint(d.DeviceSecret))
+			}
+			if other, dup := secrets[d.DeviceSecret]; dup {
+				t.Fatalf("sub-devices %s and %s share a DeviceSecret", other, name)
+			}
+			secrets[d.DeviceSecret] = name
+		}
 	}
 }
 

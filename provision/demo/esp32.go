@@ -66,6 +66,13 @@ func demoKit(platform string, mode provision.Mode) (*espKit, error) {
 	default:
 		k.name, k.project = "espressif/esp-aliyun", "example_solo"
 	}
+	return newESPKit(k.name, k.project, csv, offset)
+}
+
+// newESPKit is the kit of the app project in the layout of the partition
+// table csv at offset: its table, a bootloader and the app.
+func newESPKit(name, project, csv string, offset uint32) (*espKit, error) {
+	k := &espKit{name: name, project: project}
 	t, err := flashmap.ReadTableCSV(strings.NewReader(csv), k.name+" partition table", offset)
 	if err != nil {
 		return nil, err

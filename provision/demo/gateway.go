@@ -38,7 +38,7 @@ type GatewayResult struct {
 	Gateways, SubDevices, Bound, Online int
 }
 
-// RunGateway is `iotburn demo --mode gateway` on Tencent: the emulator with
+// RunGateway is `iotburn demo --mode gateway`. On Tencent: the emulator with
 // a gateway product and a sub-device product, the gateways and their
 // sub-devices created through the official SDK into the ledger, the
 // gateways burned by the line with their own device keys and verified, then
@@ -49,14 +49,18 @@ type GatewayResult struct {
 // Which sub-devices go with which gateway is recorded in the ledger as the
 // factory pairs its kits (ledger.Pair, `iotburn pair`): demo-gw-0002's kit
 // holds demo-sub-0004…0006. Each gateway brings in what the ledger pairs
-// with it, nothing else.
+// with it, nothing else. On Aliyun: ESP32 gateways burned with their kits
+// (runAliyunGateway).
 func RunGateway(ctx context.Context, o Options) (GatewayResult, error) {
 	start := time.Now()
 	if o.Platform == "" {
 		o.Platform = "tencent"
 	}
+	if o.Platform == "aliyun" {
+		return runAliyunGateway(ctx, o, start)
+	}
 	if o.Platform != "tencent" {
-		return GatewayResult{}, fmt.Errorf("demo --mode gateway --platform %s: %w: Alibaba publishes no AT firmware with gateway commands (the IDMAU firmware has none); the emulator serves Aliyun gateways over MQTT (sim cloud --product aliyun:PK:gateway)", o.Platform, ErrNoGatewayBoard)
+		return GatewayResult{}, fmt.Errorf("demo --mode gateway --platform %s: %w: use tencent or aliyun", o.Platform, ErrNoGatewayBoard)
 	}
 	if o.Kind != "" && o.Kind != "tencent-at" {
 		return GatewayResult{}, fmt.Errorf("demo --mode gateway --kind %s: %w: the gateway's uplink is a tencent-at module", o.Kind, ErrNoGatewayBoard)

@@ -1,0 +1,222 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/iotburn/iotburn/burner"
+	"github.com/iotburn/iotburn/burner/sim"
+	"github.com/iotburn/iotburn/provision"
+	"github.com/iotburn/iotburn/provision/audit"
+	"github.com/iotburn/iotburn/provision/ledger"
+	"github.com/iotburn/iotburn/registry"
+	"github.com/iotburn/iotburn/registry/emulator"
+	"github.com/iotburn/iotburn/templates/nvs"
+)
+
+// The Aliyun gateway demo's products: a gateway product (NodeType 1) and a
+// sub-device product (NodeType 0 with a ProtocolType) whose dynamic
+// registration is on, as "the sub-device manufacturer must enable" for its
+// gateway to register it.
+const (
+	AliyunGatewayProduct   = "a1DemoGatew"
+	AliyunSubDeviceProduct = "a1DemoSubDv"
+)
+
+// runAliyunGateway is demo --mode gateway --platform aliyun: ESP32 gateways
+// running iotkit-embedded's gateway example (burner/sim esp32_gateway.go),
+// burned by the line with their own device key and their kit (batch --kit:
+// the sub-devices' ProductKey and the names the ledger pairs with each),
+// then verified (verify --gateway): each boots, logs in, registers each
+// sub-device of its kit through itself (thing/sub/register: the platform
+// issues each its DeviceSecret), adds it to its topology and logs it in;
+// the platform's topology (GetThingTopo) must hold exactly the kit.
+func runAliyunGateway(ctx context.Context, o Options, start time.Time) (GatewayResult, error) {
+	if o.Kind != "" && o.Kind != "esp32" {
+		return GatewayResult{}, fmt.Errorf("demo --mode gateway --platform aliyun --kind %s: %w: Alibaba publishes no AT firmware with gateway commands (the IDMAU firmware has none): the gateways are esp32 boards", o.Kind, ErrNoGatewayBoard)
+	}
+	if o.Boards <= 0 {
+		o.Boards = 2
+	}
+	if o.Baud <= 0 {
+		o.Baud = 115200
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	v := demoVendors["aliyun"]
+	res := GatewayResult{Result: Result{
+		Dir: o.Dir, Ledger: filepath.Join(o.Dir, "iotburn.db"), Audit: filepath.Join(o.Dir, "audit.xlsx"),
+		Boards: filepath.Join(o.Dir, "boards"), CloudState: filepath.Join(o.Dir, "cloud"),
+	}}
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return res, err
+	}
+	say := func(format string, a ...any) { fmt.Fprintf(o.Out, format+"\n", a...) }
+
+	// 1. The platform.
+	cfg := emulator.Config{StateDir: res.CloudState,
+		AliyunGatewayProducts: []string{AliyunGatewayProduct}, AliyunSubDeviceProducts: []string{AliyunSubDeviceProduct},
+		DynRegProducts: map[string]emulator.ProductSettings{"aliyun:" + AliyunSubDeviceProduct: {DynamicRegistration: true}}}
+	emu, stopCloud, endpoint, mqttAddr, err := startCloud(&cfg)
+	if err != nil {
+		return res, err
+	}
+	defer stopCloud()
+	res.Endpoint = endpoint
+	say("1. platform emulator (%s API) at %s: gateway product %s, sub-device product %s (dynamic registration on)", v.title, res.Endpoint, AliyunGatewayProduct, AliyunSubDeviceProduct)
+
+	// 2. The gateways' boards.
+	farm, err := sim.Start(sim.Options{Dir: res.Boards, Kind: "esp32", Count: o.Boards, Baud: o.Baud, Cloud: res.Endpoint, MQTT: mqttAddr})
+	if err != nil {
+		return res, err
+	}
+	defer farm.Close()
+	kit, err := newESPKit("aliyun/iotkit-embedded's linkkit_example_gateway in espressif/esp-aliyun's layout", "linkkit_example_gateway", esp32AliyunTable, 0x8000)
+	if err != nil {
+		return res, err
+	}
+	say("2. %d simulated ESP32 boards in download mode (ROM at %d baud) in %s, each a gateway: %s (%s) in the same pass as its own fctry partition", len(farm.Boards()), o.Baud, res.Boards, kit.name, kit.project)
+
+	// 3. Gateways and sub-devices on the platform, the kits paired.
+	client, err := v.client(cfg, res.Endpoint)
+	if err != nil {
+		return res, err
+	}
+	l, err := ledger.Open(res.Ledger)
+	if err != nil {
+		return res, err
+	}
+	defer l.Close()
+	var gws, subs []string
+	for i := range o.Boards {
+		gws = append(gws, fmt.Sprintf("demo-gw-%04d", i+1))
+		for j := range SubDevicesPerGateway {
+			subs = append(subs, fmt.Sprintf("demo-sub-%04d", i*SubDevicesPerGateway+j+1))
+		}
+	}
+	for _, c := range []struct {
+		product string
+		names   []string
+	}{{AliyunGatewayProduct, gws}, {AliyunSubDeviceProduct, subs}} {
+		if _, err := provision.Create(ctx, provision.CreateOptions{Platform: client, Ledger: l, Product: c.product, Names: c.names}); err != nil {
+			return res, fmt.Errorf("create in %s: %w", c.product, err)
+		}
+	}
+	res.Created = len(gws) + len(subs)
+	for i, gw := range gws {
+		if _, err := l.Pair("aliyun", AliyunGatewayProduct, gw, AliyunSubDeviceProduct, subs[i*SubDevicesPerGateway:(i+1)*SubDevicesPerGateway]); err != nil {
+			return res, err
+		}
+	}
+	say("3. created %d gateways and %d sub-devices through the aliyun SDK, keys in the ledger %s; each gateway's kit paired with %d of them (iotburn pair)",
+		len(gws), len(subs), res.Ledger, SubDevicesPerGateway)
+
+	// 4. The line burns each gateway with its own key and its kit.
+	open, err := provision.OpenESPBoard(provision.ESPOptions{Baud: 921600, Format: nvs.Format{}, Common: kit.regions, Compress: true})
+	if err != nil {
+		return res, err
+	}
+	pattern := filepath.Join(res.Boards, "tty*")
+	ports := func() ([]string, error) { return burner.Expand(pattern) }
+	say("4. burning the gateways with their kits: iotburn batch --platform aliyun --product %s --format nvs --kit --ports '%s' --once", AliyunGatewayProduct, pattern)
+	res.Line, err = provision.RunLine(ctx, provision.LineOptions{
+		Ledger: l, Platform: "aliyun", Product: AliyunGatewayProduct, Format: nvs.Format{}, Station: "demo",
+		Ports: ports, Open: open, Once: true, Events: o.Events, Mode: provision.ModeDevice, Region: client.Region(), Kits: true,
+	})
+	if err != nil {
+		return res, err
+	}
+	if res.Line.Failed > 0 {
+		return res, fmt.Errorf("%d gateway(s) failed", res.Line.Failed)
+	}
+
+	// 5. QA: each gateway boots and brings its kit in; the platform's
+	// topology must hold exactly the kit.
+	res.Gateways, res.SubDevices = len(gws), len(subs)
+	var mu sync.Mutex // verify reports each gateway from its own goroutine
+	events := func(e provision.Event) {
+		if e.Stage == provision.StageVerified {
+			mu.Lock()
+			res.Bound += e.SubDevices
+			mu.Unlock()
+		}
+		if o.Events != nil {
+			o.Events(e)
+		}
+	}
+	vr, err := provision.Verify(ctx, provision.VerifyOptions{
+		Ledger: l, Platform: "aliyun", Product: AliyunGatewayProduct, Cloud: client, Login: provision.MQTTLogin(mqttAddr),
+		Mode: provision.ModeDevice, Ports: ports, Open: open, Events: events, Gateway: true,
+	})
+	if err != nil {
+		return res, err
+	}
+	if vr.Failed > 0 || vr.NotChecked > 0 {
+		return res, fmt.Errorf("verify --gateway: %d gateway(s) failed, %d not checked: %v %v", vr.Failed, vr.NotChecked, vr.Failures, vr.Unchecked)
+	}
+	res.Verified = vr.Verified
+	// Independently of the ledger and the line: each board's fctry holds its
+	// gateway's own key, and the platform's topology exactly its kit, each
+	// sub-device online with a DeviceSecret of its own.
+	if err := crossCheckESP32(res.Boards, kit, o.Boards, "aliyun", AliyunGatewayProduct, "", provision.ModeDevice,
+		func(name string) (string, bool) { return emu.AliyunDevice(AliyunGatewayProduct, name) }); err != nil {
+		return res, err
+	}
+	if res.Online, err = crossCheckTopology(ctx, emu, client, gws, subs); err != nil {
+		return res, err
+	}
+	say("5. verified %d gateways (iotburn verify --gateway): each booted, logged in with its own key, registered its kit's %d sub-devices through itself (thing/sub/register: a DeviceSecret each), added them to its topology (thing/topo/add, signed with those secrets) and logged them in (combine/login); the platform's topology (GetThingTopo) holds exactly each kit: %d sub-devices, %d online",
+		vr.Verified, SubDevicesPerGateway, res.Bound, res.Online)
+
+	sum, err := audit.Write(l, res.Audit, audit.Options{Station: "demo"})
+	if err != nil {
+		return res, err
+	}
+	say("6. audit workbook %s: %d gateways, yield %.0f%%; its Gateways sheet has each gateway with its %d sub-devices", res.Audit, sum.Units, 100*sum.Yield, sum.SubDevices)
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// crossCheckTopology reads the emulator's own state: each gateway's
+// topology is its kit, and each sub-device, as the API shows it
+// (QueryDeviceDetail), has the DeviceSecret the platform holds, one no other
+// sub-device has, and is online. It returns how many are online.
+func crossCheckTopology(ctx context.Context, emu *emulator.Emulator, client registry.Platform, gws, subs []string) (int, error) {
+	secrets := map[string]string{}
+	online := 0
+	for i, gw := range gws {
+		var want []string
+		for _, s := range subs[i*SubDevicesPerGateway : (i+1)*SubDevicesPerGateway] {
+			want = append(want, AliyunSubDeviceProduct+"/"+s)
+		}
+		got := emu.AliyunTopology(AliyunGatewayProduct, gw)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			return online, fmt.Errorf("gateway %s: the platform's topology is %v, its kit %v", gw, got, want)
+		}
+		for _, s := range subs[i*SubDevicesPerGateway : (i+1)*SubDevicesPerGateway] {
+			d, err := client.Device(ctx, AliyunSubDeviceProduct, s)
+			if err != nil {
+				return online, fmt.Errorf("sub-device %s: %w", s, err)
+			}
+			if ds, ok := emu.AliyunDevice(AliyunSubDeviceProduct, s); !ok || ds == "" || ds != d.DeviceSecret {
+				return online, fmt.Errorf("sub-device %s: the API shows no DeviceSecret, or another than the platform holds", s)
+			}
+			if other, dup := secrets[d.DeviceSecret]; dup {
+				return online, fmt.Errorf("sub-devices %s and %s hold the same DeviceSecret", other, s)
+			}
+			secrets[d.DeviceSecret] = s
+			if d.Online {
+				online++
+			}
+		}
+	}
+	return online, nil
+}
