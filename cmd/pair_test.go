@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -92,5 +93,40 @@ func TestPairCommand(t *testing.T) {
 	lines = checkJSON(t, "pair --list", ok("--json", "--product", "GWPK", "--list"))
 	if len(lines) != 2 || lines[0]["gateway"] != "gw1" || fmt.Sprint(lines[0]["sub_devices"]) != "[s0000 s0001]" {
 		t.Fatalf("pairings after the refusals: %v, want gw1 with s0000 and s0001 alone", lines)
+	}
+}
+
+// batch --kit refuses, before any board is opened or anything claimed, a
+// product none of whose gateways has a kit and a format with no place for
+// one (exit 2); once a kit is paired the same flags get past the check.
+func TestBatchKitRefusals(t *testing.T) {
+	path := pairLedger(t)
+	L := []string{"--ledger", path, "batch", "--platform", "aliyun", "--product", "GWPK", "--ports", filepath.Join(t.TempDir(), "tty*"), "--once", "--kit"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--format", "nvs"}, "no sub-devices paired"},
+		{[]string{"--format", "aliyun-at", "--hw-id-from", "scan", "--scanner", "sim"}, "no place for a gateway's kit"},
+	} {
+		_, _, err := run(t, append(L, tc.args...)...)
+		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("batch --kit %v: %v, want a usage error saying %q", tc.args, err, tc.want)
+		}
+	}
+	if _, _, err := run(t, "--ledger", path, "pair", "--platform", "aliyun", "--product", "GWPK", "--gateway", "gw1", "--sub-product", "SUBPK", "--sub", "s0001"); err != nil {
+		t.Fatal(err)
+	}
+	// Past the kit check, the line finds no board on the ports.
+	if _, _, err := run(t, append(L, "--format", "nvs")...); err == nil || strings.Contains(err.Error(), "kit") {
+		t.Errorf("batch --kit with a kit paired: %v, want the line's own refusal (no ports)", err)
+	}
+	l, err := ledger.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if c, err := l.Counts("aliyun", "GWPK"); err != nil || c.Free != 2 {
+		t.Fatalf("after the refusals: %+v, %v; want both gateways free", c, err)
 	}
 }

@@ -148,9 +148,10 @@ and is enabled, and with --mqtt that the board's credential logs in to the platf
 (the broker's reason is reported when it refuses). In the product-level modes (--mode) each
 board is first told to register itself with the platform, as it will in the field, and then
 logs in with what it obtained. With --gateway the boards are gateways: each is told, as on its
-first connect, to bring in the sub-devices its kit holds (iotburn pair): store their keys, log
-in, bind them and bring them online; the platform's topology must then hold exactly the kit
-(implies --cloud). Without --port/--ports it checks every burned unit of the product in the ledger
+first connect, to bring in the sub-devices its kit holds (iotburn pair): a Tencent AT module
+stores their keys, logs in, binds them and brings them online; an Aliyun ESP32 gateway, burned
+with its kit (batch --kit), is booted and registers, adds and logs in each itself. The platform's
+topology must then hold exactly the kit (implies --cloud). Without --port/--ports it checks every burned unit of the product in the ledger
 against the platform (the whole batch, no boards needed; implies --cloud).
 
 Each result goes into the ledger (verified, or failed with the reason) and so into the audit.`,
@@ -159,6 +160,7 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
   iotburn verify --product ABCDEFGHIJ --ports 'boards/tty*' --mqtt --mqtt-broker 127.0.0.1:1883
   iotburn verify --platform aliyun --product a1Xyz --mode registration-free --ports 'boards/tty*' --mqtt
   iotburn verify --product DEMOGATEWY --ports 'boards/tty*' --gateway --mqtt
+  iotburn verify --platform aliyun --product a1GwPrd0001 --ports auto --format nvs --gateway --mqtt
   iotburn verify --product ABCDEFGHIJ                 # the whole batch, against the platform`,
 		Args: cobra.ArbitraryArgs, // esptool's --flash OFFSET FILE pairs
 		RunE: func(cmd *cobra.Command, args []string) error {
