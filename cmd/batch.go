@@ -28,6 +28,7 @@ type batchOptions struct {
 	once   bool
 	target int
 	kit    bool
+	subDev bool
 }
 
 // validate checks the flags and builds what the line needs from them: the
@@ -82,6 +83,15 @@ func (o *batchOptions) run(cmd *cobra.Command, g *globals, f templates.Format, o
 			return err
 		}
 	}
+	if o.subDev {
+		lo.SubDevices = true
+		if !cmd.Flags().Changed("name-from") {
+			lo.NameFrom = "" // the next created name, unless the board's own is asked for
+		}
+		if err := provision.CheckSubDevices(lo.Mode, lo.Kits, lo.Format); err != nil {
+			return withKind(errUsage, err)
+		}
+	}
 	counts, err := l.Counts(o.pf.platform, o.pf.product)
 	if err != nil {
 		return err
@@ -123,7 +133,11 @@ credential inside an NVS partition. --baud is esptool's -b: connect at 115200, f
 --kit burns each gateway with its kit: the sub-devices' ProductKey (SubProductKey) and the names
 the ledger pairs with it (SubDevName1...N, iotburn pair), which its firmware registers through it
 on its first connect. A gateway with no kit paired is given back untouched; a product none of
-whose gateways has a kit, or a format with no place for one, is refused before the first board.`,
+whose gateways has a kit, or a format with no place for one, is refused before the first board.
+--sub-device burns sub-device boards (the Zigbee/BLE/Modbus nodes behind a gateway) with their
+product and name only, no secret: the gateway registers each and obtains its DeviceSecret. The
+name is the next created one of the product, or with --name-from mac|imei the board's own (it must
+have been created: the platform registers only existing sub-device names).`,
 		Example: `  iotburn batch --product ABCDEFGHIJ --ports auto
   iotburn batch --product ABCDEFGHIJ --ports 'boards/tty*' --once        # the boards plugged in now
   iotburn batch --product ABCDEFGHIJ --ports /dev/ttyUSB0,/dev/ttyUSB1 --target 200 --json
@@ -135,6 +149,8 @@ whose gateways has a kit, or a format with no place for one, is refused before t
   # Aliyun ESP32 gateways, each with the kit of sub-devices paired with it (iotburn pair)
   iotburn batch --platform aliyun --product a1GwPrd0001 --ports auto --format nvs --kit \
       --flash 0x1000=bootloader.bin --flash 0x8000=partition-table.bin --flash 0x10000=gateway.bin
+  # and their sub-devices: product and name only
+  iotburn batch --platform aliyun --product a1SubPrd001 --ports auto --format nvs --sub-device --flash @build/flash_args
   # espressif/esp-qcloud moves the table to 0xc000
   iotburn batch --product ABCDEFGHIJ --ports auto --format nvs --partition-table-offset 0xc000 \
       --flash 0xc000=build/partition_table/partition-table.bin --flash 0x20000=build/app.bin`,
@@ -153,6 +169,7 @@ whose gateways has a kit, or a format with no place for one, is refused before t
 	o.usb.register(c)
 	c.Flags().BoolVar(&o.once, "once", false, "burn the boards plugged in now, one each, then exit")
 	c.Flags().IntVar(&o.target, "target", 0, "stop after this many boards are burned")
+	c.Flags().BoolVar(&o.subDev, "sub-device", false, "the boards are sub-devices: burn each with its product and name only, no secret (its gateway registers it); names from the ledger, or the board's own with --name-from (--format nvs)")
 	c.Flags().BoolVar(&o.kit, "kit", false, "burn each gateway with its kit: its sub-devices' ProductKey and the names paired with it (iotburn pair); Aliyun ESP32 gateways (--format nvs)")
 	return c
 }

@@ -357,13 +357,24 @@ func boardLine(e provision.Event) string {
 	port := filepath.Base(e.Port)
 	switch e.Stage {
 	case provision.StageBurned:
-		return fmt.Sprintf("%s  %-8s burned   %s -> %s (secret %s) in %s", e.Time.Format("15:04:05"), port, e.HWID, e.DeviceName, e.Fingerprint, e.Duration.Round(time.Millisecond))
+		held := "secret " + e.Fingerprint
+		if e.Fingerprint == "" {
+			held = "no secret: its gateway registers it"
+		}
+		return fmt.Sprintf("%s  %-8s burned   %s -> %s (%s) in %s", e.Time.Format("15:04:05"), port, e.HWID, e.DeviceName, held, e.Duration.Round(time.Millisecond))
 	case provision.StageSkipped:
 		return fmt.Sprintf("%s  %-8s skipped  %s already holds %s", e.Time.Format("15:04:05"), port, e.HWID, e.DeviceName)
 	case provision.StageNotChecked:
 		return fmt.Sprintf("%s  %-8s NOT CHECKED %s %s: %s", e.Time.Format("15:04:05"), port, e.HWID, e.DeviceName, e.Err)
 	case provision.StageVerified:
-		line := fmt.Sprintf("%s  %-8s verified %s holds %s (secret %s)", e.Time.Format("15:04:05"), port, e.HWID, e.DeviceName, e.Fingerprint)
+		held := "secret " + e.Fingerprint
+		if e.Fingerprint == "" {
+			held = "no secret: its gateway registers it"
+		}
+		line := fmt.Sprintf("%s  %-8s verified %s holds %s (%s)", e.Time.Format("15:04:05"), port, e.HWID, e.DeviceName, held)
+		if e.SubDevices > 0 {
+			line += fmt.Sprintf(", %d sub-devices in its topology", e.SubDevices)
+		}
 		if e.MQTT != "" {
 			line += ", mqtt " + e.MQTT
 		}

@@ -28,6 +28,7 @@ type verifyOptions struct {
 	broker      string
 	register    bool
 	gateway     bool
+	subDevice   bool
 }
 
 func (o *verifyOptions) validate(cmd *cobra.Command, g *globals, args []string) (provision.VerifyOptions, error) {
@@ -63,7 +64,10 @@ func (o *verifyOptions) validate(cmd *cobra.Command, g *globals, args []string) 
 	if o.gateway && vo.Ports == nil {
 		return vo, usagef("--gateway tells each gateway board to bring its sub-devices in: give the boards' --port or --ports")
 	}
-	vo.Gateway = o.gateway
+	if o.subDevice && (o.gateway || o.register || o.mqttLogin) {
+		return vo, usagef("--sub-device: a sub-device board holds its product and name, and logs in through its gateway: verify the gateway with --gateway; leave out --register and --mqtt here")
+	}
+	vo.Gateway, vo.SubDevices = o.gateway, o.subDevice
 	if o.mqttLogin {
 		var certOpts []provision.CertLoginOption
 		if o.brokerCA != "" {
@@ -161,6 +165,7 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
   iotburn verify --platform aliyun --product a1Xyz --mode registration-free --ports 'boards/tty*' --mqtt
   iotburn verify --product DEMOGATEWY --ports 'boards/tty*' --gateway --mqtt
   iotburn verify --platform aliyun --product a1GwPrd0001 --ports auto --format nvs --gateway --mqtt
+  iotburn verify --platform aliyun --product a1SubPrd001 --ports auto --format nvs --sub-device
   iotburn verify --product ABCDEFGHIJ                 # the whole batch, against the platform`,
 		Args: cobra.ArbitraryArgs, // esptool's --flash OFFSET FILE pairs
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -178,6 +183,7 @@ Each result goes into the ledger (verified, or failed with the reason) and so in
 	o.usb.register(c)
 	c.Flags().BoolVar(&o.cloud, "cloud", false, "also check each device on the platform (exists, enabled)")
 	c.Flags().BoolVar(&o.mqttLogin, "mqtt", false, "also log in to the platform's MQTT broker with each board's own credential")
+	c.Flags().BoolVar(&o.subDevice, "sub-device", false, "the boards are sub-devices burned with batch --sub-device: check each holds its product and name (no secret) and the device exists")
 	c.Flags().BoolVar(&o.gateway, "gateway", false, "the boards are gateways: have each bring in its paired sub-devices, then check the platform's topology (implies --cloud)")
 	c.Flags().BoolVar(&o.register, "register", false, "product-level modes: have each board register itself with the platform first (implied by --mqtt)")
 	c.Flags().StringVar(&o.broker, "mqtt-broker", "", "broker `host:port` instead of the vendor's public one (the emulator's is printed by iotburn sim cloud)")

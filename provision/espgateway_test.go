@@ -32,6 +32,7 @@ type espGatewayWorld struct {
 	broker string
 	ledger *ledger.Ledger
 	farm   *sim.Farm
+	dir    string // the boards' flash files
 	ports  func() ([]string, error)
 	open   OpenBoard
 }
@@ -45,12 +46,13 @@ func newESPGatewayWorld(t *testing.T, boards int, gateways, subs []string) *espG
 	if err != nil {
 		t.Fatal(err)
 	}
-	farm, err := sim.Start(sim.Options{Dir: t.TempDir(), Kind: "esp32", Count: boards, Cloud: url, MQTT: broker})
+	dir := t.TempDir()
+	farm, err := sim.Start(sim.Options{Dir: dir, Kind: "esp32", Count: boards, Cloud: url, MQTT: broker})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { farm.Close() })
-	w := &espGatewayWorld{emu: emu, cloud: cloud, broker: broker, ledger: openLedger(t), farm: farm}
+	w := &espGatewayWorld{emu: emu, cloud: cloud, broker: broker, ledger: openLedger(t), farm: farm, dir: dir}
 	for product, names := range map[string][]string{aliGwProduct: gateways, aliSubProduct: subs} {
 		if _, err := Create(context.Background(), CreateOptions{Platform: cloud, Ledger: w.ledger, Product: product, Names: names}); err != nil {
 			t.Fatal(err)
@@ -207,5 +209,57 @@ func TestESP32GatewayKitRefusals(t *testing.T) {
 	c, err := w.ledger.Credential("aliyun", aliGwProduct, "gw-0001")
 	if err != nil || c.DeviceSecret == "" {
 		t.Fatalf("gw-0001: %v", err)
+	}
+}
+
+// Sub-device boards: the line burns each with its product and name only
+// (no secret reaches the board, the ledger keeps the unit), verify
+// --sub-device reads them back; an AT script or a product-level mode is
+// refused before the first board.
+func TestESP32SubDeviceBoards(t *testing.T) {
+	w := newESPGatewayWorld(t, 2, []string{"gw-0001"}, []string{"sub-0001", "sub-0002"})
+	open := openESP(t, ESPOptions{Baud: 921600, Format: nvs.Format{}, Common: espKitMap(t, "linkkit_example_gateway")[:2], Compress: true})
+	res, err := RunLine(context.Background(), LineOptions{Ledger: w.ledger, Platform: "aliyun", Product: aliSubProduct, Format: nvs.Format{}, Station: "t",
+		Ports: w.ports, Open: open, Once: true, OpTimeout: 30 * time.Second, Mode: ModeDevice, SubDevices: true})
+	if err != nil || res.Burned != 2 {
+		t.Fatalf("burning the sub-devices: %+v, %v", res, err)
+	}
+	// fctry of esp-aliyun's partitions_esp32.csv: after nvs 0x9000+16K,
+	// otadata 8K, phy_init 4K, ota_0 and ota_1 1M each.
+	const fctry, fctrySize = 0x210000, 0x4000
+	for i, b := range w.farm.Boards() {
+		img, err := sim.LoadFlashImage(w.dir, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		items, err := nvs.Read(img[fctry : fctry+fctrySize])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, it := range items {
+			keys = append(keys, it.Key)
+		}
+		if !slices.Equal(keys, []string{"ProductKey", "DeviceName"}) {
+			t.Errorf("board %s's fctry holds %v, want its ProductKey and DeviceName only", b.Path(), keys)
+		}
+	}
+	vr, err := Verify(context.Background(), VerifyOptions{Ledger: w.ledger, Platform: "aliyun", Product: aliSubProduct,
+		Ports: w.ports, Open: open, Cloud: w.cloud, Mode: ModeDevice, SubDevices: true})
+	if err != nil || vr.Verified != 2 {
+		t.Fatalf("verify --sub-device: %+v, %v", vr, err)
+	}
+	at, err := templates.Lookup("aliyun-at")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		mode Mode
+		kits bool
+		f    templates.Format
+	}{{ModeDevice, false, at}, {ModePreregistered, false, nvs.Format{}}, {ModeDevice, true, nvs.Format{}}} {
+		if err := CheckSubDevices(tc.mode, tc.kits, tc.f); !errors.Is(err, ErrModeBoard) {
+			t.Errorf("CheckSubDevices(%s, kit %v, %s): %v, want ErrModeBoard", tc.mode, tc.kits, tc.f.Name(), err)
+		}
 	}
 }

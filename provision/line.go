@@ -156,6 +156,29 @@ type LineOptions struct {
 	// paired is refused before it is written, as is a format with no place
 	// for a kit. Check CheckKits before the line starts.
 	Kits bool
+	// SubDevices: the boards are sub-devices (a Zigbee/BLE/Modbus node
+	// behind a gateway): each gets its product and its name only, no
+	// secret, since its gateway registers it and obtains its DeviceSecret.
+	// The name is the next created one of the product, or with NameFrom the
+	// board's own (created beforehand, as the platform requires of a
+	// sub-device). Check CheckSubDevices before the line starts.
+	SubDevices bool
+}
+
+// CheckSubDevices refuses a line of sub-device boards (LineOptions.SubDevices)
+// that cannot work, before any board is touched: a product-level mode, a
+// kit (a sub-device has none), or a format that cannot hold a credential
+// without its secret.
+func CheckSubDevices(mode Mode, kits bool, f templates.Format) error {
+	switch {
+	case mode.ProductLevel():
+		return fmt.Errorf("--sub-device: %w: a sub-device board holds its product and name, its gateway registers it (--mode device), not %s", ErrModeBoard, mode)
+	case kits:
+		return fmt.Errorf("--sub-device with --kit: %w: the kit goes on the gateway, not on its sub-devices", ErrModeBoard)
+	case f != nil && !templates.CarriesSubDevice(f):
+		return fmt.Errorf("--sub-device: format %s: %w: every AT command that stores a device takes its secret; use --format nvs", f.Name(), ErrModeBoard)
+	}
+	return nil
 }
 
 // ErrNoKit: a gateway to be burned with its kit has none paired with it.
@@ -234,6 +257,11 @@ func RunLine(ctx context.Context, o LineOptions) (LineResult, error) {
 	}
 	if o.Kits {
 		if err := CheckKits(o.Ledger, o.Platform, o.Product, o.Mode, o.Format); err != nil {
+			return LineResult{}, err
+		}
+	}
+	if o.SubDevices {
+		if err := CheckSubDevices(o.Mode, o.Kits, o.Format); err != nil {
 			return LineResult{}, err
 		}
 	}
@@ -492,6 +520,13 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) (gone bool) 
 		}
 		format = f
 	}
+	if l.o.SubDevices && !templates.CarriesSubDevice(format) {
+		err := fmt.Errorf("the board's format %s cannot hold a sub-device without its secret: %w", format.Name(), ErrModeBoard)
+		ev.Stage, ev.Err, ev.Cause = StageFailed, err.Error(), err
+		l.refused(&ev, hw)
+		l.emit(ev)
+		return
+	}
 	if l.o.Kits && !templates.CarriesKit(format, l.o.Platform) {
 		err := fmt.Errorf("the board's format %s: %w", format.Name(), ErrNoKitForm)
 		ev.Stage, ev.Err, ev.Cause = StageFailed, err.Error(), err
@@ -522,7 +557,7 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) (gone bool) 
 	var unit ledger.Unit
 	var err error
 	switch {
-	case l.o.Mode.ProductLevel():
+	case l.o.Mode.ProductLevel(), l.o.SubDevices && l.o.NameFrom != "":
 		unit, err = l.claimOwnName(b, hw, path)
 	case l.o.Device != "":
 		unit, err = l.o.Ledger.ClaimName(l.o.Platform, l.o.Product, l.o.Device, hw, l.o.Station, path)
@@ -554,6 +589,11 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) (gone bool) 
 		ev.Fingerprint = registry.Fingerprint(l.o.ProductSecret)
 	}
 	ev.Attempt = unit.Attempts
+	if l.o.SubDevices {
+		// Its product and name only: its gateway registers it.
+		cred.DeviceSecret, cred.SubDevice = "", true
+		ev.Fingerprint = ""
+	}
 	if l.o.Kits {
 		// The kit is part of what the board holds: rendered with it, and
 		// read back against it, burned before or not.

@@ -66,8 +66,13 @@ type VerifyOptions struct {
 	// Gateway: the boards are gateways; each brings in the sub-devices the
 	// ledger pairs with it (ledger.Pair) and the platform's topology must
 	// hold exactly those (checkGateway). Needs Ports.
-	Gateway   bool
-	OpTimeout time.Duration
+	Gateway bool
+	// SubDevices: the boards are sub-devices burned with their product and
+	// name only (LineOptions.SubDevices): the board is checked for those,
+	// the platform for the device; no MQTT login (a sub-device logs in
+	// through its gateway: verify its gateway with Gateway).
+	SubDevices bool
+	OpTimeout  time.Duration
 	// Events gets each board's outcome, from that board's own goroutine:
 	// it must be safe to call concurrently.
 	Events func(Event)
@@ -280,6 +285,13 @@ func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, por
 		}
 		// What the board obtained, by fingerprint: its own secret or token.
 		ev.Fingerprint = registry.Fingerprint(cred.DeviceSecret + token)
+	case b != nil && o.SubDevices:
+		sc := u.Cred
+		sc.DeviceSecret, sc.SubDevice = "", true
+		if err := op(func(c context.Context) error { return b.Verify(c, sc) }); err != nil {
+			return fail(fmt.Errorf("checking the sub-device's product and name on the board: %w", err))
+		}
+		ev.Fingerprint = ""
 	case b != nil:
 		if err := op(func(c context.Context) error { return b.Verify(c, u.Cred) }); err != nil {
 			return fail(fmt.Errorf("checking the credential on the board: %w", err))
@@ -312,6 +324,9 @@ func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, por
 			return fail(fmt.Errorf("mqtt login: %w", err))
 		}
 		ev.MQTT = "connected"
+	case o.SubDevices:
+		// It logs in through its gateway, with the secret its gateway
+		// obtained: nothing to log in with here.
 	case o.Login != nil && (!o.Mode.ProductLevel() || o.Register):
 		if err := op(func(c context.Context) error { return o.Login(c, cred) }); err != nil {
 			return fail(fmt.Errorf("mqtt login: %w", err))

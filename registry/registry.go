@@ -43,6 +43,10 @@ type Credential struct {
 	// first connect. The ledger's pairing holds it, never the credential's
 	// row: the line attaches it before rendering.
 	Kit *Kit
+	// SubDevice marks a sub-device board's credential (batch
+	// --sub-device): its product and name only, no secret; its gateway
+	// registers it and obtains its DeviceSecret.
+	SubDevice bool
 }
 
 // Kit is what a gateway is burned with of its sub-devices: their product

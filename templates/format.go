@@ -88,6 +88,20 @@ func CarriesKit(f Format, platform string) bool {
 	return ok && c.CarriesKit(platform)
 }
 
+// SubDeviceCarrier is implemented by the formats that can hold a
+// sub-device's credential alone (registry.Credential.SubDevice: its
+// product and name, no secret). The AT scripts cannot: every AT command
+// that stores a device's identity takes its secret.
+type SubDeviceCarrier interface {
+	CarriesSubDevice() bool
+}
+
+// CarriesSubDevice reports whether f can hold a sub-device's credential.
+func CarriesSubDevice(f Format) bool {
+	c, ok := f.(SubDeviceCarrier)
+	return ok && c.CarriesSubDevice()
+}
+
 // refuseCert is the first check of every key-only format's Render.
 func refuseCert(format string, c registry.Credential) error {
 	if c.IsCert() {

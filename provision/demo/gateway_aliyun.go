@@ -137,7 +137,35 @@ func runAliyunGateway(ctx context.Context, o Options, start time.Time) (GatewayR
 		return res, fmt.Errorf("%d gateway(s) failed", res.Line.Failed)
 	}
 
-	// 5. QA: each gateway boots and brings its kit in; the platform's
+	// 5. The sub-devices' boards: their product and name only.
+	subBoards := filepath.Join(o.Dir, "subdevices")
+	subFarm, err := sim.Start(sim.Options{Dir: subBoards, Kind: "esp32", Count: len(subs), Baud: o.Baud, Cloud: res.Endpoint, MQTT: mqttAddr})
+	if err != nil {
+		return res, err
+	}
+	defer subFarm.Close()
+	subOpen, err := provision.OpenESPBoard(provision.ESPOptions{Baud: 921600, Format: nvs.Format{}, Common: kit.regions[:2], Compress: true})
+	if err != nil {
+		return res, err
+	}
+	subPattern := filepath.Join(subBoards, "tty*")
+	subPorts := func() ([]string, error) { return burner.Expand(subPattern) }
+	say("5. burning %d sub-device boards (ESP32s standing in for the Zigbee/BLE nodes) with their product and name only: iotburn batch --platform aliyun --product %s --format nvs --sub-device --ports '%s' --once", len(subs), AliyunSubDeviceProduct, subPattern)
+	subLine, err := provision.RunLine(ctx, provision.LineOptions{
+		Ledger: l, Platform: "aliyun", Product: AliyunSubDeviceProduct, Format: nvs.Format{}, Station: "demo",
+		Ports: subPorts, Open: subOpen, Once: true, Events: o.Events, Mode: provision.ModeDevice, Region: client.Region(), SubDevices: true,
+	})
+	if err != nil {
+		return res, err
+	}
+	if subLine.Failed > 0 || subLine.Burned != len(subs) {
+		return res, fmt.Errorf("sub-device boards: %d burned, %d failed", subLine.Burned, subLine.Failed)
+	}
+	if err := crossCheckSubDevices(subBoards, kit, subs); err != nil {
+		return res, err
+	}
+
+	// 6. QA: each gateway boots and brings its kit in; the platform's
 	// topology must hold exactly the kit.
 	res.Gateways, res.SubDevices = len(gws), len(subs)
 	var mu sync.Mutex // verify reports each gateway from its own goroutine
@@ -172,14 +200,26 @@ func runAliyunGateway(ctx context.Context, o Options, start time.Time) (GatewayR
 	if res.Online, err = crossCheckTopology(ctx, emu, client, gws, subs); err != nil {
 		return res, err
 	}
-	say("5. verified %d gateways (iotburn verify --gateway): each booted, logged in with its own key, registered its kit's %d sub-devices through itself (thing/sub/register: a DeviceSecret each), added them to its topology (thing/topo/add, signed with those secrets) and logged them in (combine/login); the platform's topology (GetThingTopo) holds exactly each kit: %d sub-devices, %d online",
+	say("6. verified %d gateways (iotburn verify --gateway): each booted, logged in with its own key, registered its kit's %d sub-devices through itself (thing/sub/register: a DeviceSecret each), added them to its topology (thing/topo/add, signed with those secrets) and logged them in (combine/login); the platform's topology (GetThingTopo) holds exactly each kit: %d sub-devices, %d online",
 		vr.Verified, SubDevicesPerGateway, res.Bound, res.Online)
+
+	svr, err := provision.Verify(ctx, provision.VerifyOptions{
+		Ledger: l, Platform: "aliyun", Product: AliyunSubDeviceProduct, Cloud: client,
+		Mode: provision.ModeDevice, Ports: subPorts, Open: subOpen, Events: o.Events, SubDevices: true,
+	})
+	if err != nil {
+		return res, err
+	}
+	if svr.Failed > 0 || svr.NotChecked > 0 || svr.Verified != len(subs) {
+		return res, fmt.Errorf("verify --sub-device: %d verified, %d failed, %d not checked: %v %v", svr.Verified, svr.Failed, svr.NotChecked, svr.Failures, svr.Unchecked)
+	}
+	say("   verified the %d sub-device boards (iotburn verify --sub-device): each holds its product and name, no secret, and the device exists", svr.Verified)
 
 	sum, err := audit.Write(l, res.Audit, audit.Options{Station: "demo"})
 	if err != nil {
 		return res, err
 	}
-	say("6. audit workbook %s: %d gateways, yield %.0f%%; its Gateways sheet has each gateway with its %d sub-devices", res.Audit, sum.Units, 100*sum.Yield, sum.SubDevices)
+	say("7. audit workbook %s: %d units (gateways and sub-device boards), yield %.0f%%; its Gateways sheet has each gateway with its %d sub-devices", res.Audit, sum.Units, 100*sum.Yield, sum.SubDevices)
 	res.Elapsed = time.Since(start)
 	return res, nil
 }
@@ -219,4 +259,49 @@ func crossCheckTopology(ctx context.Context, emu *emulator.Emulator, client regi
 		}
 	}
 	return online, nil
+}
+
+// crossCheckSubDevices reads every sub-device board's fctry from its flash:
+// the sub-device product, a name of the product's own, each name on one
+// board, and no secret.
+func crossCheckSubDevices(dir string, k *espKit, names []string) error {
+	part, err := k.table.Find(provision.DefaultPartitionName)
+	if err != nil {
+		return err
+	}
+	keys := nvs.AliyunKeys
+	left := map[string]bool{}
+	for _, n := range names {
+		left[n] = true
+	}
+	for i := range names {
+		img, err := sim.LoadFlashImage(dir, i)
+		if err != nil {
+			return err
+		}
+		if uint64(len(img)) < part.End() {
+			return fmt.Errorf("sub-device board %d: its flash is smaller than the table says", i)
+		}
+		items, err := nvs.Read(img[part.Offset:part.End()])
+		if err != nil {
+			return fmt.Errorf("sub-device board %d: fctry does not parse: %w", i, err)
+		}
+		got := map[string]string{}
+		for _, it := range items {
+			if v, ok := it.Value.(string); ok && it.Namespace == keys.Namespace {
+				got[it.Key] = v
+			}
+		}
+		switch name := got[keys.DeviceName]; {
+		case got[keys.ProductID] != AliyunSubDeviceProduct:
+			return fmt.Errorf("sub-device board %d holds product %q, want %s", i, got[keys.ProductID], AliyunSubDeviceProduct)
+		case !left[name]:
+			return fmt.Errorf("sub-device board %d holds name %q: not a sub-device's, or on another board too", i, name)
+		case got[keys.DeviceSecret] != "" || got[keys.ProductSecret] != "":
+			return fmt.Errorf("sub-device board %d (%s) holds a secret", i, name)
+		default:
+			delete(left, name)
+		}
+	}
+	return nil
 }

@@ -98,6 +98,10 @@ func (f Format) Ext() string  { return ".bin" }
 // Keys.DeviceCert and Keys.DevicePrivateKey.
 func (f Format) CarriesCert() bool { return true }
 
+// CarriesSubDevice: an NVS partition holds a sub-device's product and name
+// alone (templates.CarriesSubDevice).
+func (f Format) CarriesSubDevice() bool { return true }
+
 // CarriesKit reports whether the format has key names for a gateway's kit
 // (templates.CarriesKit): the Aliyun defaults do, the Tencent ones do not
 // (Tencent's AT gateway is told its sub-devices by its host instead).
@@ -158,6 +162,9 @@ func (f Format) Render(c registry.Credential) ([]byte, error) {
 		return nil, fmt.Errorf("nvs: %q is a product-level credential but no key name is set for the product secret", c.DeviceName)
 	}
 	cert := c.IsCert()
+	if c.SubDevice && (cert || c.DeviceSecret != "" || c.ProductSecret != "" || c.Kit != nil) {
+		return nil, fmt.Errorf("nvs: sub-device %q carries a secret or a kit: a sub-device board holds its product and name only", c.DeviceName)
+	}
 	if cert {
 		if err := f.checkCert(keys, c); err != nil {
 			return nil, err
@@ -170,7 +177,7 @@ func (f Format) Render(c registry.Credential) ([]byte, error) {
 	} {
 		// A per-product partition (one image for every board of a product)
 		// has no name either: the firmware names itself, from its MAC.
-		if fv.key != "" && fv.v == "" && !(productLevel && fv.what != "product id") && !(cert && fv.what == "device secret") {
+		if fv.key != "" && fv.v == "" && !(productLevel && fv.what != "product id") && !((cert || c.SubDevice) && fv.what == "device secret") {
 			return nil, fmt.Errorf("nvs: %s of %q is empty", fv.what, c.DeviceName)
 		}
 	}

@@ -53,3 +53,33 @@ func TestKitRefusals(t *testing.T) {
 		t.Errorf("Check of a bigger kit: %v, want ErrMismatch", err)
 	}
 }
+
+// A sub-device's credential is its product and name alone: rendered
+// without a secret, refused with one.
+func TestSubDeviceRender(t *testing.T) {
+	c := registry.Credential{Platform: "aliyun", ProductID: "a1SubPrd001", DeviceName: "sub-0001", SubDevice: true}
+	img, err := (Format{Size: 0x3000}).Render(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := Read(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{}
+	for _, it := range items {
+		got[it.Key] = it.Value
+	}
+	if len(got) != 2 || got["ProductKey"] != "a1SubPrd001" || got["DeviceName"] != "sub-0001" {
+		t.Fatalf("a sub-device's partition holds %v", got)
+	}
+	c.DeviceSecret = "dsj3RuY74pgCBJ3zczKz1LaLK7RGApqh"
+	if _, err := (Format{}).Render(c); err == nil {
+		t.Error("a sub-device with a secret rendered")
+	}
+	c.DeviceSecret = ""
+	c.SubDevice = false
+	if _, err := (Format{}).Render(c); err == nil {
+		t.Error("a device with no secret rendered")
+	}
+}
