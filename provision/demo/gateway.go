@@ -15,6 +15,7 @@ import (
 	"github.com/iotburn/iotburn/provision"
 	"github.com/iotburn/iotburn/provision/audit"
 	"github.com/iotburn/iotburn/provision/ledger"
+	"github.com/iotburn/iotburn/registry"
 	"github.com/iotburn/iotburn/registry/emulator"
 	"github.com/iotburn/iotburn/templates"
 )
@@ -65,24 +66,11 @@ func RunGateway(ctx context.Context, o Options) (GatewayResult, error) {
 	if o.Kind != "" && o.Kind != "tencent-at" {
 		return GatewayResult{}, fmt.Errorf("demo --mode gateway --kind %s: %w: the gateway's uplink is a tencent-at module", o.Kind, ErrNoGatewayBoard)
 	}
-	if o.Boards <= 0 {
-		o.Boards = 2
-	}
-	if o.Baud <= 0 {
-		o.Baud = 115200
-	}
-	if o.Out == nil {
-		o.Out = io.Discard
-	}
 	v := demoVendors["tencent"]
-	res := GatewayResult{Result: Result{
-		Dir: o.Dir, Ledger: filepath.Join(o.Dir, "iotburn.db"), Audit: filepath.Join(o.Dir, "audit.xlsx"),
-		Boards: filepath.Join(o.Dir, "boards"), CloudState: filepath.Join(o.Dir, "cloud"),
-	}}
-	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+	res, say, err := startGatewayDemo(&o)
+	if err != nil {
 		return res, err
 	}
-	say := func(format string, a ...any) { fmt.Fprintf(o.Out, format+"\n", a...) }
 
 	// 1. The platform, with a gateway product and a sub-device product.
 	cfg := emulator.Config{StateDir: res.CloudState, GatewayProducts: []string{GatewayProduct}, SubDeviceProducts: []string{SubDeviceProduct}}
@@ -112,27 +100,11 @@ func RunGateway(ctx context.Context, o Options) (GatewayResult, error) {
 		return res, err
 	}
 	defer l.Close()
-	var gws, subs []string
-	for i := range o.Boards {
-		gws = append(gws, fmt.Sprintf("demo-gw-%04d", i+1))
-		for j := range SubDevicesPerGateway {
-			subs = append(subs, fmt.Sprintf("demo-sub-%04d", i*SubDevicesPerGateway+j+1))
-		}
-	}
-	for _, c := range []struct {
-		product string
-		names   []string
-	}{{GatewayProduct, gws}, {SubDeviceProduct, subs}} {
-		if _, err := provision.Create(ctx, provision.CreateOptions{Platform: client, Ledger: l, Product: c.product, Names: c.names}); err != nil {
-			return res, fmt.Errorf("create in %s: %w", c.product, err)
-		}
+	gws, subs, err := createKits(ctx, client, l, o.Boards, GatewayProduct, SubDeviceProduct)
+	if err != nil {
+		return res, err
 	}
 	res.Created = len(gws) + len(subs)
-	for i, gw := range gws {
-		if _, err := l.Pair("tencent", GatewayProduct, gw, SubDeviceProduct, subs[i*SubDevicesPerGateway:(i+1)*SubDevicesPerGateway]); err != nil {
-			return res, err
-		}
-	}
 	say("3. created %d gateways and %d sub-devices through the tencent SDK, keys in the ledger %s; each gateway's kit paired with %d of them (iotburn pair)",
 		len(gws), len(subs), res.Ledger, SubDevicesPerGateway)
 
@@ -158,28 +130,13 @@ func RunGateway(ctx context.Context, o Options) (GatewayResult, error) {
 	// 5. QA: each gateway brings in its kit, as on its first connect, and the
 	// platform's topology must hold exactly the kit (verify --gateway).
 	res.Gateways, res.SubDevices = len(gws), len(subs)
-	var mu sync.Mutex // verify reports each gateway from its own goroutine
-	events := func(e provision.Event) {
-		if e.Stage == provision.StageVerified {
-			mu.Lock()
-			res.Bound += e.SubDevices
-			mu.Unlock()
-		}
-		if o.Events != nil {
-			o.Events(e)
-		}
-	}
-	vr, err := provision.Verify(ctx, provision.VerifyOptions{
+	vr, err := verifyGateways(ctx, &res, o.Events, provision.VerifyOptions{
 		Ledger: l, Platform: "tencent", Product: GatewayProduct, Cloud: client, Login: provision.MQTTLogin(mqttAddr),
-		Mode: provision.ModeDevice, Ports: ports, Open: open, Events: events, Gateway: true,
+		Mode: provision.ModeDevice, Ports: ports, Open: open,
 	})
 	if err != nil {
 		return res, err
 	}
-	if vr.Failed > 0 || vr.NotChecked > 0 {
-		return res, fmt.Errorf("verify --gateway: %d gateway(s) failed, %d not checked: %v %v", vr.Failed, vr.NotChecked, vr.Failures, vr.Unchecked)
-	}
-	res.Verified = vr.Verified
 	res.Online = res.Bound // verify has each one brought online (AT+TCGWONLINE) before it reads the topology
 	if err := crossCheck(res.Boards, func(name string) (string, bool) { return emu.TencentDevice(GatewayProduct, name) }, o.Boards); err != nil {
 		return res, err
@@ -194,4 +151,78 @@ func RunGateway(ctx context.Context, o Options) (GatewayResult, error) {
 	say("6. audit workbook %s: %d gateways, yield %.0f%%; its Gateways sheet has each gateway with its %d sub-devices", res.Audit, sum.Units, 100*sum.Yield, sum.SubDevices)
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// startGatewayDemo sets o's defaults and makes the demo's directory; say
+// prints one step.
+func startGatewayDemo(o *Options) (GatewayResult, func(format string, a ...any), error) {
+	if o.Boards <= 0 {
+		o.Boards = 2
+	}
+	if o.Baud <= 0 {
+		o.Baud = 115200
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	out := o.Out
+	res := GatewayResult{Result: Result{
+		Dir: o.Dir, Ledger: filepath.Join(o.Dir, "iotburn.db"), Audit: filepath.Join(o.Dir, "audit.xlsx"),
+		Boards: filepath.Join(o.Dir, "boards"), CloudState: filepath.Join(o.Dir, "cloud"),
+	}}
+	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
+	return res, say, os.MkdirAll(o.Dir, 0o700)
+}
+
+// createKits creates n gateways of gwProduct and SubDevicesPerGateway
+// sub-devices of subProduct for each through the platform's SDK into the
+// ledger, and pairs each gateway's kit (demo-gw-0002 with
+// demo-sub-0004…0006).
+func createKits(ctx context.Context, client registry.Platform, l *ledger.Ledger, n int, gwProduct, subProduct string) (gws, subs []string, err error) {
+	for i := range n {
+		gws = append(gws, fmt.Sprintf("demo-gw-%04d", i+1))
+		for j := range SubDevicesPerGateway {
+			subs = append(subs, fmt.Sprintf("demo-sub-%04d", i*SubDevicesPerGateway+j+1))
+		}
+	}
+	for _, c := range []struct {
+		product string
+		names   []string
+	}{{gwProduct, gws}, {subProduct, subs}} {
+		if _, err := provision.Create(ctx, provision.CreateOptions{Platform: client, Ledger: l, Product: c.product, Names: c.names}); err != nil {
+			return nil, nil, fmt.Errorf("create in %s: %w", c.product, err)
+		}
+	}
+	for i, gw := range gws {
+		if _, err := l.Pair(client.Name(), gwProduct, gw, subProduct, subs[i*SubDevicesPerGateway:(i+1)*SubDevicesPerGateway]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return gws, subs, nil
+}
+
+// verifyGateways is verify --gateway of the demo's gateways: every one must
+// pass; res counts what they brought in, events (if set) gets each step.
+func verifyGateways(ctx context.Context, res *GatewayResult, events func(provision.Event), vo provision.VerifyOptions) (provision.VerifyResult, error) {
+	var mu sync.Mutex // verify reports each gateway from its own goroutine
+	vo.Gateway = true
+	vo.Events = func(e provision.Event) {
+		if e.Stage == provision.StageVerified {
+			mu.Lock()
+			res.Bound += e.SubDevices
+			mu.Unlock()
+		}
+		if events != nil {
+			events(e)
+		}
+	}
+	vr, err := provision.Verify(ctx, vo)
+	if err != nil {
+		return vr, err
+	}
+	if vr.Failed > 0 || vr.NotChecked > 0 {
+		return vr, fmt.Errorf("verify --gateway: %d gateway(s) failed, %d not checked: %v %v", vr.Failed, vr.NotChecked, vr.Failures, vr.Unchecked)
+	}
+	res.Verified = vr.Verified
+	return vr, nil
 }

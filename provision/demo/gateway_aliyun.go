@@ -3,11 +3,8 @@ package demo
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/iotburn/iotburn/burner"
@@ -41,24 +38,11 @@ func runAliyunGateway(ctx context.Context, o Options, start time.Time) (GatewayR
 	if o.Kind != "" && o.Kind != "esp32" {
 		return GatewayResult{}, fmt.Errorf("demo --mode gateway --platform aliyun --kind %s: %w: Alibaba publishes no AT firmware with gateway commands (the IDMAU firmware has none): the gateways are esp32 boards", o.Kind, ErrNoGatewayBoard)
 	}
-	if o.Boards <= 0 {
-		o.Boards = 2
-	}
-	if o.Baud <= 0 {
-		o.Baud = 115200
-	}
-	if o.Out == nil {
-		o.Out = io.Discard
-	}
 	v := demoVendors["aliyun"]
-	res := GatewayResult{Result: Result{
-		Dir: o.Dir, Ledger: filepath.Join(o.Dir, "iotburn.db"), Audit: filepath.Join(o.Dir, "audit.xlsx"),
-		Boards: filepath.Join(o.Dir, "boards"), CloudState: filepath.Join(o.Dir, "cloud"),
-	}}
-	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+	res, say, err := startGatewayDemo(&o)
+	if err != nil {
 		return res, err
 	}
-	say := func(format string, a ...any) { fmt.Fprintf(o.Out, format+"\n", a...) }
 
 	// 1. The platform.
 	cfg := emulator.Config{StateDir: res.CloudState,
@@ -94,27 +78,11 @@ func runAliyunGateway(ctx context.Context, o Options, start time.Time) (GatewayR
 		return res, err
 	}
 	defer l.Close()
-	var gws, subs []string
-	for i := range o.Boards {
-		gws = append(gws, fmt.Sprintf("demo-gw-%04d", i+1))
-		for j := range SubDevicesPerGateway {
-			subs = append(subs, fmt.Sprintf("demo-sub-%04d", i*SubDevicesPerGateway+j+1))
-		}
-	}
-	for _, c := range []struct {
-		product string
-		names   []string
-	}{{AliyunGatewayProduct, gws}, {AliyunSubDeviceProduct, subs}} {
-		if _, err := provision.Create(ctx, provision.CreateOptions{Platform: client, Ledger: l, Product: c.product, Names: c.names}); err != nil {
-			return res, fmt.Errorf("create in %s: %w", c.product, err)
-		}
+	gws, subs, err := createKits(ctx, client, l, o.Boards, AliyunGatewayProduct, AliyunSubDeviceProduct)
+	if err != nil {
+		return res, err
 	}
 	res.Created = len(gws) + len(subs)
-	for i, gw := range gws {
-		if _, err := l.Pair("aliyun", AliyunGatewayProduct, gw, AliyunSubDeviceProduct, subs[i*SubDevicesPerGateway:(i+1)*SubDevicesPerGateway]); err != nil {
-			return res, err
-		}
-	}
 	say("3. created %d gateways and %d sub-devices through the aliyun SDK, keys in the ledger %s; each gateway's kit paired with %d of them (iotburn pair)",
 		len(gws), len(subs), res.Ledger, SubDevicesPerGateway)
 
@@ -168,28 +136,13 @@ func runAliyunGateway(ctx context.Context, o Options, start time.Time) (GatewayR
 	// 6. QA: each gateway boots and brings its kit in; the platform's
 	// topology must hold exactly the kit.
 	res.Gateways, res.SubDevices = len(gws), len(subs)
-	var mu sync.Mutex // verify reports each gateway from its own goroutine
-	events := func(e provision.Event) {
-		if e.Stage == provision.StageVerified {
-			mu.Lock()
-			res.Bound += e.SubDevices
-			mu.Unlock()
-		}
-		if o.Events != nil {
-			o.Events(e)
-		}
-	}
-	vr, err := provision.Verify(ctx, provision.VerifyOptions{
+	vr, err := verifyGateways(ctx, &res, o.Events, provision.VerifyOptions{
 		Ledger: l, Platform: "aliyun", Product: AliyunGatewayProduct, Cloud: client, Login: provision.MQTTLogin(mqttAddr),
-		Mode: provision.ModeDevice, Ports: ports, Open: open, Events: events, Gateway: true,
+		Mode: provision.ModeDevice, Ports: ports, Open: open,
 	})
 	if err != nil {
 		return res, err
 	}
-	if vr.Failed > 0 || vr.NotChecked > 0 {
-		return res, fmt.Errorf("verify --gateway: %d gateway(s) failed, %d not checked: %v %v", vr.Failed, vr.NotChecked, vr.Failures, vr.Unchecked)
-	}
-	res.Verified = vr.Verified
 	// Independently of the ledger and the line: each board's fctry holds its
 	// gateway's own key, and the platform's topology exactly its kit, each
 	// sub-device online with a DeviceSecret of its own.
