@@ -134,6 +134,7 @@ credential inside an NVS partition. --baud is esptool's -b: connect at 115200, f
 the ledger pairs with it (SubDevName1...N, iotburn pair), which its firmware registers through it
 on its first connect. A gateway with no kit paired is given back untouched; a product none of
 whose gateways has a kit, or a format with no place for one, is refused before the first board.
+(Without --kit, a gateway that has a kit paired still gets it: a board holds what the ledger says.)
 --sub-device burns sub-device boards (the Zigbee/BLE/Modbus nodes behind a gateway) with their
 product and name only, no secret: the gateway registers each and obtains its DeviceSecret. The
 name is the next created one of the product, or with --name-from mac|imei the board's own (it must

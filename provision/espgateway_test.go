@@ -114,6 +114,18 @@ func TestESP32GatewayKits(t *testing.T) {
 	if err != nil || res.Burned != 2 {
 		t.Fatalf("burning the gateways: %+v, %v", res, err)
 	}
+	// Plugged into a line without --kit, and checked by a verify without
+	// --gateway, each still holds what the ledger says: its key and its kit.
+	again, err := RunLine(context.Background(), LineOptions{Ledger: w.ledger, Platform: "aliyun", Product: aliGwProduct, Format: nvs.Format{}, Station: "t",
+		Ports: w.ports, Open: w.open, Once: true, OpTimeout: 30 * time.Second, Mode: ModeDevice})
+	if err != nil || again.Skipped != 2 || again.Burned != 0 {
+		t.Fatalf("the burned gateways on a line without --kit: %+v, %v; want both left alone", again, err)
+	}
+	plain, err := Verify(context.Background(), VerifyOptions{Ledger: w.ledger, Platform: "aliyun", Product: aliGwProduct,
+		Ports: w.ports, Open: w.open, Cloud: w.cloud, Mode: ModeDevice, OpTimeout: 20 * time.Second})
+	if err != nil || plain.Verified != 2 {
+		t.Fatalf("verify without --gateway: %+v, %v", plain, err)
+	}
 	for pass := 1; pass <= 2; pass++ {
 		if pass == 2 {
 			for _, b := range w.farm.Boards() {

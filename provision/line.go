@@ -154,7 +154,9 @@ type LineOptions struct {
 	// the ledger pairs with it (Ledger.Pair), which the gateway registers
 	// and adds to its topology on its first connect. A gateway with no kit
 	// paired is refused before it is written, as is a format with no place
-	// for a kit. Check CheckKits before the line starts.
+	// for a kit. Check CheckKits before the line starts. (On a format with
+	// a place for a kit, a gateway that has one paired gets it without
+	// Kits too: the board holds what the ledger says.)
 	Kits bool
 	// SubDevices: the boards are sub-devices (a Zigbee/BLE/Modbus node
 	// behind a gateway): each gets its product and its name only, no
@@ -179,6 +181,17 @@ func CheckSubDevices(mode Mode, kits bool, f templates.Format) error {
 		return fmt.Errorf("--sub-device: format %s: %w: every AT command that stores a device takes its secret; use --format nvs", f.Name(), ErrModeBoard)
 	}
 	return nil
+}
+
+// attachKit puts the kit the ledger pairs with c's device on c, and says
+// whether there is one.
+func attachKit(l *ledger.Ledger, platform, product string, c *registry.Credential) (bool, error) {
+	kit, err := l.SubDevicesOf(platform, product, c.DeviceName)
+	if err != nil || len(kit.SubDevices) == 0 {
+		return false, err
+	}
+	c.Kit = &registry.Kit{SubProduct: kit.SubProduct, SubDevices: kit.SubDevices}
+	return true, nil
 }
 
 // ErrNoKit: a gateway to be burned with its kit has none paired with it.
@@ -594,18 +607,21 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) (gone bool) 
 		cred.DeviceSecret, cred.SubDevice = "", true
 		ev.Fingerprint = ""
 	}
-	if l.o.Kits {
-		// The kit is part of what the board holds: rendered with it, and
-		// read back against it, burned before or not.
-		kit, err := l.o.Ledger.SubDevicesOf(l.o.Platform, l.o.Product, cred.DeviceName)
-		if err == nil && len(kit.SubDevices) == 0 {
+	if l.o.Kits || (!l.o.SubDevices && templates.CarriesKit(format, l.o.Platform)) {
+		// A gateway's kit is part of what its board holds, rendered with it
+		// and read back against it, burned before or not, wherever the
+		// format has a place for it: what the ledger pairs is what the
+		// board gets, --kit or not (a line without it must not take a
+		// gateway burned with its kit for one burned wrong). --kit also
+		// refuses a gateway with none.
+		has, err := attachKit(l.o.Ledger, l.o.Platform, l.o.Product, &cred)
+		if err == nil && !has && l.o.Kits {
 			err = fmt.Errorf("gateway %s: %w: pair its kit first (iotburn pair --product %s --gateway %s --sub-product SUB --names FILE)", cred.DeviceName, ErrNoKit, l.o.Product, cred.DeviceName)
 		}
 		if err != nil {
 			l.giveBack(&ev, unit, hw, err)
 			return
 		}
-		cred.Kit = &registry.Kit{SubProduct: kit.SubProduct, SubDevices: kit.SubDevices}
 	}
 
 	switch unit.State {

@@ -227,16 +227,11 @@ func checkUnit(ctx context.Context, o VerifyOptions, u ledger.Unit, b Board, por
 		defer cancel()
 		return f(c)
 	}
-	if o.Gateway {
-		if kb, ok := b.(kitBurned); ok && kb.BurnedWithKit(o.Platform) {
-			// Its kit is part of what it was burned with (batch --kit).
-			kit, err := o.Ledger.SubDevicesOf(o.Platform, o.Product, u.Cred.DeviceName)
-			if err != nil {
-				return fail(err)
-			}
-			if len(kit.SubDevices) > 0 {
-				u.Cred.Kit = &registry.Kit{SubProduct: kit.SubProduct, SubDevices: kit.SubDevices}
-			}
+	if kb, ok := b.(kitBurned); ok && kb.BurnedWithKit(o.Platform) && !o.SubDevices {
+		// A gateway's kit is part of what the line burned (batch): the
+		// board is checked for it, --gateway or not.
+		if _, err := attachKit(o.Ledger, o.Platform, o.Product, &u.Cred); err != nil {
+			return fail(err)
 		}
 	}
 	cred := u.Cred // what logs in: the device's credential
