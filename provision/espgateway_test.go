@@ -145,16 +145,7 @@ func TestESP32GatewayKits(t *testing.T) {
 		}
 	}
 	for gw, want := range map[string][]string{"gw-0001": {"sub-0001", "sub-0002"}, "gw-0002": {"sub-0003", "sub-0004"}} {
-		subs, err := w.cloud.SubDevices(context.Background(), aliGwProduct, gw, aliSubProduct)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, s := range subs {
-			got = append(got, s.DeviceName)
-		}
-		slices.Sort(got)
-		if !slices.Equal(got, want) {
+		if got := topologyOf(t, w.cloud, aliGwProduct, gw, aliSubProduct); !slices.Equal(got, want) {
 			t.Errorf("%s's topology: %v, want %v", gw, got, want)
 		}
 		for _, s := range want {

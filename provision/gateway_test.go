@@ -12,6 +12,7 @@ import (
 
 	"github.com/iotburn/iotburn/burner/sim"
 	"github.com/iotburn/iotburn/provision/ledger"
+	"github.com/iotburn/iotburn/registry"
 	"github.com/iotburn/iotburn/registry/emulator"
 	"github.com/iotburn/iotburn/registry/tencent"
 	"github.com/iotburn/iotburn/templates"
@@ -87,7 +88,14 @@ func (w *gatewayWorld) verify(t *testing.T, l *ledger.Ledger) (VerifyResult, map
 
 func (w *gatewayWorld) topology(t *testing.T, gw string) []string {
 	t.Helper()
-	got, err := w.cloud.SubDevices(context.Background(), gwProduct, gw, subProduct)
+	return topologyOf(t, w.cloud, gwProduct, gw, subProduct)
+}
+
+// topologyOf is the names of gw's sub-devices of subProduct in the
+// platform's topology, as its API lists them, sorted.
+func topologyOf(t *testing.T, cloud registry.Topology, gwProduct, gw, subProduct string) []string {
+	t.Helper()
+	got, err := cloud.SubDevices(context.Background(), gwProduct, gw, subProduct)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -464,6 +464,14 @@ func (l *line) refused(ev *Event, hw string) {
 	}
 }
 
+// refuse fails a board that has no unit of its own (nothing claimed, or
+// nothing of its claim kept): the refusal recorded, the event sent.
+func (l *line) refuse(ev *Event, hw string, err error) {
+	ev.Stage, ev.Err, ev.Cause = StageFailed, err.Error(), err
+	l.refused(ev, hw)
+	l.emit(*ev)
+}
+
 // reserve takes a slot toward the target; false means stop taking boards.
 func (l *line) reserve() bool {
 	l.mu.Lock()
@@ -526,25 +534,19 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) (gone bool) 
 		var f templates.Format
 		err := op(func(c context.Context) (err error) { f, err = p.Prepare(c); return err })
 		if err != nil {
-			ev.Stage, ev.Err, ev.Cause = StageFailed, err.Error(), err
-			l.refused(&ev, hw)
-			l.emit(ev)
+			l.refuse(&ev, hw, err)
 			return
 		}
 		format = f
 	}
 	if l.o.SubDevices && !templates.CarriesSubDevice(format) {
 		err := fmt.Errorf("the board's format %s cannot hold a sub-device without its secret: %w", format.Name(), ErrModeBoard)
-		ev.Stage, ev.Err, ev.Cause = StageFailed, err.Error(), err
-		l.refused(&ev, hw)
-		l.emit(ev)
+		l.refuse(&ev, hw, err)
 		return
 	}
 	if l.o.Kits && !templates.CarriesKit(format, l.o.Platform) {
 		err := fmt.Errorf("the board's format %s: %w", format.Name(), ErrNoKitForm)
-		ev.Stage, ev.Err, ev.Cause = StageFailed, err.Error(), err
-		l.refused(&ev, hw)
-		l.emit(ev)
+		l.refuse(&ev, hw, err)
 		return
 	}
 
@@ -558,9 +560,7 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) (gone bool) 
 			hw, err = l.heldBy(hw, held)
 		}
 		if err != nil {
-			ev.Stage, ev.Err, ev.Cause = StageFailed, err.Error(), err
-			l.refused(&ev, hw)
-			l.emit(ev)
+			l.refuse(&ev, hw, err)
 			return
 		}
 		ev.HWID = hw
@@ -588,9 +588,7 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) (gone bool) 
 			outcome = ""
 		}
 		// No unit, so Fail has nothing to mark: record the refusal instead.
-		ev.Stage, ev.Err, ev.Cause = StageFailed, err.Error(), err
-		l.refused(&ev, hw)
-		l.emit(ev)
+		l.refuse(&ev, hw, err)
 		return
 	}
 	cred := unit.Cred

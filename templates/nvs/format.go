@@ -128,9 +128,6 @@ func kitEntries(keys Keys, c registry.Credential) ([]Entry, error) {
 	if k.SubProduct == "" || len(k.SubDevices) == 0 {
 		return nil, fmt.Errorf("nvs: gateway %q: its kit has no sub-device product or no sub-devices", c.DeviceName)
 	}
-	if last := keys.SubDevice + strconv.Itoa(len(k.SubDevices)); len(last) > maxKeyLen {
-		return nil, fmt.Errorf("nvs: gateway %q: key %s is longer than NVS's %d characters: shorten the sub-device key name", c.DeviceName, last, maxKeyLen)
-	}
 	out := make([]Entry, 0, 1+len(k.SubDevices))
 	out = append(out, Entry{Namespace: keys.Namespace, Key: keys.SubProduct, Kind: String, Str: k.SubProduct})
 	for i, name := range k.SubDevices {

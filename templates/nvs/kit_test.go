@@ -30,7 +30,9 @@ func TestKitRefusals(t *testing.T) {
 	if _, err := (Format{Size: 0x4000}).Render(gw("aliyun", 1500)); err == nil {
 		t.Error("1,500 sub-devices rendered into a 16 KB partition")
 	}
-	if _, err := (Format{Size: 0x4000}).Render(gw("aliyun", 10000)); err == nil {
+	long := AliyunKeys
+	long.SubDevice = "SubDeviceName__" // 15 characters: its keys are 16 and more
+	if _, err := (Format{Size: 0x4000, Keys: long}).Render(gw("aliyun", 3)); err == nil {
 		t.Error("a kit whose key names outgrow 15 characters rendered")
 	}
 	empty := gw("aliyun", 0)
