@@ -39,6 +39,9 @@ type host interface {
 // is one entry here and one firmware file.
 var kinds = map[string]func(host) firmware{
 	"tencent-at": newTencentAT,
+	// tencent-at-cellular: the same firmware on a cellular module, with
+	// the certificate commands (tencent_cert.go).
+	"tencent-at-cellular": newTencentCellular,
 	"aliyun-at":  newAliyunAT,
 	"esp32":      newESP32,
 }

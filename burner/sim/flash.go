@@ -42,6 +42,10 @@ type Flash struct {
 	// ClientID and DeviceToken are what an Aliyun board obtained by
 	// registration-free registration (AT+IDMREG=1). DeviceToken is a secret.
 	ClientID, DeviceToken string
+	// CertName, Cert and Key are a Tencent cellular module's certificate
+	// device (TLS mode 2): the certificate's file name and the contents of
+	// the certificate and of its key (a secret: never log it).
+	CertName, Cert, Key string
 }
 
 func boardFileName(dir string, i int) string {

@@ -73,6 +73,10 @@ type tencentAT struct {
 	at        atLine
 	bootUntil time.Time // rebooting after AT+TCRESTORE: deaf until then
 	gw        tencentGW // the MQTT connection and gateway commands (tencent_gateway.go)
+	// cellular: the cellular module's firmware, with the certificate
+	// commands (tencent_cert.go).
+	cellular bool
+	upload   *certUpload // an AT+TCCERTADD taking its content, or nil
 }
 
 // Module facts printed by AT+TCMODULE; the MAC is the board's own.
@@ -87,17 +91,29 @@ func newTencentAT(h host) firmware {
 }
 
 func (t *tencentAT) receive(p []byte) {
+	if t.upload != nil {
+		if p = t.takeUpload(p); len(p) == 0 {
+			return
+		}
+	}
 	// The common case in one go: no reboot under way or in what arrived
 	// (the line so far and p together, as a command may be split anywhere).
-	if !time.Now().Before(t.bootUntil) && !restoreIn(t.at.buf, p) {
+	// A cellular module goes byte by byte too: an AT+TCCERTADD takes the
+	// bytes that follow it.
+	if !t.cellular && !time.Now().Before(t.bootUntil) && !restoreIn(t.at.buf, p) {
 		t.at.feed(p, t.h.send, t.dispatch)
 		return
 	}
 	// Byte by byte: AT+TCRESTORE may start a reboot midway through p, and
-	// what follows it is lost too.
-	for i := range p {
+	// what follows it is lost too; an AT+TCCERTADD takes what follows it.
+	for i := 0; i < len(p); i++ {
 		if time.Now().Before(t.bootUntil) {
 			return // booting: the UART is not listening yet
+		}
+		if t.upload != nil {
+			rest := t.takeUpload(p[i:])
+			p, i = rest, -1
+			continue
 		}
 		t.at.feed(p[i:i+1], t.h.send, t.dispatch)
 	}
@@ -118,6 +134,10 @@ func (t *tencentAT) dispatch(line string) {
 		t.gateway(name, rest)
 		return
 	}
+	if t.cellular && certCommands[name] {
+		t.certCommand(name, rest)
+		return
+	}
 	if !tencentCommands[name] {
 		t.unknown()
 		return
@@ -132,17 +152,11 @@ func (t *tencentAT) dispatch(line string) {
 	}
 	switch name {
 	case "AT+TCMODULE":
-		t.reply(
-			"Module HW name: "+tencentHWName,
-			"Module FW version: "+tencentFWVersion,
-			"Module Mac addr: "+t.h.file().MAC,
-			"Module FW compiled time: Aug 18 2020 11:39:32",
-			"Module Flash size: 2MB",
-		)
-		t.ok()
+		t.moduleInfo()
 	case "AT+CGSN":
 		// Not in [PDF]: an ESP8266 has no IMEI. The board answers with one
-		// as a cellular module with the Tencent firmware would, so the
+		// as a cellular module with the Tencent firmware would (3GPP TS
+		// 27.007 §5.4 +CGSN, which every cellular module has), so the
 		// line's --name-from imei has a board to run on. [NOT FROM A SOURCE]
 		t.reply(t.h.file().IMEI)
 		t.ok()
@@ -221,17 +235,28 @@ const atReady = "\r\nready\r\n"
 func (t *tencentAT) devInfo(rest string) {
 	switch {
 	case rest == "?":
-		if d := t.h.file().Tencent.Dev; d != nil {
+		switch d := t.h.file().Tencent.Dev; {
+		case d != nil && d.CertName != "": // [CMD] §2.2: the certificate's name, no region
+			t.reply(fmt.Sprintf("+TCDEVINFOSET:%d,%s,%s,%s", d.TLSMode, quoteAT(d.ProductID), quoteAT(d.DeviceName), quoteAT(d.CertName)))
+		case d != nil:
 			t.reply(fmt.Sprintf("+TCDEVINFOSET:%d,%s,%s,%d,%s",
 				d.TLSMode, quoteAT(d.ProductID), quoteAT(d.DeviceName), bcc(d.DeviceSecret), quoteAT(d.Region)))
 		}
+		t.ok()
+	case rest == "=?" && t.cellular: // [CMD] §2.2
+		t.reply(`+TCDEVINFO:"TLSMODE (0/1/2)","PRODUCTID","DEVICENAME"[,"DEVICESECRET"(TLSMODE=0/1)] or[,"CERTNAME"(TLSMODE=2)]`)
 		t.ok()
 	case rest == "=?":
 		t.reply(`+TCDEVINFO:"TLS_MODE (1)","PRODUCT_ID","DEVICE_NAME","DEVICE_SECRET_BCC","PRODUCT_REGION"`)
 		t.ok()
 	case strings.HasPrefix(rest, "="):
+		if args, err := parseATArgs(rest[1:]); t.cellular && err == nil && len(args) > 0 && !args[0].quoted && args[0].val == "2" {
+			t.certDevInfo(args)
+			return
+		}
 		d, ok := parseDevInfoSet(rest[1:])
-		if !ok {
+		if !ok || d.TLSMode != 1 && !t.cellular {
+			// [PDF] §2.1 "ESP8266 模组仅支持模式 1": TLS with a key.
 			t.cme(cmeBadParam)
 			return
 		}

@@ -1,5 +1,7 @@
 package sim
 
+import "strings"
+
 // tencentFlash is what QCloud_AT keeps in flash: the device info written by
 // AT+TCDEVINFOSET and the product info written by AT+TCPRDINFOSET, each absent
 // until written and wiped by AT+TCRESTORE.
@@ -8,6 +10,9 @@ type tencentFlash struct {
 	Prd *tencentPrd `json:"prd,omitempty"`
 	// Subs are the sub-device triples of AT+TCSUBDEVINFOSET (a gateway's).
 	Subs []tencentDev `json:"subs,omitempty"`
+	// Certs are the certificate and key files of AT+TCCERTADD, in the
+	// order added (a cellular module's; tencent_cert.go).
+	Certs []tencentCert `json:"certs,omitempty"`
 }
 
 type tencentDev struct {
@@ -16,6 +21,9 @@ type tencentDev struct {
 	DeviceName   string `json:"device_name"`
 	DeviceSecret string `json:"device_secret"`
 	Region       string `json:"region"`
+	// CertName is the certificate of TLS mode 2 (AT+TCDEVINFOSET=2,…),
+	// whose key is the file of the same name ending ".key".
+	CertName string `json:"cert_name,omitempty"`
 }
 
 type tencentPrd struct {
@@ -37,6 +45,7 @@ func (t tencentFlash) clone() tencentFlash {
 		c.Prd = &p
 	}
 	c.Subs = append([]tencentDev(nil), t.Subs...)
+	c.Certs = append([]tencentCert(nil), t.Certs...)
 	return c
 }
 
@@ -47,7 +56,13 @@ func (t tencentFlash) flash() Flash {
 	switch {
 	case t.Dev != nil:
 		f = Flash{TLSMode: t.Dev.TLSMode, ProductID: t.Dev.ProductID, DeviceName: t.Dev.DeviceName,
-			DeviceSecret: t.Dev.DeviceSecret, Region: t.Dev.Region}
+			DeviceSecret: t.Dev.DeviceSecret, Region: t.Dev.Region, CertName: t.Dev.CertName}
+		if c := t.cert(t.Dev.CertName); c != nil && t.Dev.CertName != "" {
+			f.Cert = c.Content
+		}
+		if c := t.cert(strings.TrimSuffix(t.Dev.CertName, ".crt") + ".key"); c != nil && t.Dev.CertName != "" {
+			f.Key = c.Content
+		}
 	case t.Prd != nil:
 		f = Flash{TLSMode: t.Prd.TLSMode, ProductID: t.Prd.ProductID, DeviceName: t.Prd.DeviceName, Region: t.Prd.Region}
 	}

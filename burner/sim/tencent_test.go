@@ -73,7 +73,7 @@ func TestTencentFirmware(t *testing.T) {
 		{name: "parameters where none belong", in: "ATE0\r\nAT+TCMODULE=1\r\nAT+TCRESTORE?\r\n", want: "ATE0\r\n" + okR + errR + errR},
 		{name: "over 256 bytes", in: "ATE0\r\nAT+" + strings.Repeat("X", 300) + "\r\nAT\r\n", want: "ATE0\r\n" + okR + errR + okR},
 		{name: "256 bytes with CRLF is fine", in: "ATE0\r\n" + longSet(7, "r") + "\r\n", want: "ATE0\r\n" + okR + okR + "+TCDEVINFOSET:OK\r\n",
-			flash: Flash{TLSMode: 2, ProductID: strings.Repeat(",", 7) + "PPP", DeviceName: strings.Repeat(",", 48), DeviceSecret: strings.Repeat(",", 44), Region: strings.Repeat("r", 24)}},
+			flash: Flash{TLSMode: 1, ProductID: strings.Repeat(",", 7) + "PPP", DeviceName: strings.Repeat(",", 48), DeviceSecret: strings.Repeat(",", 44), Region: strings.Repeat("r", 24)}},
 		{name: "257 bytes is not", in: "ATE0\r\n" + longSet(8, "r") + "\r\n", want: "ATE0\r\n" + okR + errR},
 		{name: "TCMODULE", in: "ATE0\r\nAT+TCMODULE\r\n", want: "ATE0\r\n" + okR +
 			"Module HW name: ESP-WROOM-02D\r\nModule FW version: QCloud_AT_ESP8266_v2.1.0\r\nModule Mac addr: 24:0a:c4:01:02:03\r\n" +
@@ -83,23 +83,25 @@ func TestTencentFirmware(t *testing.T) {
 		{name: "set then query", in: "ATE0\r\n" + set + "\r\nAT+TCDEVINFOSET?\r\n",
 			want:  "ATE0\r\n" + okR + okR + "+TCDEVINFOSET:OK\r\n" + `+TCDEVINFOSET:1,"ABCDEFGHIJ","dev001",1,"ap-guangzhou"` + "\r\n" + okR,
 			flash: Flash{TLSMode: 1, ProductID: "ABCDEFGHIJ", DeviceName: "dev001", DeviceSecret: "7WmFA/MEs+Fy+32QwJWtYw==", Region: "ap-guangzhou"}},
-		{name: "escapes and region", in: `ATE0` + "\r\n" + `AT+TCDEVINFOSET=0,"P1","a\"b\,c\\d","s","ap-beijing"` + "\r\nAT+TCDEVINFOSET?\r\n",
-			want:  "ATE0\r\n" + okR + okR + "+TCDEVINFOSET:OK\r\n" + `+TCDEVINFOSET:0,"P1","a\"b\,c\\d",115,"ap-beijing"` + "\r\n" + okR,
-			flash: Flash{TLSMode: 0, ProductID: "P1", DeviceName: `a"b,c\d`, DeviceSecret: "s", Region: "ap-beijing"}},
+		{name: "escapes and region", in: `ATE0` + "\r\n" + `AT+TCDEVINFOSET=1,"P1","a\"b\,c\\d","s","ap-beijing"` + "\r\nAT+TCDEVINFOSET?\r\n",
+			want:  "ATE0\r\n" + okR + okR + "+TCDEVINFOSET:OK\r\n" + `+TCDEVINFOSET:1,"P1","a\"b\,c\\d",115,"ap-beijing"` + "\r\n" + okR,
+			flash: Flash{TLSMode: 1, ProductID: "P1", DeviceName: `a"b,c\d`, DeviceSecret: "s", Region: "ap-beijing"}},
 		{name: "limits", in: "ATE0\r\n" +
 			`AT+TCDEVINFOSET=1,"` + strings.Repeat("P", 11) + `","n","s"` + "\r\n" +
 			`AT+TCDEVINFOSET=1,"P","` + strings.Repeat("n", 49) + `","s"` + "\r\n" +
 			`AT+TCDEVINFOSET=1,"P","n","` + strings.Repeat("s", 45) + `"` + "\r\n" +
 			`AT+TCDEVINFOSET=1,"P","n","s","` + strings.Repeat("r", 25) + `"` + "\r\n" +
 			`AT+TCDEVINFOSET=3,"P","n","s"` + "\r\n" +
+			`AT+TCDEVINFOSET=0,"P","n","s"` + "\r\n" + // the ESP8266 takes mode 1 only
+			`AT+TCDEVINFOSET=2,"P","n","n.crt"` + "\r\n" +
 			`AT+TCDEVINFOSET=1,"P","","s"` + "\r\n" +
 			`AT+TCDEVINFOSET=1,P,"n","s"` + "\r\n" +
 			`AT+TCDEVINFOSET=1,"P","n"` + "\r\n" +
 			`AT+TCDEVINFOSET=1,"P"x,"n","s"` + "\r\n",
-			want: "ATE0\r\n" + okR + strings.Repeat(cme204, 9)},
-		{name: "max lengths accepted", in: "ATE0\r\n" + `AT+TCDEVINFOSET=2,"` + strings.Repeat("P", 10) + `","` + strings.Repeat("n", 48) + `","` + strings.Repeat("s", 44) + `","` + strings.Repeat("r", 24) + `"` + "\r\n",
+			want: "ATE0\r\n" + okR + strings.Repeat(cme204, 11)},
+		{name: "max lengths accepted", in: "ATE0\r\n" + `AT+TCDEVINFOSET=1,"` + strings.Repeat("P", 10) + `","` + strings.Repeat("n", 48) + `","` + strings.Repeat("s", 44) + `","` + strings.Repeat("r", 24) + `"` + "\r\n",
 			want:  "ATE0\r\n" + okR + okR + "+TCDEVINFOSET:OK\r\n",
-			flash: Flash{TLSMode: 2, ProductID: strings.Repeat("P", 10), DeviceName: strings.Repeat("n", 48), DeviceSecret: strings.Repeat("s", 44), Region: strings.Repeat("r", 24)}},
+			flash: Flash{TLSMode: 1, ProductID: strings.Repeat("P", 10), DeviceName: strings.Repeat("n", 48), DeviceSecret: strings.Repeat("s", 44), Region: strings.Repeat("r", 24)}},
 		{name: "fail-write fault", flt: FaultFailWrite, in: "ATE0\r\n" + set + "\r\n", want: "ATE0\r\n" + okR + okR + "+TCDEVINFOSET:FAIL,-1001\r\n"},
 		{name: "flash error", cerr: errors.New("disk full"), in: "ATE0\r\n" + set + "\r\n", want: "ATE0\r\n" + okR + cme207},
 		{name: "product info", in: "ATE0\r\n" + `AT+TCPRDINFOSET=1,"CTQS08Y5LG","ZHNkIGRzZCA=","Dev01"` + "\r\nAT+TCPRDINFOSET?\r\n",
@@ -170,7 +172,7 @@ func TestTencentDevRegUnreachable(t *testing.T) {
 // are mostly escaped commas: 254 bytes with pidEsc = 7, one more per extra.
 func longSet(pidEsc int, r string) string {
 	esc := func(n int) string { return strings.Repeat(`\,`, n) }
-	return `AT+TCDEVINFOSET=2,"` + esc(pidEsc) + strings.Repeat("P", 10-pidEsc) + `","` + esc(48) + `","` + esc(44) + `","` + strings.Repeat(r, 24) + `"`
+	return `AT+TCDEVINFOSET=1,"` + esc(pidEsc) + strings.Repeat("P", 10-pidEsc) + `","` + esc(48) + `","` + esc(44) + `","` + strings.Repeat(r, 24) + `"`
 }
 
 func TestLongSetLength(t *testing.T) {
