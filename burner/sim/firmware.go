@@ -42,8 +42,8 @@ var kinds = map[string]func(host) firmware{
 	// tencent-at-cellular: the same firmware on a cellular module, with
 	// the certificate commands (tencent_cert.go).
 	"tencent-at-cellular": newTencentCellular,
-	"aliyun-at":  newAliyunAT,
-	"esp32":      newESP32,
+	"aliyun-at":           newAliyunAT,
+	"esp32":               newESP32,
 }
 
 // Kinds lists the board kinds the simulator can play.
