@@ -24,6 +24,9 @@ var (
 	ErrNoHardwareID = errors.New("the module reports no hardware id")
 	// ErrUnsupported: the firmware has no command for what was asked.
 	ErrUnsupported = errors.New("not supported by the module's firmware")
+	// ErrNoCertCommands: the module's firmware has no certificate commands
+	// (AT+TCCERTADD), so a certificate device cannot be burned onto it.
+	ErrNoCertCommands = errors.New("the module's firmware takes no certificate")
 	// ErrNotConnected: the module did not report a cloud connection in time.
 	ErrNotConnected = errors.New("the module did not connect to the cloud")
 )

@@ -71,6 +71,11 @@ func parseDevInfo(body string) (DevInfo, bool) {
 		return DevInfo{}, false
 	}
 	tls, err1 := strconv.Atoi(fs[0].val)
+	if tls == 2 && err1 == nil && len(fs) == 4 && fs[3].quoted && fs[3].val != "" {
+		// TLS mode 2 names the certificate where the others give the
+		// secret's checksum (command set V3.1.3 §2.2).
+		return DevInfo{TLSMode: tls, ProductID: fs[1].val, DeviceName: fs[2].val, CertName: fs[3].val}, true
+	}
 	sum, err2 := strconv.Atoi(fs[3].val)
 	if err1 != nil || err2 != nil || sum < 0 || sum > 255 {
 		return DevInfo{}, false
@@ -98,6 +103,10 @@ func parseModule(lines []string) Identity {
 			id.Firmware = v
 		case strings.Contains(k, "mac addr"):
 			id.MAC = normalizeMAC(v)
+		case k == "module imei": // a cellular module's (command set V3.1.3 §2.8)
+			if len(v) == 15 && strings.Trim(v, "0123456789") == "" && luhnOK(v) {
+				id.IMEI = v
+			}
 		}
 	}
 	return id

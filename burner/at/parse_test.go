@@ -11,11 +11,14 @@ func TestParseDevInfo(t *testing.T) {
 		want DevInfo
 		ok   bool
 	}{
-		{`+TCDEVINFOSET:1,"S3EUVBRJLB","test_device",110,"ap-guangzhou"`, DevInfo{1, "S3EUVBRJLB", "test_device", 110, "ap-guangzhou"}, true},
-		{`+TCDEVINFOSET: 1, "S3EUVBRJLB", "test_device", 110, "ap-guangzhou"`, DevInfo{1, "S3EUVBRJLB", "test_device", 110, "ap-guangzhou"}, true},
-		{`+TCDEVINFOSET:1,"S3EUVBRJLB","test_device",110`, DevInfo{1, "S3EUVBRJLB", "test_device", 110, ""}, true}, // old firmware, no region
-		{`+TCDEVINFOSET:1,S3EUVBRJLB,test_device,110,ap-guangzhou`, DevInfo{1, "S3EUVBRJLB", "test_device", 110, "ap-guangzhou"}, true},
-		{`+TCDEVINFOSET:1,"a\"b\,c","n",0,"r"`, DevInfo{1, `a"b,c`, "n", 0, "r"}, true},
+		{`+TCDEVINFOSET:1,"S3EUVBRJLB","test_device",110,"ap-guangzhou"`, DevInfo{TLSMode: 1, ProductID: "S3EUVBRJLB", DeviceName: "test_device", SecretBCC: 110, Region: "ap-guangzhou"}, true},
+		{`+TCDEVINFOSET: 1, "S3EUVBRJLB", "test_device", 110, "ap-guangzhou"`, DevInfo{TLSMode: 1, ProductID: "S3EUVBRJLB", DeviceName: "test_device", SecretBCC: 110, Region: "ap-guangzhou"}, true},
+		{`+TCDEVINFOSET:1,"S3EUVBRJLB","test_device",110`, DevInfo{TLSMode: 1, ProductID: "S3EUVBRJLB", DeviceName: "test_device", SecretBCC: 110, Region: ""}, true}, // old firmware, no region
+		{`+TCDEVINFOSET:1,S3EUVBRJLB,test_device,110,ap-guangzhou`, DevInfo{TLSMode: 1, ProductID: "S3EUVBRJLB", DeviceName: "test_device", SecretBCC: 110, Region: "ap-guangzhou"}, true},
+		{`+TCDEVINFOSET:1,"a\"b\,c","n",0,"r"`, DevInfo{TLSMode: 1, ProductID: `a"b,c`, DeviceName: "n", SecretBCC: 0, Region: "r"}, true},
+		// A cellular module's certificate device (the M6315's report, case 9).
+		{`+TCDEVINFOSET:2,"83X1JNA86X","test_VM_1","test_VM_1.crt"`, DevInfo{TLSMode: 2, ProductID: "83X1JNA86X", DeviceName: "test_VM_1", CertName: "test_VM_1.crt"}, true},
+		{`+TCDEVINFOSET:1,"p","n","x.crt"`, DevInfo{}, false},
 		{`+TCDEVINFOSET:x,"p","n",1`, DevInfo{}, false},
 		{`+TCDEVINFOSET:1,"p","n",256`, DevInfo{}, false},
 		{`+TCDEVINFOSET:1,"p"`, DevInfo{}, false},
@@ -41,6 +44,21 @@ func TestParseModule(t *testing.T) {
 	want := Identity{Module: "ESP-WROOM-02D", Firmware: "QCloud_AT_ESP8266_v2.1.0", MAC: "84:f3:eb:56:0e:e9"}
 	if got := parseModule(lines); got != want {
 		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	// The cellular module's (Tencent's test report of the M6315, case 11).
+	cell := []string{
+		"Module HW name: M6315_MOD_BOM_R001_20190508@H1",
+		"Module FW version: M6315-PTCH0S00",
+		"Module IMEI: 863924040143031",
+		"Module FW compiled time: 20190827_152209",
+		"Module Flash size:4MB",
+	}
+	wantCell := Identity{Module: "M6315_MOD_BOM_R001_20190508@H1", Firmware: "M6315-PTCH0S00", IMEI: "863924040143031"}
+	if got := parseModule(cell); got != wantCell {
+		t.Fatalf("got %+v, want %+v", got, wantCell)
+	}
+	if got := parseModule([]string{"Module IMEI: 863924040143032"}); got.IMEI != "" { // check digit wrong
+		t.Fatalf("took IMEI %q", got.IMEI)
 	}
 	for in, want := range map[string]string{
 		"84f3eb560ee9": "84:f3:eb:56:0e:e9", "84-F3-EB-56-0E-E9": "84:f3:eb:56:0e:e9",

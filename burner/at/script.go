@@ -1,8 +1,11 @@
 package at
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -12,8 +15,31 @@ import (
 // or without a space after the colon), as the Tencent firmware does once it
 // has written flash, unless its firmware is known to end at OK (okOnly).
 // The first failure stops the script.
+//
+// A line AT+TCCERTADD="file",N is followed in the image by the file's N
+// bytes (then, optionally, a line end): they go to the module after its ">"
+// prompt (AddCert). Before the first of them, every file the module holds
+// is deleted (clearCerts), so the board ends up with this certificate only.
 func (d *Driver) RunScript(ctx context.Context, script []byte) error {
-	for _, line := range scriptLines(script) {
+	items, err := scriptItems(script)
+	if err != nil {
+		return err
+	}
+	cleared := false
+	for _, it := range items {
+		if it.file != "" {
+			if !cleared {
+				if err := d.clearCerts(ctx); err != nil {
+					return err
+				}
+				cleared = true
+			}
+			if err := d.AddCert(ctx, it.file, it.data); err != nil {
+				return err
+			}
+			continue
+		}
+		line := it.line
 		name := commandName(line)
 		r, err := d.c.command(ctx, line, d.timeout())
 		if err != nil {
@@ -51,15 +77,72 @@ func (d *Driver) RunScript(ctx context.Context, script []byte) error {
 // Living SDK handler replies OK after aos_kv_set); reference/aliyun.md §5.
 var okOnly = map[string]bool{"+IDMAU": true, "+LINKKEYCONFIG": true}
 
-// scriptLines splits an image into the command lines to send.
-func scriptLines(script []byte) []string {
-	var out []string
-	for _, l := range strings.Split(string(script), "\n") {
-		l = strings.TrimSpace(l)
+// scriptItem is one step of an image: a command line, or a file for
+// AT+TCCERTADD and its bytes.
+type scriptItem struct {
+	line string
+	file string
+	data []byte
+}
+
+// ErrBadImage marks an image RunScript cannot take apart (a file's bytes
+// cut short).
+var ErrBadImage = errors.New("the image is damaged")
+
+// scriptItems splits an image into its steps.
+func scriptItems(script []byte) ([]scriptItem, error) {
+	var out []scriptItem
+	for len(script) > 0 {
+		raw := script
+		if i := bytes.IndexByte(script, '\n'); i >= 0 {
+			raw, script = script[:i], script[i+1:]
+		} else {
+			script = nil
+		}
+		l := strings.TrimSpace(string(raw))
 		if l == "" || strings.HasPrefix(l, "#") {
 			continue
 		}
-		out = append(out, l)
+		file, size, ok := certAddLine(l)
+		if !ok {
+			out = append(out, scriptItem{line: l})
+			continue
+		}
+		if size > len(script) {
+			return nil, fmt.Errorf("AT+TCCERTADD of %s wants %d bytes and the image holds %d after it: %w", file, size, len(script), ErrBadImage)
+		}
+		out = append(out, scriptItem{file: file, data: script[:size]})
+		script = script[size:]
+	}
+	return out, nil
+}
+
+// certAddLine reads AT+TCCERTADD="file",N (the set form; not =? or ?).
+func certAddLine(l string) (file string, size int, ok bool) {
+	rest, found := strings.CutPrefix(l, "AT+TCCERTADD=")
+	if !found || rest == "?" {
+		return "", 0, false
+	}
+	fs := splitFields(rest)
+	if len(fs) != 2 || !fs[0].quoted || fs[0].val == "" {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(fs[1].val)
+	if err != nil || n < 0 {
+		return "", 0, false
+	}
+	return fs[0].val, n, true
+}
+
+// scriptLines is the image's command lines (what RunScript sends, a file's
+// bytes left out).
+func scriptLines(script []byte) []string {
+	items, _ := scriptItems(script)
+	var out []string
+	for _, it := range items {
+		if it.line != "" {
+			out = append(out, it.line)
+		}
 	}
 	return out
 }

@@ -89,8 +89,12 @@ func (d *Driver) identifyTencent(ctx context.Context) (Identity, error) {
 		id = parseModule(r.lines)
 		id.complete = true
 	}
-	if id.IMEI, err = d.imei(ctx); err != nil {
+	imei, err := d.imei(ctx)
+	if err != nil {
 		return id, err
+	}
+	if imei != "" { // else the IMEI AT+TCMODULE printed, if any
+		id.IMEI = imei
 	}
 	if id.HardwareID() == "" {
 		return id, fmt.Errorf("board on %s reports neither a MAC (AT+TCMODULE) nor an IMEI (AT+CGSN): is it running the Tencent AT firmware?: %w",
@@ -107,6 +111,9 @@ type DevInfo struct {
 	DeviceName string
 	SecretBCC  int
 	Region     string
+	// CertName is the certificate file of TLS mode 2 (a cellular module's
+	// certificate device), in place of SecretBCC and Region.
+	CertName string
 }
 
 // TencentDevInfo reads the stored device info. A module with nothing stored
@@ -144,13 +151,16 @@ func (d *Driver) TencentDevInfo(ctx context.Context) (DevInfo, error) {
 // want (ProductSecret, no DeviceSecret) is compared with the product info
 // instead (AT+TCPRDINFOSET?), which stays as burned after registration.
 func (d *Driver) VerifyTencent(ctx context.Context, want registry.Credential) error {
+	if want.IsCert() {
+		return d.verifyTencentCert(ctx, want)
+	}
 	what, secret := "device", want.DeviceSecret
 	var got DevInfo
 	var err error
 	if productLevel(want) {
 		var pi ProductInfo
 		pi, err = d.TencentProductInfo(ctx)
-		got, what, secret = DevInfo(pi), "product", want.ProductSecret
+		got, what, secret = DevInfo{TLSMode: pi.TLSMode, ProductID: pi.ProductID, DeviceName: pi.DeviceName, SecretBCC: pi.SecretBCC, Region: pi.Region}, "product", want.ProductSecret
 	} else {
 		got, err = d.TencentDevInfo(ctx)
 	}
@@ -172,7 +182,10 @@ func (d *Driver) VerifyTencent(ctx context.Context, want registry.Credential) er
 	if got.SecretBCC != BCC(secret) {
 		bad = append(bad, what+" secret differs (its checksum does not match)")
 	}
-	if want.Region != "" && got.Region != want.Region {
+	if got.CertName != "" {
+		bad = append(bad, fmt.Sprintf("it holds certificate %s (TLS mode %d), want a %s secret", got.CertName, got.TLSMode, what))
+	}
+	if want.Region != "" && got.Region != "" && got.Region != want.Region { // "": a firmware that reports none
 		bad = append(bad, fmt.Sprintf("region is %q, want %q", got.Region, want.Region))
 	}
 	if len(bad) > 0 {

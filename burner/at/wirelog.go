@@ -37,6 +37,9 @@ func Masked(line string) string {
 		return line
 	}
 	params := splitParams(line[i+1:])
+	if cmd := strings.ToUpper(strings.TrimSpace(line[:i])); (cmd == "AT+TCDEVINFOSET" || cmd == "+TCDEVINFOSET") && strings.TrimSpace(params[0]) == "2" {
+		return line // TLS mode 2: a certificate's file name, no secret
+	}
 	for _, n := range idx {
 		if n >= len(params) {
 			continue
