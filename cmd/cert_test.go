@@ -166,21 +166,37 @@ func TestLineRefusesCertOnKeyOnlyFormat(t *testing.T) {
 }
 
 // image --format tencent-json of a certificate product writes the SDK's
-// certificate form and the two files, 0600; a key-only format is refused
-// and exports nothing.
+// certificate form and the two files, 0600; tencent-at writes the AT
+// firmware's certificate sequence, 0600 (it holds the key); a key-only
+// format (a user template) is refused and exports nothing.
 func TestImageCertFiles(t *testing.T) {
 	emu, endpoint := startCertCloud(t)
 	ledgerPath := createCerts(t, endpoint, "tencent", "CERTPROD01", "tdev1")
 	out := t.TempDir()
-	_, _, err := run(t, "--ledger", ledgerPath, "image", "--format", "tencent-at", "--platform", "tencent", "--product", "CERTPROD01", "--out", out)
+	tmpl := filepath.Join(t.TempDir(), "key.tmpl")
+	if err := os.WriteFile(tmpl, []byte("{{.DeviceName}} {{.DeviceSecret}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := run(t, "--ledger", ledgerPath, "image", "--format", "template:"+tmpl, "--platform", "tencent", "--product", "CERTPROD01", "--out", out)
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
-		t.Fatalf("image --format tencent-at: %v, want a refusal", err)
+		t.Fatalf("image --format template: %v, want a refusal", err)
 	}
 	if entries, _ := os.ReadDir(out); len(entries) != 0 {
 		t.Fatalf("the refused export wrote %d file(s)", len(entries))
 	}
-	if _, _, err := run(t, "--ledger", ledgerPath, "image", "--format", "tencent-json", "--platform", "tencent", "--product", "CERTPROD01", "--out", out); err != nil {
-		t.Fatalf("image --format tencent-json (after the refusal, the device is still free): %v", err)
+	atOut := t.TempDir()
+	if _, _, err := run(t, "--ledger", ledgerPath, "image", "--format", "tencent-at", "--platform", "tencent", "--product", "CERTPROD01", "--out", atOut); err != nil {
+		t.Fatalf("image --format tencent-at: %v", err)
+	}
+	script, err := os.ReadFile(filepath.Join(atOut, "tdev1.at"))
+	if fi, serr := os.Stat(filepath.Join(atOut, "tdev1.at")); err != nil || serr != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("tdev1.at: %v %v", err, serr)
+	}
+	if !strings.HasPrefix(string(script), `AT+TCCERTADD="tdev1.crt",`) || !strings.HasSuffix(string(script), `AT+TCDEVINFOSET=2,"CERTPROD01","tdev1","tdev1.crt"`+"\r\n") {
+		t.Errorf("tdev1.at is not the certificate sequence:\n%.80s…", script)
+	}
+	if _, _, err := run(t, "--ledger", ledgerPath, "image", "--exported", "--format", "tencent-json", "--platform", "tencent", "--product", "CERTPROD01", "--out", out); err != nil {
+		t.Fatalf("image --format tencent-json: %v", err)
 	}
 	issued, _ := emu.TencentDeviceCert("CERTPROD01", "tdev1")
 	cert, err := os.ReadFile(filepath.Join(out, "certs", "tdev1_cert.crt"))

@@ -37,7 +37,8 @@ Everything goes into a temporary directory, or --dir (kept afterwards, to look a
   iotburn demo --kind esp32 --platform aliyun --mode product-preregistered
   iotburn demo --mode gateway --dir D                 # Tencent gateways bring their sub-devices in; then sim cloud --state D/cloud
   iotburn demo --mode gateway --platform aliyun --dir D   # ESP32 gateways burned with their kits register theirs
-  iotburn demo --mode device-cert [--platform aliyun]   # X.509 devices on ESP32 boards, mutual-TLS login`,
+  iotburn demo --mode device-cert [--platform aliyun]   # X.509 devices on ESP32 boards, mutual-TLS login
+  iotburn demo --mode device-cert --kind tencent-at     # X.509 devices on cellular modules (AT+TCCERTADD)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, err := registry.ParsePlatform(platform); err != nil {

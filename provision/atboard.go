@@ -125,6 +125,11 @@ func (b *atBoard) Holds(ctx context.Context) (Held, error) {
 	return Held{Product: info.ProductID, DeviceName: info.DeviceName}, err
 }
 
+// TakesCerts reports whether the module's firmware has the certificate
+// commands (at.Driver.TakesCerts): the line asks it before it claims a
+// certificate device for the board.
+func (b *atBoard) TakesCerts(ctx context.Context) error { return b.drv.TakesCerts(ctx) }
+
 func (b *atBoard) Close() error { return b.port.Close() }
 
 // LabelScanner is a barcode scanner at one port of the line: it types each

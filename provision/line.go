@@ -43,6 +43,13 @@ type (
 	preparer interface {
 		Prepare(ctx context.Context) (templates.Format, error)
 	}
+	// certTaker boards may lack the commands a certificate needs (the
+	// Tencent AT firmware of a Wi-Fi module has none): asked, on a line of
+	// certificate devices, before a credential is claimed for them, so a
+	// refusal claims nothing and writes nothing.
+	certTaker interface {
+		TakesCerts(ctx context.Context) error
+	}
 	// selfTimed boards bound each command by its own deadline, scaled by
 	// the bytes it moves at the line rate (the ESP ROM loader, as esptool's
 	// per-megabyte timeouts do); the line adds no fixed deadline of its own,
@@ -242,6 +249,10 @@ type line struct {
 	o    LineOptions
 	stop context.CancelFunc // stops taking new boards
 
+	// certs: the product's devices have certificates (the ledger holds
+	// their keys), so every board must be able to take one.
+	certs bool
+
 	mu       sync.Mutex
 	res      LineResult
 	inflight int
@@ -263,8 +274,13 @@ func RunLine(ctx context.Context, o LineOptions) (LineResult, error) {
 	}
 	// Also checked by the commands before the line starts; here for
 	// every other caller, before any board is touched.
+	certs := false
 	if o.Ledger != nil && o.Format != nil {
 		if err := CheckCertFormat(o.Ledger, o.Platform, o.Product, o.Format); err != nil {
+			return LineResult{}, err
+		}
+		var err error
+		if certs, err = o.Ledger.HasCertificates(o.Platform, o.Product); err != nil {
 			return LineResult{}, err
 		}
 	}
@@ -281,7 +297,7 @@ func RunLine(ctx context.Context, o LineOptions) (LineResult, error) {
 	start := time.Now()
 	stopCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	l := &line{o: o, stop: stop, running: map[string]bool{}}
+	l := &line{o: o, stop: stop, running: map[string]bool{}, certs: certs}
 	l.res.PerPort, l.res.FailedPerPort = map[string]int{}, map[string]int{}
 
 	var wg sync.WaitGroup
@@ -548,6 +564,13 @@ func (l *line) board(ctx context.Context, b Board, path, hw string) (gone bool) 
 		err := fmt.Errorf("the board's format %s: %w", format.Name(), ErrNoKitForm)
 		l.refuse(&ev, hw, err)
 		return
+	}
+
+	if ct, ok := b.(certTaker); ok && l.certs {
+		if err := op(ct.TakesCerts); err != nil {
+			l.refuse(&ev, hw, fmt.Errorf("%s product %s has certificate devices: %w: %w", l.o.Platform, l.o.Product, ErrModeBoard, err))
+			return
+		}
 	}
 
 	// Before claiming: what does the board hold already? A board this ledger

@@ -149,8 +149,6 @@ func CheckCertFormat(l *ledger.Ledger, platform, product string, f templates.For
 		// logs in only with a DeviceSecret; no command of it takes a
 		// certificate.
 		why = aliyunATNoCert
-	case "tencent-at":
-		why = tencentATNoCert
 	}
 	return fmt.Errorf("%s product %s has certificate devices, and --format %s cannot burn them: %w: %s: %w",
 		platform, product, f.Name(), ErrModeBoard, why, templates.ErrNoCertForm)
@@ -159,13 +157,3 @@ func CheckCertFormat(l *ledger.Ledger, platform, product string, f templates.For
 const aliyunATNoCert = "Alibaba's IDMAU AT firmware has no certificate command: AT+IDMAU takes ProductKey, DeviceName, DeviceSecret and ProductSecret only " +
 	"(YoC smart_living app_at_cmd.c), and its cloud client logs in with a DeviceSecret; burn X.509 devices onto ESP32 boards (--format nvs), or use a key product"
 
-// tencentATNoCert: the Tencent AT firmware iotburn drives (and simulates)
-// is QCloud_AT_ESP8266 v2.1.x. Its command set (腾讯云IoT-AT指令集-WiFi-
-// ESP8266 V3.2.1, AT+TCDEVINFOSET) says "ESP8266 模组仅支持模式 1" (TLS with
-// a key only), and Tencent's own test report of that firmware
-// (qcloud-iot-esp-wifi Test-report-sample-WiFi.md, case 9) answers
-// AT+TCCERTADD=? with ERR CODE:0x01090000 / ERROR: the certificate
-// commands (AT+TCCERTADD, AT+TCCERTCHECK, AT+TCDEVINFOSET=2) exist only in
-// other modules' firmware, which iotburn does not drive yet.
-const tencentATNoCert = "Tencent's QCloud AT firmware for the ESP8266 takes keys only: its command set allows AT+TCDEVINFOSET tls_mode 1 alone on the ESP8266, " +
-	"and the firmware answers AT+TCCERTADD with ERR CODE:0x01090000 (Tencent's test report of QCloud_AT_ESP8266_v2.1.0); burn certificate devices onto ESP32 boards (--format nvs), or use a key product"

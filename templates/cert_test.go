@@ -68,7 +68,7 @@ func TestKeyOnlyFormatsRefuseCert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []Format{TencentAT{}, AliyunAT{}, AliyunJSON{}, u} {
+	for _, f := range []Format{AliyunAT{}, AliyunJSON{}, u} {
 		if CarriesCert(f) {
 			t.Errorf("%s says it carries certificates", f.Name())
 		}
@@ -76,8 +76,46 @@ func TestKeyOnlyFormatsRefuseCert(t *testing.T) {
 			t.Errorf("%s: %v", f.Name(), err)
 		}
 	}
-	if !CarriesCert(TencentJSON{}) {
-		t.Error("tencent-json does not say it carries certificates")
+	for _, f := range []Format{TencentJSON{}, TencentAT{}} {
+		if !CarriesCert(f) {
+			t.Errorf("%s does not say it carries certificates", f.Name())
+		}
+	}
+}
+
+// tencent-at writes the certificate sequence of the command set V3.1.3
+// §7.2, each file's bytes after its AT+TCCERTADD line; written out here by
+// hand from the document (each PEM above is 28+5+26 = 59 bytes).
+func TestTencentATCert(t *testing.T) {
+	c := certDevice()
+	img, err := TencentAT{}.Render(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "AT+TCCERTADD=\"dev0001.crt\",59\r\n" + c.DeviceCert + "\r\n" +
+		"AT+TCCERTADD=\"dev0001.key\",59\r\n" + c.DevicePrivateKey + "\r\n" +
+		`AT+TCDEVINFOSET=2,"CERTPROD01","dev0001","dev0001.crt"` + "\r\n"
+	if string(img) != want {
+		t.Fatalf("image\n%q\nwant\n%q", img, want)
+	}
+	for name, tc := range map[string]struct {
+		change func(*registry.Credential)
+		want   string
+	}{
+		"certificate over 4096 bytes": {func(c *registry.Credential) { c.DeviceCert = strings.Repeat("x", 4097) }, "certificate is 4097 bytes"},
+		"no key":                      {func(c *registry.Credential) { c.DevicePrivateKey = "" }, "private key is 0 bytes"},
+		"long product id":             {func(c *registry.Credential) { c.ProductID = "CERTPROD012" }, "product id is 11 characters"},
+		"long device name":            {func(c *registry.Credential) { c.DeviceName = strings.Repeat("n", 49) }, "device name is 49 characters"},
+	} {
+		c := certDevice()
+		tc.change(&c)
+		img, err := TencentAT{}.Render(c)
+		if err == nil || img != nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error saying %q", name, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "PRIVATE KEY") {
+			t.Errorf("%s: the error holds the key", name)
+		}
 	}
 }
 

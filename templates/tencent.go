@@ -36,14 +36,39 @@ const (
 //	AT+TCPRDINFOSET=1,"PRODUCTID","PRODUCTSECRET","NAME","ap-guangzhou"
 //
 // read back with AT+TCPRDINFOSET?, again as the secret's checksum.
+//
+// A certificate device renders the certificate sequence of the firmware's
+// command set ("腾讯云 IoT MQTT AT 指令" V3.1.3 §7.2; only the cellular
+// modules' firmware has these commands, the ESP8266's does not):
+//
+//	AT+TCCERTADD="NAME.crt",<size>
+//	<the certificate, size bytes>
+//	AT+TCCERTADD="NAME.key",<size>
+//	<the private key, size bytes>
+//	AT+TCDEVINFOSET=2,"PRODUCTID","NAME","NAME.crt"
+//
+// Each file's bytes follow its line in the image; the burner sends them
+// after the module's ">" prompt (burner/at RunScript). The two files share
+// their name, ".crt" and ".key" (§2.3 asks for that), and the name is the
+// device's, as in Tencent's test report of the M6315 module
+// ("test_VM_1.crt" for device test_VM_1). The image holds the private key:
+// it is written 0600 like every image.
 type TencentAT struct{}
 
 func (TencentAT) Name() string { return "tencent-at" }
 func (TencentAT) Ext() string  { return ".at" }
 
+// CarriesCert: the certificate sequence above.
+func (TencentAT) CarriesCert() bool { return true }
+
+// tcMaxCertFile is the most a file of AT+TCCERTADD holds (the M6315's
+// AT+TCCERTADD=? "CERT_SIZE (1-4096)"); its name is held to the C SDK's
+// tcMaxCertFileName (below).
+const tcMaxCertFile = 4096
+
 func (TencentAT) Render(c registry.Credential) ([]byte, error) {
-	if err := refuseCert("tencent-at", c); err != nil {
-		return nil, err
+	if c.IsCert() {
+		return tencentCertAT(c)
 	}
 	region := c.Region
 	// The secret's field and command differ between the two levels; the
@@ -85,6 +110,37 @@ func (TencentAT) Render(c registry.Credential) ([]byte, error) {
 		return nil, fmt.Errorf("tencent-at: command for %s is %d bytes, the AT firmware takes at most %d", c.DeviceName, len(line)-2, tcMaxCommand)
 	}
 	return []byte(line), nil
+}
+
+// tencentCertAT is TencentAT's certificate form.
+func tencentCertAT(c registry.Credential) ([]byte, error) {
+	switch {
+	case c.ProductID == "" || c.DeviceName == "":
+		return nil, fmt.Errorf("tencent-at: product id and device name are both needed (certificate device %q)", c.DeviceName)
+	case len(c.ProductID) > tcMaxProductID:
+		return nil, fmt.Errorf("tencent-at: product id is %d characters, the AT firmware takes at most %d", len(c.ProductID), tcMaxProductID)
+	case len(c.DeviceName) > tcMaxName:
+		return nil, fmt.Errorf("tencent-at: device name is %d characters, the AT firmware takes at most %d", len(c.DeviceName), tcMaxName)
+	case len(c.DeviceName)+len(".crt") > tcMaxCertFileName:
+		return nil, fmt.Errorf("tencent-at: certificate file name for %s is over %d characters", c.DeviceName, tcMaxCertFileName)
+	}
+	crt, key := c.DeviceName+".crt", c.DeviceName+".key"
+	var b strings.Builder
+	for _, f := range []struct{ what, name, data string }{
+		{"certificate", crt, c.DeviceCert},
+		{"private key", key, c.DevicePrivateKey},
+	} {
+		if len(f.data) == 0 || len(f.data) > tcMaxCertFile {
+			return nil, fmt.Errorf("tencent-at: device %s's %s is %d bytes, the AT firmware takes 1 to %d", c.DeviceName, f.what, len(f.data), tcMaxCertFile)
+		}
+		fmt.Fprintf(&b, "AT+TCCERTADD=%s,%d\r\n%s\r\n", atQuote(f.name), len(f.data), f.data)
+	}
+	line := fmt.Sprintf("AT+TCDEVINFOSET=2,%s,%s,%s", atQuote(c.ProductID), atQuote(c.DeviceName), atQuote(crt))
+	if len(line) > tcMaxCommand {
+		return nil, fmt.Errorf("tencent-at: command for %s is %d bytes, the AT firmware takes at most %d", c.DeviceName, len(line), tcMaxCommand)
+	}
+	b.WriteString(line + "\r\n")
+	return []byte(b.String()), nil
 }
 
 // atQuote quotes an AT string parameter. The firmware wants '"', ',' and '\'

@@ -42,8 +42,13 @@ func (d *Driver) TakesCerts(ctx context.Context) error {
 		return d.fail("AT+TCCERTADD", err)
 	}
 	if !r.ok() {
+		// The ESP8266's QCloud_AT: its command set (V3.2.1 §2.1) allows TLS
+		// mode 1 alone, and Tencent's test report of QCloud_AT_ESP8266_v2.1.0
+		// (Test-report-sample-WiFi.md, case 9) answers AT+TCCERTADD=? with
+		// ERR CODE:0x01090000, ERROR.
 		return fmt.Errorf("board on %s answers %s with %s: its Tencent AT firmware has no certificate commands "+
-			"(the ESP8266's takes a device secret only, TLS mode 1): %w",
+			"(the ESP8266's takes a device secret only, TLS mode 1): burn certificate devices onto a cellular module with Tencent's AT firmware, "+
+			"or onto ESP32 boards (--format nvs): %w",
 			d.port.Name(), name, boardWords(append(r.lines, r.final), name), ErrNoCertCommands)
 	}
 	return nil

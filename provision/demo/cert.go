@@ -21,6 +21,10 @@ const (
 	certPartSize   = 0x3000 // one data page is enough for an RSA-2048 pair (README)
 )
 
+// cellularKind is the simulator's cellular module with Tencent's AT
+// firmware, the one AT board that takes a certificate.
+const cellularKind = "tencent-at-cellular"
+
 // certIssued is the emulator's own record of a certificate device.
 func certIssued(emu *emulator.Emulator, platform, product, name string) (string, bool) {
 	if platform == "aliyun" {
@@ -75,6 +79,41 @@ func crossCheckCert(boardsDir string, emu *emulator.Emulator, platform, product 
 			errs = append(errs, fmt.Errorf("boards %d and %d both hold %s", other, k, name))
 		}
 		seen[name] = k
+	}
+	if len(seen) != want && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("%d boards hold a certificate, want %d", len(seen), want))
+	}
+	return errors.Join(errs...)
+}
+
+// crossCheckCertAT is crossCheckCert for the cellular modules: each board's
+// stored files (its flash file) hold the certificate the platform issued
+// for the name its device info gives, and that certificate's key.
+func crossCheckCertAT(boardsDir string, emu *emulator.Emulator, product string, want int) error {
+	flashes, err := sim.LoadFlash(boardsDir)
+	if err != nil {
+		return err
+	}
+	seen := map[string]string{}
+	var errs []error
+	for k, f := range flashes {
+		issued, ok := certIssued(emu, "tencent", product, f.DeviceName)
+		switch {
+		case f.DeviceName == "":
+			errs = append(errs, fmt.Errorf("board %s holds no credential", k))
+			continue
+		case f.TLSMode != 2:
+			errs = append(errs, fmt.Errorf("board %s holds %s in TLS mode %d, not with its certificate", k, f.DeviceName, f.TLSMode))
+		case !ok || issued != f.Cert:
+			errs = append(errs, fmt.Errorf("board %s holds a certificate for %s that the platform did not issue", k, f.DeviceName))
+		}
+		if _, err := devauth.CheckCert(f.Cert, f.Key, time.Now()); err != nil {
+			errs = append(errs, fmt.Errorf("board %s (%s): %w", k, f.DeviceName, err))
+		}
+		if other, dup := seen[f.DeviceName]; dup {
+			errs = append(errs, fmt.Errorf("boards %s and %s both hold %s", other, k, f.DeviceName))
+		}
+		seen[f.DeviceName] = k
 	}
 	if len(seen) != want && len(errs) == 0 {
 		errs = append(errs, fmt.Errorf("%d boards hold a certificate, want %d", len(seen), want))

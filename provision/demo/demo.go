@@ -40,6 +40,9 @@ type Options struct {
 	// module, the default) or "esp32" (ESP32 boards with the platform's
 	// Espressif kit, burned with the kit's layout and firmware in one pass;
 	// the default for registration-free, which no AT firmware can run).
+	// With Cert, "tencent-at" is a cellular module with Tencent's AT
+	// firmware (the sim's tencent-at-cellular), the one that takes a
+	// certificate.
 	Kind string
 	// Cert makes the product a certificate product (`--mode device-cert`):
 	// each device gets an X.509 certificate and key, burned onto ESP32
@@ -107,8 +110,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	switch {
 	case o.Cert && o.Mode != provision.ModeDevice:
 		return res, fmt.Errorf("demo: certificate devices are device-level: --mode device-cert alone")
+	case o.Cert && o.Platform == "tencent" && (kind == "tencent-at" || kind == cellularKind):
+		kind = cellularKind // the Tencent AT firmware with certificate commands is a cellular module's
 	case o.Cert && kind != "" && kind != "esp32":
-		return res, fmt.Errorf("demo --mode device-cert --kind %s: %w: neither AT firmware takes a certificate (Tencent's QCloud AT for the ESP8266 has no AT+TCCERTADD, Alibaba's IDMAU none at all): use --kind esp32", kind, provision.ErrModeBoard)
+		return res, fmt.Errorf("demo --mode device-cert --kind %s: %w: %s has no AT firmware that takes a certificate (Alibaba's IDMAU has no certificate command): use --kind esp32", kind, provision.ErrModeBoard, o.Platform)
 	case kind == "" && (o.Mode == provision.ModeRegistrationFree || o.Cert):
 		kind = "esp32"
 	case kind == "":
@@ -117,6 +122,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return res, fmt.Errorf("demo --kind %s: on %s use %s or esp32", kind, o.Platform, v.format)
 	}
 	board := kind
+	if kind == cellularKind {
+		board = "tencent-at"
+	}
 	if kind == "esp32" {
 		board = "nvs"
 		if o.Platform == "tencent" && o.Mode.ProductLevel() {
@@ -164,6 +172,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	defer farm.Close()
 	var kit *espKit
 	switch {
+	case kind == cellularKind:
+		say("2. %d simulated cellular modules with Tencent's AT firmware (the M6315 of Tencent's test report: AT+TCCERTADD, AT+TCCERTCHECK) at %d baud in %s", len(farm.Boards()), o.Baud, res.Boards)
 	case o.Cert:
 		say("2. %d simulated ESP32 boards in download mode (ROM at %d baud) in %s; each gets its credential partition at %#x (no Espressif kit reads a certificate from fctry)", len(farm.Boards()), o.Baud, res.Boards, certPartOffset)
 	case kind == "esp32":
@@ -231,6 +241,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	var format templates.Format
 	var open provision.OpenBoard
 	switch {
+	case kind == cellularKind:
+		format = templates.TencentAT{}
+		// No labels: the module's IMEI (AT+TCMODULE) is its id.
+		open = provision.OpenATBoard(o.Platform, o.Baud)
 	case o.Cert:
 		format = nvs.Format{Size: certPartSize}
 		if open, err = provision.OpenESPBoard(provision.ESPOptions{Baud: 921600, Format: nvs.Format{Size: certPartSize},
@@ -287,6 +301,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		issued = nil // the board holds a token, no device secret
 	}
 	switch {
+	case kind == cellularKind:
+		err = crossCheckCertAT(res.Boards, emu, o.Product, o.Boards)
 	case o.Cert:
 		err = crossCheckCert(res.Boards, emu, o.Platform, o.Product, o.Boards)
 	case kit != nil:

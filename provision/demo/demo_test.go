@@ -144,7 +144,18 @@ func TestRunDeviceCert(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Run(context.Background(), Options{Dir: t.TempDir(), Platform: "tencent", Mode: provision.ModeDevice, Cert: true, Kind: "tencent-at"}); !errors.Is(err, provision.ErrModeBoard) {
-		t.Errorf("device-cert on tencent-at: %v, want refused (ErrModeBoard)", err)
+	// Tencent's AT firmware on a cellular module takes them too
+	// (AT+TCCERTADD); Alibaba's IDMAU has no certificate command.
+	t.Run("tencent-at", func(t *testing.T) {
+		res, err := Run(context.Background(), Options{Dir: t.TempDir(), Platform: "tencent", Mode: provision.ModeDevice, Cert: true, Kind: "tencent-at", Boards: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Line.Burned != 2 || res.Verified != 2 || res.Created != 2 {
+			t.Fatalf("created %d, burned %d, verified %d, want 2, 2 and 2", res.Created, res.Line.Burned, res.Verified)
+		}
+	})
+	if _, err := Run(context.Background(), Options{Dir: t.TempDir(), Platform: "aliyun", Mode: provision.ModeDevice, Cert: true, Kind: "aliyun-at"}); !errors.Is(err, provision.ErrModeBoard) {
+		t.Errorf("device-cert on aliyun-at: %v, want refused (ErrModeBoard)", err)
 	}
 }
