@@ -156,4 +156,3 @@ func CheckCertFormat(l *ledger.Ledger, platform, product string, f templates.For
 
 const aliyunATNoCert = "Alibaba's IDMAU AT firmware has no certificate command: AT+IDMAU takes ProductKey, DeviceName, DeviceSecret and ProductSecret only " +
 	"(YoC smart_living app_at_cmd.c), and its cloud client logs in with a DeviceSecret; burn X.509 devices onto ESP32 boards (--format nvs), or use a key product"
-
