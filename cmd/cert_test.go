@@ -165,6 +165,38 @@ func TestLineRefusesCertOnKeyOnlyFormat(t *testing.T) {
 	}
 }
 
+// A certificate product burned onto Wi-Fi modules with Tencent's AT
+// firmware (the ESP8266's QCloud_AT has no certificate command): each board
+// is refused before a credential is claimed for it, with the reason and
+// the fix, and the boards hold nothing.
+func TestLineRefusesCertOnWiFiModule(t *testing.T) {
+	_, endpoint := startCertCloud(t)
+	ledgerPath := createCerts(t, endpoint, "tencent", "CERTPROD01", "wdev1", "wdev2")
+	dir := t.TempDir()
+	farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: "tencent-at", Count: 2, Baud: sim.Unpaced})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer farm.Close()
+	out, errOut, err := run(t, "--ledger", ledgerPath, "batch", "--platform", "tencent", "--product", "CERTPROD01", "--format", "tencent-at",
+		"--ports", filepath.Join(dir, "boards", "tty*"), "--once")
+	if got := exitCode(err); got != exitBoardsFailed {
+		t.Fatalf("batch: exit %d (%v), want %d (boards failed)\n%s%s", got, err, exitBoardsFailed, out, errOut)
+	}
+	if all := out + errOut; !strings.Contains(all, "ESP8266") || !strings.Contains(all, "cellular module") {
+		t.Errorf("the refusal does not say why and what to do:\n%s", all)
+	}
+	for _, b := range farm.Boards() {
+		if fl := b.Flash(); fl != (sim.Flash{}) {
+			t.Errorf("board %s holds %+v", b.Path(), fl)
+		}
+	}
+	js, _, err := run(t, "--json", "--ledger", ledgerPath, "ledger", "status")
+	if err != nil || !strings.Contains(js, `"free":2`) {
+		t.Errorf("status after the refusals (want both devices free): %v\n%s", err, js)
+	}
+}
+
 // image --format tencent-json of a certificate product writes the SDK's
 // certificate form and the two files, 0600; tencent-at writes the AT
 // firmware's certificate sequence, 0600 (it holds the key); a key-only
@@ -231,6 +263,16 @@ func TestCertRunLeaksNoKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, tc := range []struct{ name, kind, prefix string }{
+		{"esp32", "esp32", "kdev"},
+		// Tencent's AT firmware on a cellular module: AT+TCCERTADD.
+		{"tencent-at", "tencent-at-cellular", "cdev"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { certRunLeaksNoKey(t, emu, endpoint, broker, tc.kind, tc.prefix) })
+	}
+}
+
+func certRunLeaksNoKey(t *testing.T, emu *emulator.Emulator, endpoint, broker, kind, prefix string) {
 	caPEM, err := emu.CACertPEM()
 	if err != nil {
 		t.Fatal(err)
@@ -239,8 +281,8 @@ func TestCertRunLeaksNoKey(t *testing.T) {
 	ca := writeFile(t, dir, "ca.pem", string(caPEM))
 	ledgerPath := filepath.Join(dir, "l.db")
 	logPath := filepath.Join(dir, "wire.log")
-	names := writeFile(t, dir, "n.txt", "kdev1\nkdev2\n")
-	farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: "esp32", Count: 2})
+	names := writeFile(t, dir, "n.txt", prefix+"1\n"+prefix+"2\n")
+	farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: kind, Count: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,6 +290,9 @@ func TestCertRunLeaksNoKey(t *testing.T) {
 	ports := filepath.Join(dir, "boards", "tty*")
 	pf := []string{"--platform", "tencent", "--product", "CERTPROD01"}
 	esp := []string{"--ports", ports, "--format", "nvs", "--flash-offset", "0x9000", "--partition-size", "0x3000", "--baud", "921600"}
+	if kind != "esp32" {
+		esp = []string{"--ports", ports, "--format", "tencent-at"}
+	}
 	var runs [][]string
 	for _, json := range []bool{false, true} {
 		g := []string{"--ledger", ledgerPath, "-v", "--log", logPath}
@@ -271,8 +316,8 @@ func TestCertRunLeaksNoKey(t *testing.T) {
 		}
 		produced.WriteString(strings.Join(args, " ") + "\n" + out + errOut)
 	}
-	if !strings.Contains(produced.String(), "kdev2") {
-		t.Fatal("the runs say nothing of kdev2: the test would prove nothing")
+	if !strings.Contains(produced.String(), prefix+"2") {
+		t.Fatalf("the runs say nothing of %s2: the test would prove nothing", prefix)
 	}
 	log, err := os.ReadFile(logPath)
 	if err != nil || len(log) == 0 {
@@ -305,7 +350,7 @@ func TestCertRunLeaksNoKey(t *testing.T) {
 	if c, err := l.Counts("tencent", "CERTPROD01"); err != nil || c.ByState[ledger.Verified] != 2 {
 		t.Fatalf("counts %+v %v: want both boards verified", c, err)
 	}
-	for _, name := range []string{"kdev1", "kdev2"} {
+	for _, name := range []string{prefix + "1", prefix + "2"} {
 		c, err := l.Credential("tencent", "CERTPROD01", name)
 		if err != nil || c.DevicePrivateKey == "" {
 			t.Fatalf("%s: %v", name, err)
