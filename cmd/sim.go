@@ -351,6 +351,7 @@ burned into them. Point the line at them with --ports 'DIR/tty*'.`,
 		Example: `  iotburn sim device --kind tencent-at --count 8 --dir boards/
   iotburn sim device --kind aliyun-at --count 4 --dir ali/ --cloud http://127.0.0.1:8443 --mqtt 127.0.0.1:1883
   iotburn sim device --kind esp32 --count 4 --dir esp/
+  iotburn sim device --kind tencent-at-cellular --count 4 --dir cell/   # takes certificates (AT+TCCERTADD)
   iotburn sim device --count 16 --dir boards/ --fault drop=0.01,garble=0.01,stall=2s,glitch=tcmodule   # a bad day
   # in another shell
   iotburn batch --product ABCDEFGHIJ --ports 'boards/tty*'`,
@@ -381,7 +382,7 @@ burned into them. Point the line at them with --ports 'DIR/tty*'.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&opts.Kind, "kind", "tencent-at", "board firmware: tencent-at, aliyun-at or esp32")
+	c.Flags().StringVar(&opts.Kind, "kind", "tencent-at", "board firmware: tencent-at (an ESP8266 module), tencent-at-cellular (a cellular module: certificate commands, IMEI), aliyun-at or esp32")
 	c.Flags().IntVar(&opts.Count, "count", 8, "how many boards")
 	c.Flags().StringVar(&opts.Dir, "dir", "iotburn-boards", "directory for the boards' ports and flash files")
 	c.Flags().IntVar(&opts.Baud, "baud", 115200, "line rate the boards are paced at")
