@@ -15,7 +15,8 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure the performance targets on this machine, each beside its reference",
 		Long: `bench measures, on the built-in emulator and simulated boards, in one run:
-the line (boards/min on 1, 8, 16 and 24 paced AT ports, each beside one port), the ESP32 write
+the line (boards/min on 1, 8, 16 and 24 paced AT ports, each beside one port), an AT board
+burned with a certificate (beside one burned with a key), the ESP32 write
 (and with --only esp32-full a whole board: firmware, table, bootloader and credentials, beside
 the flash chip's own floor and, with --esptool, Espressif's esptool on the same simulated
 boards), batch creation of --devices devices on each platform through the official SDKs (time,
@@ -54,6 +55,6 @@ The machine is shared and noisy: compare the figures of one run, never across ru
 	c.Flags().IntVar(&o.Rows, "rows", 100000, "boards in the audit workbook")
 	c.Flags().StringVar(&o.NVSGen, "nvs-gen", "", "Espressif's nvs_partition_gen.py, run with python3 for the NVS reference")
 	c.Flags().StringVar(&o.Esptool, "esptool", "", "Espressif's esptool (a v4.8.1 source tree, esptool.py or the executable), run on the same simulated ESP32s for the full-board reference")
-	c.Flags().StringSliceVar(&o.Only, "only", nil, "run just these measurements: audit, line, esp32, esp32-full, create, nvs")
+	c.Flags().StringSliceVar(&o.Only, "only", nil, "run just these measurements: audit, line, at-cert, esp32, esp32-full, create, nvs")
 	return c
 }

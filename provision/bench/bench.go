@@ -8,8 +8,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -57,8 +63,8 @@ type Options struct {
 	// the executable), run on the same simulated boards for the ESP32
 	// full-board reference.
 	Esptool string
-	// Only, if set, runs just these steps (audit, line, esp32, esp32-full,
-	// create, nvs).
+	// Only, if set, runs just these steps (audit, line, at-cert, esp32,
+	// esp32-full, create, nvs).
 	Only   []string
 	Report func(Figure) // each figure as soon as it is measured
 }
@@ -81,14 +87,14 @@ func Run(ctx context.Context, o Options) ([]Figure, error) {
 	steps := []struct {
 		name string
 		run  func(context.Context, Options, func(Figure)) error
-	}{{"audit", auditRSS}, {"line", line}, {"esp32", espBurn}, {"esp32-full", espFull}, {"create", create}, {"nvs", nvsGen}}
+	}{{"audit", auditRSS}, {"line", line}, {"at-cert", atCert}, {"esp32", espBurn}, {"esp32-full", espFull}, {"create", create}, {"nvs", nvsGen}}
 	for _, name := range o.Only {
 		found := false
 		for _, s := range steps {
 			found = found || s.name == name
 		}
 		if !found {
-			return nil, fmt.Errorf("bench: no step %q (audit, line, esp32, esp32-full, create, nvs)", name)
+			return nil, fmt.Errorf("bench: no step %q (audit, line, at-cert, esp32, esp32-full, create, nvs)", name)
 		}
 	}
 	for _, step := range steps {
@@ -112,7 +118,7 @@ func line(ctx context.Context, o Options, add func(Figure)) error {
 	best := map[int]lineRun{}
 	for _, ports := range sizes {
 		for r := 0; r < rounds; r++ {
-			run, err := lineOnce(ctx, filepath.Join(o.Dir, fmt.Sprintf("line%d-%d", ports, r)), ports)
+			run, err := lineOnce(ctx, filepath.Join(o.Dir, fmt.Sprintf("line%d-%d", ports, r)), ports, "tencent-at", nil)
 			if err != nil {
 				return err
 			}
@@ -148,8 +154,54 @@ type lineRun struct {
 	imageBytes     int
 }
 
-// lineOnce burns `ports` fresh simulated boards once each.
-func lineOnce(ctx context.Context, dir string, ports int) (lineRun, error) {
+// atCert burns one paced cellular module at 115200 with a certificate
+// device (an RSA-2048 pair, the size Tencent issues) and, in the same run,
+// one with a key device, each the best of three rounds on fresh boards.
+func atCert(ctx context.Context, o Options, add func(Figure)) error {
+	const rounds = 3
+	var best [2]lineRun
+	for r := 0; r < rounds; r++ {
+		for i, cert := range []func(int) (string, string, error){rsaPair, nil} {
+			run, err := lineOnce(ctx, filepath.Join(o.Dir, fmt.Sprintf("atcert%d-%d", i, r)), 1, "tencent-at-cellular", cert)
+			if err != nil {
+				return err
+			}
+			if best[i].elapsed == 0 || run.write < best[i].write {
+				best[i] = run
+			}
+		}
+	}
+	c, k := best[0], best[1]
+	wire := time.Duration(float64(c.imageBytes) * 10 / 115200 * float64(time.Second))
+	add(Figure{Name: "AT board with a certificate (115200)", Value: fmt.Sprintf("%.0f ms write+read-back", ms(c.write)),
+		Reference: fmt.Sprintf("key device on the same module %.0f ms; images %d B vs %d B, the certificate's bytes alone %.0f ms at the line rate (best of %d)",
+			ms(k.write), c.imageBytes, k.imageBytes, ms(wire), rounds)})
+	return nil
+}
+
+// rsaPair is a self-signed RSA-2048 certificate and its PKCS#8 key, PEM.
+func rsaPair(i int) (string, string, error) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return "", "", err
+	}
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 1)), Subject: pkix.Name{CommonName: fmt.Sprintf("ABCDEFGHIJ bench%04d", i)},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(10, 0, 0)}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &k.PublicKey, k)
+	if err != nil {
+		return "", "", err
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return "", "", err
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})), nil
+}
+
+// lineOnce burns `ports` fresh simulated boards of kind once each: key
+// devices, or certificate devices made by cert when it is set.
+func lineOnce(ctx context.Context, dir string, ports int, kind string, cert func(int) (string, string, error)) (lineRun, error) {
 	var run lineRun
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return run, err
@@ -164,6 +216,12 @@ func lineOnce(ctx context.Context, dir string, ports int) (lineRun, error) {
 	for i := range names {
 		names[i] = fmt.Sprintf("bench%04d", i)
 		creds[i] = registry.Credential{Platform: "tencent", ProductID: "ABCDEFGHIJ", DeviceName: names[i], DeviceSecret: fmt.Sprintf("YmVuY2gtc2VjcmV0LTAw%04d", i), Region: "ap-guangzhou"}
+		if cert != nil {
+			creds[i].DeviceSecret = ""
+			if creds[i].DeviceCert, creds[i].DevicePrivateKey, err = cert(i); err != nil {
+				return run, err
+			}
+		}
 	}
 	req, err := l.Journal("tencent", "ABCDEFGHIJ", names)
 	if err != nil {
@@ -172,7 +230,7 @@ func lineOnce(ctx context.Context, dir string, ports int) (lineRun, error) {
 	if _, err := l.Complete(req.ID, creds); err != nil {
 		return run, err
 	}
-	farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: "tencent-at", Count: ports, Baud: 115200})
+	farm, err := sim.Start(sim.Options{Dir: filepath.Join(dir, "boards"), Kind: kind, Count: ports, Baud: 115200})
 	if err != nil {
 		return run, err
 	}
