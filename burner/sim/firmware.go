@@ -22,7 +22,8 @@ type host interface {
 	send(p []byte)
 	// file returns a copy of the board's identity and flash.
 	file() boardFile
-	// commit changes the flash and makes it durable before returning; on error
+	// commit changes the flash, so that it outlives any process (a killed
+	// host, a killed simulator), before returning; on error
 	// nothing changed. A firmware calls it before it answers OK to a write.
 	commit(change func(*boardFile)) error
 	fault() Fault
