@@ -131,10 +131,13 @@ func sniff(text string) rune {
 	return best
 }
 
-// blank reports whether every cell of r is empty or white space.
+// blank reports whether every cell of r is empty, white space or nothing
+// but separators: Excel exports an empty row of a sheet of several columns
+// as ",,", which in a file read as one column is one cell of commas, and
+// still no name (a workbook's empty row has no cells at all).
 func blank(r record) bool {
 	for _, f := range r.fields {
-		if strings.TrimSpace(f) != "" {
+		if strings.Trim(f, " \t,;") != "" {
 			return false
 		}
 	}
