@@ -109,18 +109,9 @@ func (d *Driver) certResult(ctx context.Context, cmd, file string) error {
 	if !r.ok() {
 		return d.refused(cmd, r, line)
 	}
-	urc := "+" + strings.TrimPrefix(cmd, "AT+")
-	res, found := "", false
-	for _, l := range r.lines {
-		if res, found = urcResult(l, urc); found {
-			break
-		}
-	}
-	if !found {
-		d.c.mark()
-		if res, err = d.c.waitURC(ctx, urc, d.timeout()); err != nil {
-			return d.fail(cmd, err)
-		}
+	res, err := d.c.result(ctx, r, "+"+strings.TrimPrefix(cmd, "AT+"), d.timeout())
+	if err != nil {
+		return d.fail(cmd, err)
 	}
 	if res != "OK" {
 		return fmt.Errorf("board on %s failed %s of %s: %s: %w", d.port.Name(), cmd, file, boardWords([]string{res}, line), ErrRefused)

@@ -204,6 +204,19 @@ func urcResult(line, name string) (string, bool) {
 	return "", false
 }
 
+// result is the result URC of name for a command that answered r: found
+// among r's lines (a fast board may report before its OK arrives), or
+// waited for up to timeout.
+func (c *conn) result(ctx context.Context, r reply, name string, timeout time.Duration) (string, error) {
+	for _, l := range r.lines {
+		if res, found := urcResult(l, name); found {
+			return res, nil
+		}
+	}
+	c.mark()
+	return c.waitURC(ctx, name, timeout)
+}
+
 // waitURC waits for the result URC of name; an ERROR or +CME ERROR in its
 // place is returned as the result.
 func (c *conn) waitURC(ctx context.Context, name string, timeout time.Duration) (string, error) {

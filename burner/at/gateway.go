@@ -32,13 +32,7 @@ func (d *Driver) urcCommand(ctx context.Context, line, name, shown string) error
 	if !r.ok() {
 		return &RefusalError{Port: d.port.Name(), Command: commandName(shown), Code: failCode(r.final)}
 	}
-	for _, l := range r.lines {
-		if res, ok := urcResult(l, name); ok {
-			return d.urcOutcome(shown, res)
-		}
-	}
-	d.c.mark()
-	res, err := d.c.waitURC(ctx, name, GatewayTimeout)
+	res, err := d.c.result(ctx, r, name, GatewayTimeout)
 	if err != nil {
 		return d.fail(shown, err)
 	}

@@ -61,17 +61,9 @@ func (d *Driver) Register(ctx context.Context, mode string) error {
 		return fmt.Errorf("board on %s refused %s: %s: does it hold product info (a product-level image)?: %w",
 			d.port.Name(), line, boardWords(append(r.lines, r.final), line), ErrRefused)
 	}
-	res, found := "", false
-	for _, l := range r.lines {
-		if res, found = urcResult(l, urc); found {
-			break
-		}
-	}
-	if !found {
-		d.c.mark()
-		if res, err = d.c.waitURC(ctx, urc, RegisterTimeout); err != nil {
-			return d.fail(line, err)
-		}
+	res, err := d.c.result(ctx, r, urc, RegisterTimeout)
+	if err != nil {
+		return d.fail(line, err)
 	}
 	if res != "OK" {
 		return &RefusalError{Port: d.port.Name(), Command: line, Code: failCode(res)}

@@ -52,17 +52,9 @@ func (d *Driver) RunScript(ctx context.Context, script []byte) error {
 		if !isSet || okOnly[urc] {
 			continue
 		}
-		res, found := "", false
-		for _, l := range r.lines { // a fast board may report before its OK arrives
-			if res, found = urcResult(l, urc); found {
-				break
-			}
-		}
-		if !found {
-			d.c.mark()
-			if res, err = d.c.waitURC(ctx, urc, d.timeout()); err != nil {
-				return d.fail(name, err)
-			}
+		res, err := d.c.result(ctx, r, urc, d.timeout())
+		if err != nil {
+			return d.fail(name, err)
 		}
 		if res != "OK" {
 			return fmt.Errorf("board on %s failed %s: %s: %w", d.port.Name(), name, boardWords([]string{res}, line), ErrRefused)
