@@ -71,20 +71,16 @@ func (d *Driver) CertFiles(ctx context.Context) ([]CertFile, error) {
 			continue
 		}
 		fs := splitFields(body)
-		size, err := strconv.Atoi(fieldVal(fs, 1))
+		var size int
+		if len(fs) == 2 {
+			size, err = strconv.Atoi(fs[1].val)
+		}
 		if len(fs) != 2 || err != nil || fs[0].val == "" {
 			return nil, fmt.Errorf("board on %s answered %s with a line iotburn cannot read: %w", d.port.Name(), name, ErrGarbage)
 		}
 		out = append(out, CertFile{Name: fs[0].val, Size: size})
 	}
 	return out, nil
-}
-
-func fieldVal(fs []field, i int) string {
-	if i < len(fs) {
-		return fs[i].val
-	}
-	return ""
 }
 
 // DeleteCert deletes one stored file (AT+TCCERTDEL).
@@ -167,10 +163,10 @@ func (d *Driver) clearCerts(ctx context.Context) error {
 	return nil
 }
 
-// KeyFileOf is the key file that goes with a certificate file: the same
+// keyFileOf is the key file that goes with a certificate file: the same
 // name ending ".key" (command set V3.1.3 §2.3: "公私钥对写入的时候文件名需
 // 一致，后缀名区分（公钥.crt 私钥.key）").
-func KeyFileOf(certFile string) string { return strings.TrimSuffix(certFile, ".crt") + ".key" }
+func keyFileOf(certFile string) string { return strings.TrimSuffix(certFile, ".crt") + ".key" }
 
 // verifyTencentCert reads a certificate device back: the device info in
 // TLS mode 2 naming a certificate, that certificate and its key stored at
@@ -209,7 +205,7 @@ func (d *Driver) verifyTencentCert(ctx context.Context, want registry.Credential
 		for _, f := range []struct {
 			what, name string
 			size       int
-		}{{"certificate", got.CertName, len(want.DeviceCert)}, {"private key", KeyFileOf(got.CertName), len(want.DevicePrivateKey)}} {
+		}{{"certificate", got.CertName, len(want.DeviceCert)}, {"private key", keyFileOf(got.CertName), len(want.DevicePrivateKey)}} {
 			switch n, ok := sizes[f.name]; {
 			case !ok:
 				bad = append(bad, fmt.Sprintf("its %s file %s is missing", f.what, f.name))

@@ -125,8 +125,15 @@ func TestCommandNameAndWords(t *testing.T) {
 }
 
 func TestScriptLines(t *testing.T) {
-	got := scriptLines([]byte("# image\r\nATE0\r\n\r\n  AT+TCDEVINFOSET=1,\"a\",\"b\",\"c\"  \nAT"))
+	items, err := scriptItems([]byte("# image\r\nATE0\r\n\r\n  AT+TCDEVINFOSET=1,\"a\",\"b\",\"c\"  \nAT"))
+	var got []string
+	for _, it := range items {
+		got = append(got, it.line)
+	}
 	want := []string{"ATE0", `AT+TCDEVINFOSET=1,"a","b","c"`, "AT"}
+	if err != nil {
+		t.Fatal(err)
+	}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("got %q, want %q", got, want)
 	}

@@ -126,19 +126,6 @@ func certAddLine(l string) (file string, size int, ok bool) {
 	return fs[0].val, n, true
 }
 
-// scriptLines is the image's command lines (what RunScript sends, a file's
-// bytes left out).
-func scriptLines(script []byte) []string {
-	items, _ := scriptItems(script)
-	var out []string
-	for _, it := range items {
-		if it.line != "" {
-			out = append(out, it.line)
-		}
-	}
-	return out
-}
-
 // setURC returns "+XXX" for a set command "AT+XXX=…" (not the test form "=?").
 func setURC(line string) (string, bool) {
 	rest, ok := strings.CutPrefix(line, "AT+")

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -261,7 +262,7 @@ func (t *tencentAT) takeUpload(p []byte) []byte {
 		return p // the module is back at its command line
 	}
 	n := min(len(p), u.size-len(u.got))
-	if i := indexByte(p[:n], ctrlZ); i >= 0 {
+	if i := bytes.IndexByte(p[:n], ctrlZ); i >= 0 {
 		u.got = append(u.got, p[:i]...)
 		n, u.done = i+1, true
 	} else {
@@ -278,15 +279,6 @@ func (t *tencentAT) takeUpload(p []byte) []byte {
 	return p[n:]
 }
 
-func indexByte(p []byte, c byte) int {
-	for i, b := range p {
-		if b == c {
-			return i
-		}
-	}
-	return -1
-}
-
 func (t *tencentAT) storeCert(name, content string) {
 	if t.h.fault() == FaultFailWrite {
 		t.reply("+TCCERTADD: FAIL," + regFailGeneric)
@@ -301,6 +293,10 @@ func (t *tencentAT) storeCert(name, content string) {
 	}
 	t.reply("+TCCERTADD: OK")
 }
+
+// keyFileOf is the key that goes with certificate file name: the same name
+// ending ".key" ([CMD] §2.3).
+func keyFileOf(name string) string { return strings.TrimSuffix(name, ".crt") + ".key" }
 
 // cert returns the stored file of that name, or nil.
 func (t tencentFlash) cert(name string) *tencentCert {
@@ -348,7 +344,7 @@ func (t *tencentAT) certDevInfo(args []atArg) {
 	}
 	t.ok()
 	fl := t.h.file().Tencent
-	crt, key := fl.cert(d.CertName), fl.cert(strings.TrimSuffix(d.CertName, ".crt")+".key")
+	crt, key := fl.cert(d.CertName), fl.cert(keyFileOf(d.CertName))
 	if crt == nil || key == nil || !certParses(crt.Name, crt.Content) || !certParses(key.Name, key.Content) {
 		t.reply("+TCDEVINFOSET:FAIL," + certFailInvalid)
 		return

@@ -1,7 +1,5 @@
 package sim
 
-import "strings"
-
 // tencentFlash is what QCloud_AT keeps in flash: the device info written by
 // AT+TCDEVINFOSET and the product info written by AT+TCPRDINFOSET, each absent
 // until written and wiped by AT+TCRESTORE.
@@ -57,11 +55,13 @@ func (t tencentFlash) flash() Flash {
 	case t.Dev != nil:
 		f = Flash{TLSMode: t.Dev.TLSMode, ProductID: t.Dev.ProductID, DeviceName: t.Dev.DeviceName,
 			DeviceSecret: t.Dev.DeviceSecret, Region: t.Dev.Region, CertName: t.Dev.CertName}
-		if c := t.cert(t.Dev.CertName); c != nil && t.Dev.CertName != "" {
-			f.Cert = c.Content
-		}
-		if c := t.cert(strings.TrimSuffix(t.Dev.CertName, ".crt") + ".key"); c != nil && t.Dev.CertName != "" {
-			f.Key = c.Content
+		if t.Dev.CertName != "" {
+			if c := t.cert(t.Dev.CertName); c != nil {
+				f.Cert = c.Content
+			}
+			if c := t.cert(keyFileOf(t.Dev.CertName)); c != nil {
+				f.Key = c.Content
+			}
 		}
 	case t.Prd != nil:
 		f = Flash{TLSMode: t.Prd.TLSMode, ProductID: t.Prd.ProductID, DeviceName: t.Prd.DeviceName, Region: t.Prd.Region}
