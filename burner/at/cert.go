@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -70,15 +69,11 @@ func (d *Driver) CertFiles(ctx context.Context) ([]CertFile, error) {
 		if !ok {
 			continue
 		}
-		fs := splitFields(body)
-		var size int
-		if len(fs) == 2 {
-			size, err = strconv.Atoi(fs[1].val)
-		}
-		if len(fs) != 2 || err != nil || fs[0].val == "" {
+		file, size, ok := fileAndSize(splitFields(body))
+		if !ok {
 			return nil, fmt.Errorf("board on %s answered %s with a line iotburn cannot read: %w", d.port.Name(), name, ErrGarbage)
 		}
-		out = append(out, CertFile{Name: fs[0].val, Size: size})
+		out = append(out, CertFile{Name: file, Size: size})
 	}
 	return out, nil
 }

@@ -126,14 +126,14 @@ func TestCommandNameAndWords(t *testing.T) {
 
 func TestScriptLines(t *testing.T) {
 	items, err := scriptItems([]byte("# image\r\nATE0\r\n\r\n  AT+TCDEVINFOSET=1,\"a\",\"b\",\"c\"  \nAT"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var got []string
 	for _, it := range items {
 		got = append(got, it.line)
 	}
 	want := []string{"ATE0", `AT+TCDEVINFOSET=1,"a","b","c"`, "AT"}
-	if err != nil {
-		t.Fatal(err)
-	}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("got %q, want %q", got, want)
 	}

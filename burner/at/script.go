@@ -116,11 +116,21 @@ func certAddLine(l string) (file string, size int, ok bool) {
 		return "", 0, false
 	}
 	fs := splitFields(rest)
-	if len(fs) != 2 || !fs[0].quoted || fs[0].val == "" {
+	file, n, ok := fileAndSize(fs)
+	if !ok || !fs[0].quoted || n < 0 {
+		return "", 0, false
+	}
+	return file, n, true
+}
+
+// fileAndSize reads the two fields "file",N that AT+TCCERTADD's set form
+// and the lines of its listing (AT+TCCERTADD?) both carry.
+func fileAndSize(fs []field) (file string, size int, ok bool) {
+	if len(fs) != 2 || fs[0].val == "" {
 		return "", 0, false
 	}
 	n, err := strconv.Atoi(fs[1].val)
-	if err != nil || n < 0 {
+	if err != nil {
 		return "", 0, false
 	}
 	return fs[0].val, n, true

@@ -116,9 +116,10 @@ func met(ok bool) *bool { return &ok }
 // the machine's noise: it drifts over seconds here (a shared 2-core VM whose
 // disk took 0.6 ms for the median fsync and 14 ms at the 99th percentile in
 // one 30 s sample, tests running beside it), and every board waits for one
-// fsync of the ledger's before its first byte. A 16-port round in a noisy second beside a 1-port
-// round in a quiet one would be no fair comparison. Between rounds, the
-// fsync of the ledger's disk is sampled and reported beside the figures.
+// fsync of the ledger's before its first byte. A 16-port round in a noisy
+// second beside a 1-port round in a quiet one would be no fair comparison.
+// Between rounds, the fsync of the ledger's disk is sampled and reported
+// beside the figures.
 func line(ctx context.Context, o Options, add func(Figure)) error {
 	const rounds = 5
 	sizes := []int{1, 8, 16, 24}
