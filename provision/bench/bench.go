@@ -156,10 +156,10 @@ func line(ctx context.Context, o Options, add func(Figure)) error {
 	for _, ports := range sizes[1:] {
 		best, median := runs[ports][0], runs[ports][rounds/2]
 		rate := float64(ports) / best.elapsed.Minutes()
-		ratio := rate / rate1
+		ratio := scaling(ports, one, best)
 		f := Figure{Name: fmt.Sprintf("line, %d ports", ports), Value: fmt.Sprintf("%.0f boards/min", rate),
 			Reference: fmt.Sprintf("%.1f× one port (best of %d; medians %.1f×; %d cores, shared with the simulated boards)",
-				ratio, rounds, float64(ports)*oneMedian.elapsed.Seconds()/median.elapsed.Seconds(), runtime.NumCPU())}
+				ratio, rounds, scaling(ports, oneMedian, median), runtime.NumCPU())}
 		if t, ok := targets[ports]; ok {
 			f.Target, f.Met = fmt.Sprintf("≥ %.0f× one port", t), met(ratio >= t)
 		}
@@ -173,6 +173,12 @@ func line(ctx context.Context, o Options, add func(Figure)) error {
 	add(Figure{Name: "AT credential write+read-back", Value: fmt.Sprintf("%.0f payload B/s", payload),
 		Reference: fmt.Sprintf("line rate %.0f B/s (%.0f%%): one %d-byte command and its round trips", lineRate, 100*payload/lineRate, one.imageBytes)})
 	return nil
+}
+
+// scaling is how many times one port's rate a line of ports reached: the
+// boards it burned (one a port) against one port's, in the same time.
+func scaling(ports int, one, many lineRun) float64 {
+	return float64(ports) * one.elapsed.Seconds() / many.elapsed.Seconds()
 }
 
 // fsyncTimes times n fsyncs of a 4 KB write in dir, as a ledger commit
